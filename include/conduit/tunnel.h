@@ -1,0 +1,180 @@
+/* conduit tunnel client: speak the tunnel protocol to a dispatcher.
+ *
+ * A tunnel is a dispatcher process reached through a pair of file
+ * descriptors: one we write requests to, one we read responses from.  Open
+ * one by spawning a command (conduit-dispatcher locally, `ssh host
+ * conduit-dispatcher`, `docker exec ...`) or on descriptors you already have.
+ *
+ * Every call returns 0 on success and -1 on failure; conduit_error() then
+ * describes the failure.  A failure of kind CONDUIT_ERR_IO means the tunnel
+ * is unusable; the other kinds are answers from the dispatcher and the
+ * tunnel stays open.  Strings handed out by the library are malloc'ed and
+ * owned by the result structs; free them with the matching *_free call. */
+#ifndef CONDUIT_TUNNEL_H
+#define CONDUIT_TUNNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CONDUIT_VERSION "0.1.0"
+
+typedef struct conduit_tunnel conduit_tunnel;
+
+enum conduit_error_kind {
+    CONDUIT_ERR_NONE = 0,
+    CONDUIT_ERR_REMOTE_OS,     /* the dispatcher's OSError: errno, strerror, msg */
+    CONDUIT_ERR_INVALID_FIELD, /* the dispatcher's InvalidField: field, message */
+    CONDUIT_ERR_PROCESS,       /* the dispatcher's ProcessError: message */
+    CONDUIT_ERR_IO,            /* the tunnel broke: EOF, bad packet, write error */
+    CONDUIT_ERR_USAGE,         /* the call's own arguments were wrong */
+};
+
+struct conduit_error {
+    enum conduit_error_kind kind;
+    int64_t remote_errno; /* REMOTE_OS */
+    char *strerror;       /* REMOTE_OS */
+    char *field;          /* INVALID_FIELD: the request field */
+    char *value;          /* INVALID_FIELD: the value we sent for it (NULL if none) */
+    /* Always set: a one-line description.  REMOTE_OS: the remote msg, e.g.
+     * "[Errno 2] No such file or directory: '/x'"; INVALID_FIELD: "Invalid
+     * value '<value>' given for field '<field>': <message>"; IO: "Unexpected
+     * EOF in data stream" and the like. */
+    char *message;
+    char *field_message; /* INVALID_FIELD: the dispatcher's message alone */
+    int exit_status;     /* IO: the dispatcher's exit status if known, else -1 */
+};
+
+/* ---- opening and closing ------------------------------------------------- */
+
+conduit_tunnel *conduit_new(void);
+/* Spawn argv (searched on PATH) and speak to its stdin/stdout.  Its stderr
+ * is left as ours.  Sends CheckAlive and waits for Ack before returning. */
+int conduit_open_command(conduit_tunnel *t, char *const argv[]);
+/* Speak over existing descriptors (not closed by conduit_close unless
+ * take_ownership).  Also checks liveness with CheckAlive. */
+int conduit_open_fds(conduit_tunnel *t, int to_dispatcher, int from_dispatcher,
+                     bool take_ownership);
+/* Send Exit, close the descriptors, reap a spawned dispatcher, free t.
+ * Returns the dispatcher's exit status when it was spawned, else 0. */
+int conduit_close(conduit_tunnel *t);
+const struct conduit_error *conduit_error(const conduit_tunnel *t);
+/* Process id of a spawned dispatcher, or -1. */
+pid_t conduit_pid(const conduit_tunnel *t);
+
+/* ---- requests ------------------------------------------------------------ */
+
+int conduit_ping(conduit_tunnel *t);
+
+struct conduit_run_opts {
+    char *const *argv;     /* NULL-terminated; argv[0] is searched on the remote PATH */
+    const void *stdin_data; /* NULL: empty stdin */
+    size_t stdin_len;
+    bool no_capture;       /* true: the remote output goes to the dispatcher's stderr */
+    const char *user;      /* name or decimal uid, or NULL */
+    const char *group;     /* name or decimal gid, or NULL */
+    const char *umask;     /* octal string, or NULL (077) */
+    const char *cwd;       /* or NULL */
+};
+
+struct conduit_run_result {
+    int returncode; /* exit status, or minus the signal number */
+    bool captured;  /* false when no_capture was set */
+    uint8_t *out;   /* NUL-terminated for convenience */
+    size_t out_len;
+    uint8_t *err;
+    size_t err_len;
+};
+
+int conduit_run(conduit_tunnel *t, const struct conduit_run_opts *opts,
+                struct conduit_run_result *res);
+void conduit_run_result_free(struct conduit_run_result *res);
+
+struct conduit_stat {
+    char type[8]; /* dir chr blk file fifo link sock other */
+    uint64_t mode; /* permission bits incl. setuid/setgid/sticky */
+    char *owner;
+    char *group;
+    uint64_t size;
+    uint64_t mtime_ns;
+    uint64_t ctime_ns;
+    bool has_sha512;
+    uint8_t sha512[64];
+};
+
+int conduit_stat(conduit_tunnel *t, const char *path, bool follow_links, bool sha512,
+                 struct conduit_stat *st);
+void conduit_stat_free(struct conduit_stat *st);
+
+/* Pipelined stat: all n requests are sent before the responses are awaited
+ * (reading and writing overlap, so any n is safe).  results[i] and errors[i]
+ * (either may be NULL) receive each path's outcome: errors[i].kind is NONE on
+ * success.  Returns 0 unless the tunnel itself failed. */
+int conduit_stat_many(conduit_tunnel *t, const char *const *paths, size_t n, bool follow_links,
+                      bool sha512, struct conduit_stat *results, struct conduit_error *errors);
+void conduit_error_clear(struct conduit_error *e);
+
+/* user/group: a name, a decimal id, or NULL for the dispatcher's own. */
+int conduit_resolve_user(conduit_tunnel *t, const char *user, char **name);
+int conduit_resolve_group(conduit_tunnel *t, const char *group, char **name);
+
+struct conduit_user {
+    char *name;
+    int64_t uid;
+    char *group;
+    int64_t gid;
+    size_t ngroups;
+    char **groups;
+    char *password_hash; /* NULL unless asked for */
+    char *gecos;
+    char *home;
+    char *shell;
+};
+
+struct conduit_group {
+    char *name;
+    int64_t gid;
+    size_t nmembers;
+    char **members;
+};
+
+int conduit_query_user(conduit_tunnel *t, const char *user, bool password_hash,
+                       struct conduit_user *u);
+void conduit_user_free(struct conduit_user *u);
+int conduit_query_group(conduit_tunnel *t, const char *group, struct conduit_group *g);
+void conduit_group_free(struct conduit_group *g);
+
+/* *value is NULL when the variable is unset. */
+int conduit_getenv(conduit_tunnel *t, const char *key, char **value);
+
+/* Called during transfers with the bytes moved so far and the total. */
+typedef void (*conduit_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+struct conduit_upload_opts {
+    const char *mode;  /* octal string, or NULL: keep the old file's mode (new: 0600) */
+    const char *owner; /* or NULL: keep the old file's owner */
+    const char *group; /* or NULL */
+    conduit_progress_fn progress;
+    void *progress_ctx;
+};
+
+/* Upload exactly size bytes read from fd; memory use does not depend on size. */
+int conduit_upload_fd(conduit_tunnel *t, const char *remote_path, int fd, uint64_t size,
+                      const struct conduit_upload_opts *opts);
+int conduit_upload_data(conduit_tunnel *t, const char *remote_path, const void *data, size_t len,
+                        const struct conduit_upload_opts *opts);
+/* Download into fd in constant memory; *size (may be NULL) gets the length. */
+int conduit_download_fd(conduit_tunnel *t, const char *remote_path, int fd, uint64_t *size,
+                        conduit_progress_fn progress, void *progress_ctx);
+int conduit_download_data(conduit_tunnel *t, const char *remote_path, uint8_t **data, size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,147 @@
+#include "util/fdio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Chunk for splice and for the read/write fallback: large enough to keep
+ * system calls rare, small enough to stay in cache. */
+#define COPY_CHUNK (256 * 1024)
+
+ssize_t fdio_read(int fd, void *p, size_t n)
+{
+    ssize_t r;
+    do
+        r = read(fd, p, n);
+    while (r < 0 && errno == EINTR);
+    return r;
+}
+
+int fdio_write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int fdio_set_nonblock(int fd, bool on)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0)
+        return -1;
+    fl = on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
+    return fcntl(fd, F_SETFL, fl);
+}
+
+int fdio_set_cloexec(int fd, bool on)
+{
+    int fl = fcntl(fd, F_GETFD);
+    if (fl < 0)
+        return -1;
+    fl = on ? fl | FD_CLOEXEC : fl & ~FD_CLOEXEC;
+    return fcntl(fd, F_SETFD, fl);
+}
+
+static bool is_pipe(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+/* splice() needs a pipe on one side; sendfile() needs an mmap-able input.
+ * Either may refuse a given pair with EINVAL, in which case we fall back. */
+static int copy_kernel(int in, int out, uint64_t len, struct fdio_copy *res)
+{
+    bool in_pipe = is_pipe(in), out_pipe = is_pipe(out);
+    if (!in_pipe && !out_pipe)
+        return 1;
+    while (res->copied < len) {
+        size_t want = len - res->copied > COPY_CHUNK ? COPY_CHUNK : (size_t)(len - res->copied);
+        ssize_t n = in_pipe || out_pipe
+                        ? splice(in, NULL, out, NULL, want, SPLICE_F_MOVE | SPLICE_F_MORE)
+                        : -1;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EINVAL || errno == ENOSYS) && res->copied == 0)
+            return 1;
+        if (n < 0) {
+            /* splice does not say which side failed; probe the output. */
+            int e = errno;
+            if (e == EPIPE || e == ENOSPC || e == EDQUOT || e == EFBIG || e == EIO)
+                res->write_errno = e;
+            else
+                res->read_errno = e;
+            return -1;
+        }
+        if (n == 0) {
+            res->eof = true;
+            return -1;
+        }
+        res->copied += (uint64_t)n;
+    }
+    return 0;
+}
+
+static int copy_buffered(int in, int out, uint64_t len, struct fdio_copy *res)
+{
+    size_t cap = len - res->copied < COPY_CHUNK ? (size_t)(len - res->copied) : COPY_CHUNK;
+    char *buf = malloc(cap ? cap : 1);
+    if (!buf) {
+        res->read_errno = ENOMEM;
+        return -1;
+    }
+    int rc = 0;
+    while (res->copied < len) {
+        size_t want = len - res->copied > cap ? cap : (size_t)(len - res->copied);
+        ssize_t n = fdio_read(in, buf, want);
+        if (n <= 0) {
+            if (n < 0)
+                res->read_errno = errno;
+            else
+                res->eof = true;
+            rc = -1;
+            break;
+        }
+        if (fdio_write_all(out, buf, (size_t)n) < 0) {
+            res->write_errno = errno;
+            rc = -1;
+            break;
+        }
+        res->copied += (uint64_t)n;
+    }
+    free(buf);
+    return rc;
+}
+
+int fdio_copy(int in, int out, uint64_t len, struct fdio_copy *res)
+{
+    *res = (struct fdio_copy){0};
+    int rc = copy_kernel(in, out, len, res);
+    if (rc <= 0)
+        return rc;
+    return copy_buffered(in, out, len, res);
+}
+
+int fdio_discard(int in, uint64_t len)
+{
+    char buf[64 * 1024];
+    while (len) {
+        ssize_t n = fdio_read(in, buf, len < sizeof buf ? (size_t)len : sizeof buf);
+        if (n <= 0)
+            return -1;
+        len -= (uint64_t)n;
+    }
+    return 0;
+}

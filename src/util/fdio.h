@@ -1,0 +1,32 @@
+/* Plain file-descriptor I/O that retries on EINTR and short transfers. */
+#ifndef CONDUIT_UTIL_FDIO_H
+#define CONDUIT_UTIL_FDIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* read(2) once, retrying on EINTR.  Returns bytes read, 0 at EOF, -1 on error. */
+ssize_t fdio_read(int fd, void *p, size_t n);
+/* Write all n bytes.  Returns 0, or -1 with errno set. */
+int fdio_write_all(int fd, const void *p, size_t n);
+int fdio_set_nonblock(int fd, bool on);
+int fdio_set_cloexec(int fd, bool on);
+
+/* Outcome of fdio_copy: how far it got and which side failed. */
+struct fdio_copy {
+    uint64_t copied;
+    int read_errno;   /* 0, or errno of the failed read */
+    int write_errno;  /* 0, or errno of the failed write */
+    bool eof;         /* input ended before len bytes */
+};
+
+/* Copy exactly len bytes from in to out, using splice/sendfile when the
+ * kernel allows and a bounded buffer otherwise (constant memory at any len).
+ * Returns 0 when all len bytes were copied, else -1 with *res saying why. */
+int fdio_copy(int in, int out, uint64_t len, struct fdio_copy *res);
+/* Read and drop exactly len bytes from in.  Returns 0, or -1 at EOF/error. */
+int fdio_discard(int in, uint64_t len);
+
+#endif
