@@ -1,0 +1,64 @@
+/* conduit-dispatcher: the remote end of a conduit tunnel.  Reads requests
+ * on stdin, answers on stdout, diagnostics on stderr. */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conduit/tunnel.h"
+#include "tunnel/dispatch.h"
+#include "util/log.h"
+
+static void usage(FILE *to)
+{
+    fputs("Usage: conduit-dispatcher [--debug]\n"
+          "       conduit-dispatcher --help | --version\n"
+          "\n"
+          "Answer conduit tunnel requests read from standard input on standard\n"
+          "output until an Exit request or the end of the input.  Normally\n"
+          "started by a conduit client, locally or through ssh.\n"
+          "\n"
+          "  --debug    log each request on standard error (first argument only)\n"
+          "  --help     show this help\n"
+          "  --version  show the version\n",
+          to);
+}
+
+int main(int argc, char **argv)
+{
+    log_set_program("conduit-dispatcher");
+    int arg = 1;
+    if (arg < argc && strcmp(argv[arg], "--debug") == 0) {
+        log_debug_enabled = true;
+        arg++;
+    }
+    if (arg < argc) {
+        if (strcmp(argv[arg], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[arg], "--version") == 0) {
+            printf("conduit-dispatcher %s\n", CONDUIT_VERSION);
+            return 0;
+        }
+        usage(stderr);
+        return 2;
+    }
+
+    umask(077);
+    /* A client that goes away must show up as a write error, not kill us. */
+    signal(SIGPIPE, SIG_IGN);
+    /* Children must never inherit the protocol stream by accident: keep
+     * 0-2 occupied so that no pipe we open lands there. */
+    for (int fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
+            return 3;
+
+    struct dispatcher d;
+    dispatcher_init(&d, 0, 1);
+    int rc = dispatcher_run(&d);
+    dispatcher_free(&d);
+    return rc;
+}

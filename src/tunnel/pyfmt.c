@@ -1,0 +1,159 @@
+#include "tunnel/pyfmt.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void put(struct buf *b, const char *s)
+{
+    buf_append(b, s, strlen(s));
+}
+
+static void put_hex_escape(struct buf *b, const char *prefix, unsigned value, int digits)
+{
+    char tmp[16];
+    snprintf(tmp, sizeof tmp, "%s%0*x", prefix, digits, value);
+    put(b, tmp);
+}
+
+/* Length of a valid UTF-8 sequence at s (1-4), or 0 when the bytes there
+ * are not one (Python would turn each such byte into a lone surrogate). */
+static size_t utf8_seq(const uint8_t *s, size_t n, uint32_t *cp)
+{
+    uint8_t c = s[0];
+    size_t len;
+    uint32_t v, min;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    } else if ((c & 0xe0) == 0xc0) {
+        len = 2, v = c & 0x1f, min = 0x80;
+    } else if ((c & 0xf0) == 0xe0) {
+        len = 3, v = c & 0x0f, min = 0x800;
+    } else if ((c & 0xf8) == 0xf0) {
+        len = 4, v = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        v = v << 6 | (s[i] & 0x3f);
+    }
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    *cp = v;
+    return len;
+}
+
+void py_repr(struct buf *b, const uint8_t *s, size_t len)
+{
+    bool has_single = memchr(s, '\'', len) != NULL, has_double = memchr(s, '"', len) != NULL;
+    char quote = has_single && !has_double ? '"' : '\'';
+    buf_append(b, &quote, 1);
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t n = utf8_seq(s + i, len - i, &cp);
+        if (n == 0) {
+            put_hex_escape(b, "\\udc", s[i], 2);
+            i++;
+            continue;
+        }
+        if (cp == (uint32_t)quote || cp == '\\') {
+            char esc[2] = {'\\', (char)cp};
+            buf_append(b, esc, 2);
+        } else if (cp == '\n') {
+            put(b, "\\n");
+        } else if (cp == '\r') {
+            put(b, "\\r");
+        } else if (cp == '\t') {
+            put(b, "\\t");
+        } else if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0)) {
+            /* Non-printable; other Unicode classes are approximated as
+             * printable. */
+            put_hex_escape(b, "\\x", cp, 2);
+        } else {
+            buf_append(b, s + i, n);
+        }
+        i += n;
+    }
+    buf_append(b, &quote, 1);
+}
+
+void py_oserror_msg(struct buf *b, int err, const uint8_t *name, size_t len, bool has_name)
+{
+    char head[160];
+    snprintf(head, sizeof head, "[Errno %d] %s", err, strerror(err));
+    put(b, head);
+    if (has_name) {
+        put(b, ": ");
+        py_repr(b, name, len);
+    }
+}
+
+static bool is_space(uint8_t c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f);
+}
+
+bool py_parse_octal(const uint8_t *s, size_t len, uint64_t max, uint64_t *out)
+{
+    size_t i = 0, end = len;
+    while (i < end && is_space(s[i]))
+        i++;
+    while (end > i && is_space(s[end - 1]))
+        end--;
+    bool negative = false;
+    if (i < end && (s[i] == '+' || s[i] == '-'))
+        negative = s[i++] == '-';
+    /* After a 0o prefix an underscore may come before the first digit. */
+    bool underscore_ok = false;
+    if (end - i >= 2 && s[i] == '0' && (s[i + 1] == 'o' || s[i + 1] == 'O')) {
+        i += 2;
+        underscore_ok = true;
+    }
+    uint64_t v = 0;
+    size_t digits = 0;
+    bool last_underscore = false;
+    for (; i < end; i++) {
+        if (s[i] == '_') {
+            if (last_underscore || (!digits && !underscore_ok))
+                return false;
+            last_underscore = true;
+            continue;
+        }
+        if (s[i] < '0' || s[i] > '7')
+            return false;
+        if (v > (UINT64_MAX >> 3))
+            v = UINT64_MAX; /* saturate: far beyond any max */
+        else
+            v = v << 3 | (uint64_t)(s[i] - '0');
+        digits++;
+        last_underscore = false;
+    }
+    if (!digits || last_underscore)
+        return false;
+    if (negative && v != 0)
+        return false;
+    if (v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool py_parse_id(const uint8_t *s, size_t len, uint32_t *out)
+{
+    if (len == 0 || len > 10)
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (v >= UINT32_MAX) /* (uid_t)-1 means "no change" to the kernel */
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
