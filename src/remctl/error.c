@@ -1,0 +1,59 @@
+/* Error recording for remctl_error. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "remctl/internal.h"
+
+void client_set_error(struct remctl *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    va_end(ap);
+    free(r->error);
+    r->error = msg;
+}
+
+void client_gss_error(struct remctl *r, const char *what, OM_uint32 major, OM_uint32 minor)
+{
+    char *msg = token_gss_message(major, minor);
+    client_set_error(r, "GSS-API error %s: %s", what, msg);
+    free(msg);
+}
+
+void client_token_error(struct remctl *r, const char *what, const struct token_fail *fail)
+{
+    switch (fail->status) {
+    case TOKEN_OK:
+        client_set_error(r, "error %s", what);
+        break;
+    case TOKEN_FAIL_SYSTEM:
+        client_set_error(r, "error %s: %s", what, strerror(fail->err));
+        break;
+    case TOKEN_FAIL_EOF:
+        client_set_error(r, "error %s: unexpected end of file", what);
+        break;
+    case TOKEN_FAIL_TIMEOUT:
+        client_set_error(r, "error %s: timed out", what);
+        break;
+    case TOKEN_FAIL_LARGE:
+        /* Upstream's wording, kept because callers match it. */
+        client_set_error(r, "error %s: token too larger", what);
+        break;
+    case TOKEN_FAIL_INVALID:
+        client_set_error(r, "error %s: invalid token format", what);
+        break;
+    case TOKEN_FAIL_GSSAPI:
+        client_gss_error(r, what, fail->major, fail->minor);
+        break;
+    }
+}
+
+EXPORT const char *remctl_error(struct remctl *r)
+{
+    return r->error ? r->error : "no error";
+}

@@ -1,0 +1,233 @@
+#include "remctl/token.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Read-ahead: ask the kernel for this much at a time, so a stream of
+ * 64 KiB tokens costs about one recv per token or less. */
+#define TOKEN_READ_CHUNK ((size_t)256 * 1024)
+
+void token_io_init(struct token_io *io, int fd, int timeout_ms)
+{
+    *io = (struct token_io){.fd = fd, .timeout_ms = timeout_ms};
+}
+
+void token_io_free(struct token_io *io)
+{
+    buf_free(&io->in);
+    buf_free(&io->out);
+    io->in_used = 0;
+}
+
+static enum token_status fail_with(struct token_fail *fail, enum token_status st, int err)
+{
+    fail->status = st;
+    fail->err = err;
+    return st;
+}
+
+/* Wait until fd is ready for events, within the timeout. */
+static enum token_status wait_ready(struct token_io *io, short events, struct token_fail *fail)
+{
+    struct pollfd pfd = {io->fd, events, 0};
+    for (;;) {
+        int n = poll(&pfd, 1, io->timeout_ms > 0 ? io->timeout_ms : -1);
+        if (n > 0)
+            return TOKEN_OK;
+        if (n == 0)
+            return fail_with(fail, TOKEN_FAIL_TIMEOUT, ETIMEDOUT);
+        if (errno != EINTR)
+            return fail_with(fail, TOKEN_FAIL_SYSTEM, errno);
+    }
+}
+
+static ssize_t try_read(struct token_io *io, void *p, size_t n)
+{
+    if (!io->not_socket) {
+        ssize_t r = recv(io->fd, p, n, MSG_DONTWAIT);
+        if (r >= 0 || errno != ENOTSOCK)
+            return r;
+        io->not_socket = true;
+    }
+    /* Not a socket: only read once poll said so, to honour the timeout. */
+    errno = EAGAIN;
+    return -1;
+}
+
+static ssize_t try_write(struct token_io *io, const void *p, size_t n)
+{
+    if (!io->not_socket) {
+        ssize_t r = send(io->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (r >= 0 || errno != ENOTSOCK)
+            return r;
+        io->not_socket = true;
+    }
+    errno = EAGAIN;
+    return -1;
+}
+
+static enum token_status write_all(struct token_io *io, const uint8_t *p, size_t n,
+                                   struct token_fail *fail)
+{
+    while (n > 0) {
+        ssize_t w = try_write(io, p, n);
+        if (w < 0 && errno == EAGAIN && io->not_socket) {
+            enum token_status st = wait_ready(io, POLLOUT, fail);
+            if (st != TOKEN_OK)
+                return st;
+            w = write(io->fd, p, n);
+        }
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            enum token_status st = wait_ready(io, POLLOUT, fail);
+            if (st != TOKEN_OK)
+                return st;
+            continue;
+        }
+        return fail_with(fail, TOKEN_FAIL_SYSTEM, w < 0 ? errno : EIO);
+    }
+    return TOKEN_OK;
+}
+
+enum token_status token_send(struct token_io *io, uint8_t flags, const void *data, size_t len,
+                             struct token_fail *fail)
+{
+    if (len > FRAME_MAX_PAYLOAD)
+        return fail_with(fail, TOKEN_FAIL_LARGE, EMSGSIZE);
+    buf_clear(&io->out);
+    frame_append(&io->out, flags, data, len);
+    return write_all(io, buf_head(&io->out), buf_len(&io->out), fail);
+}
+
+/* Read once (waiting at most the timeout) into the read-ahead buffer. */
+static enum token_status fill(struct token_io *io, size_t want, struct token_fail *fail)
+{
+    size_t room = want > TOKEN_READ_CHUNK ? want : TOKEN_READ_CHUNK;
+    uint8_t *p = buf_reserve(&io->in, room);
+    room = io->in.cap - io->in.end;
+    for (;;) {
+        ssize_t r = try_read(io, p, room);
+        if (r < 0 && errno == EAGAIN && io->not_socket) {
+            enum token_status st = wait_ready(io, POLLIN, fail);
+            if (st != TOKEN_OK)
+                return st;
+            r = read(io->fd, p, room);
+        }
+        if (r > 0) {
+            io->in.end += (size_t)r;
+            return TOKEN_OK;
+        }
+        if (r == 0)
+            return fail_with(fail, TOKEN_FAIL_EOF, 0);
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            enum token_status st = wait_ready(io, POLLIN, fail);
+            if (st != TOKEN_OK)
+                return st;
+            continue;
+        }
+        return fail_with(fail, TOKEN_FAIL_SYSTEM, errno);
+    }
+}
+
+enum token_status token_recv(struct token_io *io, uint8_t *flags, const uint8_t **data,
+                             size_t *len, struct token_fail *fail)
+{
+    buf_consume(&io->in, io->in_used);
+    io->in_used = 0;
+    for (;;) {
+        size_t used = 0;
+        enum frame_status fs =
+            frame_parse(buf_head(&io->in), buf_len(&io->in), flags, data, len, &used);
+        if (fs == FRAME_OK) {
+            io->in_used = used;
+            return TOKEN_OK;
+        }
+        if (fs == FRAME_TOO_LARGE)
+            return fail_with(fail, TOKEN_FAIL_LARGE, EMSGSIZE);
+        enum token_status st = fill(io, used - buf_len(&io->in), fail);
+        if (st != TOKEN_OK)
+            return st;
+    }
+}
+
+enum token_status token_send_priv(struct token_io *io, gss_ctx_id_t ctx, uint8_t flags,
+                                  const void *data, size_t len, struct token_fail *fail)
+{
+    gss_buffer_desc in = {len, (void *)data}, out = GSS_C_EMPTY_BUFFER;
+    int conf = 0;
+    OM_uint32 minor = 0;
+    OM_uint32 major = gss_wrap(&minor, ctx, 1, GSS_C_QOP_DEFAULT, &in, &conf, &out);
+    if (major != GSS_S_COMPLETE) {
+        fail->major = major;
+        fail->minor = minor;
+        return fail_with(fail, TOKEN_FAIL_GSSAPI, 0);
+    }
+    enum token_status st = token_send(io, flags, out.value, out.length, fail);
+    gss_release_buffer(&minor, &out);
+    return st;
+}
+
+enum token_status token_recv_priv(struct token_io *io, gss_ctx_id_t ctx, uint8_t *flags,
+                                  gss_buffer_desc *plain, struct token_fail *fail)
+{
+    *plain = (gss_buffer_desc)GSS_C_EMPTY_BUFFER;
+    const uint8_t *data;
+    size_t len;
+    enum token_status st = token_recv(io, flags, &data, &len, fail);
+    if (st != TOKEN_OK || !(*flags & TOKEN_DATA))
+        return st;
+    gss_buffer_desc in = {len, (void *)data};
+    int conf = 0;
+    OM_uint32 minor = 0;
+    OM_uint32 major = gss_unwrap(&minor, ctx, &in, plain, &conf, NULL);
+    if (major != GSS_S_COMPLETE) {
+        fail->major = major;
+        fail->minor = minor;
+        return fail_with(fail, TOKEN_FAIL_GSSAPI, 0);
+    }
+    if (!conf) {
+        gss_release_buffer(&minor, plain);
+        return fail_with(fail, TOKEN_FAIL_INVALID, 0);
+    }
+    return TOKEN_OK;
+}
+
+/* Append every message gss_display_status has for one status code. */
+static void append_status(struct buf *b, OM_uint32 code, int type)
+{
+    OM_uint32 ctx = 0, minor;
+    do {
+        gss_buffer_desc msg = GSS_C_EMPTY_BUFFER;
+        if (gss_display_status(&minor, code, type, GSS_C_NO_OID, &ctx, &msg) != GSS_S_COMPLETE)
+            break;
+        if (buf_len(b))
+            buf_append(b, ", ", 2);
+        buf_append(b, msg.value, msg.length);
+        gss_release_buffer(&minor, &msg);
+    } while (ctx != 0);
+}
+
+char *token_gss_message(OM_uint32 major, OM_uint32 minor)
+{
+    struct buf b = BUF_INIT;
+    append_status(&b, major, GSS_C_GSS_CODE);
+    if (minor != 0)
+        append_status(&b, minor, GSS_C_MECH_CODE);
+    if (!buf_len(&b))
+        buf_append(&b, "unknown GSS-API error", 21);
+    size_t n;
+    return (char *)buf_steal(&b, &n);
+}

@@ -1,0 +1,67 @@
+/* remctl tokens over a socket: framing, timeouts, and GSS-API
+ * wrap/unwrap.  Used by the client and (later) the server.
+ *
+ * Reads are buffered: one recv may bring several tokens, and each token is
+ * handed out in place.  Writes put header and payload in one buffer and
+ * one send, so a token never waits on Nagle's algorithm. */
+#ifndef CONDUIT_REMCTL_TOKEN_H
+#define CONDUIT_REMCTL_TOKEN_H
+
+#include <gssapi/gssapi.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "remctl/frame.h"
+#include "util/buf.h"
+
+enum token_status {
+    TOKEN_OK = 0,
+    TOKEN_FAIL_SYSTEM,  /* errno in fail->err */
+    TOKEN_FAIL_EOF,     /* the peer closed the connection mid-way */
+    TOKEN_FAIL_TIMEOUT, /* no progress within the timeout */
+    TOKEN_FAIL_LARGE,   /* a token over FRAME_MAX_TOKEN */
+    TOKEN_FAIL_INVALID, /* a token that is not what the protocol allows */
+    TOKEN_FAIL_GSSAPI,  /* fail->major, fail->minor */
+};
+
+struct token_fail {
+    enum token_status status;
+    int err;
+    OM_uint32 major, minor;
+};
+
+struct token_io {
+    int fd;
+    int timeout_ms;   /* <= 0: wait forever */
+    bool not_socket;  /* fd is a pipe or similar: read/write, not recv/send */
+    struct buf in;    /* read-ahead */
+    size_t in_used;   /* bytes of the token handed out last, dropped on the next read */
+    struct buf out;   /* framing scratch */
+};
+
+void token_io_init(struct token_io *io, int fd, int timeout_ms);
+/* Free the buffers; the descriptor is the caller's. */
+void token_io_free(struct token_io *io);
+
+/* Send one token (flags, payload). */
+enum token_status token_send(struct token_io *io, uint8_t flags, const void *data, size_t len,
+                             struct token_fail *fail);
+/* Receive one token; *data stays valid until the next call on io. */
+enum token_status token_recv(struct token_io *io, uint8_t *flags, const uint8_t **data,
+                             size_t *len, struct token_fail *fail);
+
+/* gss_wrap (with confidentiality) data and send it with flags. */
+enum token_status token_send_priv(struct token_io *io, gss_ctx_id_t ctx, uint8_t flags,
+                                  const void *data, size_t len, struct token_fail *fail);
+/* Receive a token and, when its flags include TOKEN_DATA, gss_unwrap it
+ * into *plain (release with gss_release_buffer); otherwise *plain is empty
+ * and the caller judges the flags.  An unwrapped token without
+ * confidentiality is TOKEN_FAIL_INVALID. */
+enum token_status token_recv_priv(struct token_io *io, gss_ctx_id_t ctx, uint8_t *flags,
+                                  gss_buffer_desc *plain, struct token_fail *fail);
+
+/* A malloc'ed "MAJOR, MINOR" text for a GSS-API failure. */
+char *token_gss_message(OM_uint32 major, OM_uint32 minor);
+
+#endif
