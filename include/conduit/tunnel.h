@@ -33,6 +33,7 @@ enum conduit_error_kind {
     CONDUIT_ERR_PROCESS,       /* the dispatcher's ProcessError: message */
     CONDUIT_ERR_IO,            /* the tunnel broke: EOF, bad packet, write error */
     CONDUIT_ERR_USAGE,         /* the call's own arguments were wrong */
+    CONDUIT_ERR_LOCAL,         /* a local descriptor failed (local_errno); the tunnel stays open */
 };
 
 struct conduit_error {
@@ -48,6 +49,7 @@ struct conduit_error {
     char *message;
     char *field_message; /* INVALID_FIELD: the dispatcher's message alone */
     int exit_status;     /* IO: the dispatcher's exit status if known, else -1 */
+    int local_errno;     /* LOCAL: errno of the failed local read or write */
 };
 
 /* ---- opening and closing ------------------------------------------------- */
@@ -61,7 +63,9 @@ int conduit_open_command(conduit_tunnel *t, char *const argv[]);
 int conduit_open_fds(conduit_tunnel *t, int to_dispatcher, int from_dispatcher,
                      bool take_ownership);
 /* Send Exit, close the descriptors, reap a spawned dispatcher, free t.
- * Returns the dispatcher's exit status when it was spawned, else 0. */
+ * A dispatcher still running 2 seconds after Exit and EOF is killed.
+ * Returns the dispatcher's exit status when it was spawned (minus the
+ * signal number when a signal ended it), else 0. */
 int conduit_close(conduit_tunnel *t);
 const struct conduit_error *conduit_error(const conduit_tunnel *t);
 /* Process id of a spawned dispatcher, or -1. */
@@ -114,7 +118,9 @@ void conduit_stat_free(struct conduit_stat *st);
 /* Pipelined stat: all n requests are sent before the responses are awaited
  * (reading and writing overlap, so any n is safe).  results[i] and errors[i]
  * (either may be NULL) receive each path's outcome: errors[i].kind is NONE on
- * success.  Returns 0 unless the tunnel itself failed. */
+ * success.  Returns 0 unless the tunnel itself failed.  Every entry is
+ * either filled or zeroed, even on failure: free each result with
+ * conduit_stat_free and each error with conduit_error_clear. */
 int conduit_stat_many(conduit_tunnel *t, const char *const *paths, size_t n, bool follow_links,
                       bool sha512, struct conduit_stat *results, struct conduit_error *errors);
 void conduit_error_clear(struct conduit_error *e);
@@ -163,12 +169,16 @@ struct conduit_upload_opts {
     void *progress_ctx;
 };
 
-/* Upload exactly size bytes read from fd; memory use does not depend on size. */
+/* Upload exactly size bytes read from fd; memory use does not depend on size.
+ * When fd ends early the tunnel is broken off (the dispatcher sees a
+ * truncated packet and leaves the remote file alone): CONDUIT_ERR_IO. */
 int conduit_upload_fd(conduit_tunnel *t, const char *remote_path, int fd, uint64_t size,
                       const struct conduit_upload_opts *opts);
 int conduit_upload_data(conduit_tunnel *t, const char *remote_path, const void *data, size_t len,
                         const struct conduit_upload_opts *opts);
-/* Download into fd in constant memory; *size (may be NULL) gets the length. */
+/* Download into fd in constant memory; *size (may be NULL) gets the length.
+ * A failing write to fd gives CONDUIT_ERR_LOCAL; the rest of the content is
+ * read and dropped so the tunnel stays usable. */
 int conduit_download_fd(conduit_tunnel *t, const char *remote_path, int fd, uint64_t *size,
                         conduit_progress_fn progress, void *progress_ctx);
 int conduit_download_data(conduit_tunnel *t, const char *remote_path, uint8_t **data, size_t *len);

@@ -1,0 +1,41 @@
+/* Shared by the conduit command's source files. */
+#ifndef CONDUIT_CLI_CLI_H
+#define CONDUIT_CLI_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conduit/tunnel.h"
+
+/* Exit statuses (run exits with the remote command's status instead). */
+enum {
+    EXIT_OK = 0,
+    EXIT_REMOTE = 1, /* the operation failed: remote error or local file error */
+    EXIT_USAGE = 2,
+    EXIT_TUNNEL = 3, /* the tunnel could not be opened or broke */
+};
+
+struct cli {
+    const char *target;
+    char **ssh_options;
+    size_t n_ssh_options;
+    conduit_tunnel *t; /* NULL until cli_open */
+};
+
+/* Open the tunnel to cli->target.  Returns 0, or an exit status after
+ * printing why. */
+int cli_open(struct cli *c);
+/* Print "conduit: <what>: <error>" for the tunnel's last error and return
+ * the exit status that goes with its kind. */
+int cli_report(struct cli *c, const char *what);
+int cli_report_error(const struct conduit_error *e, const char *what);
+/* Print "conduit: <message>" and the --help hint; returns EXIT_USAGE. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+int cmd_stat(struct cli *c, int argc, char **argv);
+int cmd_upload(struct cli *c, int argc, char **argv);
+int cmd_download(struct cli *c, int argc, char **argv);
+int cmd_user(struct cli *c, int argc, char **argv);
+int cmd_group(struct cli *c, int argc, char **argv);
+
+#endif

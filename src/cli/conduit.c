@@ -1,0 +1,340 @@
+/* conduit: run commands and move files through a tunnel dispatcher.
+ *
+ *   conduit [GLOBAL OPTIONS] TARGET COMMAND [ARGS...]
+ *
+ * See usage() below and man/conduit.1. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/conduit-cli.h"
+#include "cli/conduit-target.h"
+#include "util/buf.h"
+#include "util/fdio.h"
+
+static const char usage_text[] =
+    "Usage: conduit [OPTIONS] TARGET COMMAND [ARGS...]\n"
+    "\n"
+    "Run commands and manage files on TARGET through a conduit dispatcher.\n"
+    "\n"
+    "Targets:\n"
+    "  local:                     conduit-dispatcher on this machine ($CONDUIT_DISPATCHER,\n"
+    "                             else next to this program, else on PATH)\n"
+    "  ssh://[USER@]HOST[:PORT]   ssh [-p PORT] [-l USER] -- HOST conduit-dispatcher\n"
+    "                             (ssh program: $CONDUIT_SSH; remote command:\n"
+    "                             $CONDUIT_REMOTE_DISPATCHER)\n"
+    "  exec:COMMAND               COMMAND split on whitespace, e.g.\n"
+    "                             'exec:docker exec -i box conduit-dispatcher'\n"
+    "\n"
+    "Commands:\n"
+    "  ping                       check that the dispatcher answers\n"
+    "  run [--user U] [--group G] [--umask M] [--cwd D] [--stdin FILE] [--no-capture]\n"
+    "      -- CMD [ARG...]        run CMD (no shell); exit with its status\n"
+    "  stat [--follow] [--sha512] [--json] PATH...\n"
+    "                             file type, mode, owner, size, times (and SHA-512)\n"
+    "  upload [--mode M] [--owner U] [--group G] LOCAL REMOTE\n"
+    "                             copy LOCAL ('-': stdin) to REMOTE, replacing it\n"
+    "  download REMOTE LOCAL      copy REMOTE to LOCAL ('-': stdout), atomically\n"
+    "  getenv KEY                 print the dispatcher's environment variable KEY\n"
+    "  user [--json] [--password-hash] NAME\n"
+    "                             user entry by name or uid\n"
+    "  group [--json] NAME        group entry by name or gid\n"
+    "  whoami                     the user the dispatcher runs as\n"
+    "\n"
+    "Options:\n"
+    "  -o, --ssh-option OPT       pass '-o OPT' to ssh (repeatable)\n"
+    "  -h, --help                 show this help and exit\n"
+    "  -V, --version              show the version and exit\n"
+    "\n"
+    "Exit status: 0 success; 1 the operation failed (remote error, or a local\n"
+    "file error); 2 usage error; 3 the tunnel could not be opened or broke.\n"
+    "run exits with the remote command's status (128+N when signal N killed it).\n";
+
+int cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("conduit: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs("\nTry 'conduit --help' for more information.\n", stderr);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+int cli_report_error(const struct conduit_error *e, const char *what)
+{
+    const char *msg = e->message ? e->message : "unknown error";
+    if (e->kind == CONDUIT_ERR_IO && e->exit_status >= 0)
+        fprintf(stderr, "conduit: %s: %s (the dispatcher exited with status %d)\n", what, msg,
+                e->exit_status);
+    else if (e->kind == CONDUIT_ERR_IO && e->exit_status < -1)
+        fprintf(stderr, "conduit: %s: %s (the dispatcher was killed by signal %d)\n", what, msg,
+                -e->exit_status);
+    else
+        fprintf(stderr, "conduit: %s: %s\n", what, msg);
+    switch (e->kind) {
+    case CONDUIT_ERR_IO:
+        return EXIT_TUNNEL;
+    case CONDUIT_ERR_USAGE:
+        return EXIT_USAGE;
+    default:
+        return EXIT_REMOTE;
+    }
+}
+
+int cli_report(struct cli *c, const char *what)
+{
+    return cli_report_error(conduit_error(c->t), what);
+}
+
+int cli_open(struct cli *c)
+{
+    struct target_argv cmd;
+    char err[512];
+    if (target_command(c->target, c->ssh_options, c->n_ssh_options, &cmd, err, sizeof err) < 0)
+        return cli_usage_error("%s", err);
+    c->t = conduit_new();
+    if (!c->t) {
+        target_argv_free(&cmd);
+        fprintf(stderr, "conduit: out of memory\n");
+        return EXIT_TUNNEL;
+    }
+    int rc = conduit_open_command(c->t, cmd.argv);
+    target_argv_free(&cmd);
+    if (rc < 0) {
+        char what[600];
+        snprintf(what, sizeof what, "cannot open a tunnel to %s", c->target);
+        int status = cli_report(c, what);
+        return status == EXIT_USAGE ? EXIT_USAGE : EXIT_TUNNEL;
+    }
+    return 0;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmd_ping(struct cli *c, int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 1)
+        return cli_usage_error("ping takes no arguments");
+    int rc = cli_open(c);
+    if (rc)
+        return rc;
+    double start = now_ms();
+    if (conduit_ping(c->t) < 0)
+        return cli_report(c, "ping");
+    printf("ok: %s answered in %.3f ms\n", c->target, now_ms() - start);
+    return EXIT_OK;
+}
+
+/* The whole content of path ('-': our stdin) in memory: the protocol sends
+ * a process's stdin in one packet. */
+static int read_whole(const char *path, uint8_t **data, size_t *len)
+{
+    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct buf b = BUF_INIT;
+    for (;;) {
+        uint8_t *p = buf_reserve(&b, 64 * 1024);
+        ssize_t n = fdio_read(fd, p, 64 * 1024);
+        if (n < 0) {
+            int e = errno;
+            buf_free(&b);
+            if (fd != STDIN_FILENO)
+                close(fd);
+            errno = e;
+            return -1;
+        }
+        if (n == 0)
+            break;
+        b.end += (size_t)n;
+    }
+    if (fd != STDIN_FILENO)
+        close(fd);
+    *data = buf_steal(&b, len);
+    return 0;
+}
+
+static int cmd_run(struct cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"user", required_argument, NULL, 'u'},  {"group", required_argument, NULL, 'g'},
+        {"umask", required_argument, NULL, 'm'}, {"cwd", required_argument, NULL, 'C'},
+        {"stdin", required_argument, NULL, 'i'}, {"no-capture", no_argument, NULL, 'n'},
+        {NULL, 0, NULL, 0},
+    };
+    struct conduit_run_opts ro = {0};
+    const char *stdin_path = NULL;
+    int o;
+    optind = 0;
+    while ((o = getopt_long(argc, argv, "+u:g:m:C:i:n", opts, NULL)) != -1) {
+        switch (o) {
+        case 'u': ro.user = optarg; break;
+        case 'g': ro.group = optarg; break;
+        case 'm': ro.umask = optarg; break;
+        case 'C': ro.cwd = optarg; break;
+        case 'i': stdin_path = optarg; break;
+        case 'n': ro.no_capture = true; break;
+        default: return cli_usage_error("run: invalid option");
+        }
+    }
+    if (optind >= argc)
+        return cli_usage_error("run: no command given");
+    ro.argv = argv + optind;
+    uint8_t *in = NULL;
+    size_t in_len = 0;
+    if (stdin_path) {
+        if (read_whole(stdin_path, &in, &in_len) < 0) {
+            fprintf(stderr, "conduit: run: cannot read %s: %s\n", stdin_path, strerror(errno));
+            return EXIT_REMOTE;
+        }
+        ro.stdin_data = in;
+        ro.stdin_len = in_len;
+    }
+    int rc = cli_open(c);
+    if (rc) {
+        free(in);
+        return rc;
+    }
+    struct conduit_run_result res;
+    rc = conduit_run(c->t, &ro, &res);
+    free(in);
+    if (rc < 0) {
+        char what[512];
+        snprintf(what, sizeof what, "run %s", ro.argv[0]);
+        return cli_report(c, what);
+    }
+    fflush(stdout);
+    if (res.out_len && fdio_write_all(STDOUT_FILENO, res.out, res.out_len) < 0)
+        fprintf(stderr, "conduit: run: cannot write the output: %s\n", strerror(errno));
+    if (res.err_len)
+        fdio_write_all(STDERR_FILENO, res.err, res.err_len);
+    int status = res.returncode >= 0 ? res.returncode & 255 : 128 + (-res.returncode & 127);
+    conduit_run_result_free(&res);
+    return status;
+}
+
+static int cmd_getenv(struct cli *c, int argc, char **argv)
+{
+    if (argc != 2)
+        return cli_usage_error("getenv takes exactly one KEY");
+    int rc = cli_open(c);
+    if (rc)
+        return rc;
+    char *value;
+    if (conduit_getenv(c->t, argv[1], &value) < 0) {
+        char what[512];
+        snprintf(what, sizeof what, "getenv %s", argv[1]);
+        return cli_report(c, what);
+    }
+    if (!value) {
+        fprintf(stderr, "conduit: getenv %s: not set\n", argv[1]);
+        return EXIT_REMOTE;
+    }
+    printf("%s\n", value);
+    free(value);
+    return EXIT_OK;
+}
+
+static int cmd_whoami(struct cli *c, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 1)
+        return cli_usage_error("whoami takes no arguments");
+    int rc = cli_open(c);
+    if (rc)
+        return rc;
+    char *name;
+    if (conduit_resolve_user(c->t, NULL, &name) < 0)
+        return cli_report(c, "whoami");
+    printf("%s\n", name);
+    free(name);
+    return EXIT_OK;
+}
+
+static const struct command {
+    const char *name;
+    int (*fn)(struct cli *c, int argc, char **argv);
+} commands[] = {
+    {"ping", cmd_ping},         {"run", cmd_run},       {"stat", cmd_stat},
+    {"upload", cmd_upload},     {"download", cmd_download}, {"getenv", cmd_getenv},
+    {"user", cmd_user},         {"group", cmd_group},   {"whoami", cmd_whoami},
+};
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"ssh-option", required_argument, NULL, 'o'},
+        {NULL, 0, NULL, 0},
+    };
+    /* A closed output pipe must give EPIPE, not kill us mid-transfer. */
+    signal(SIGPIPE, SIG_IGN);
+    struct cli c = {0};
+    int o;
+    while ((o = getopt_long(argc, argv, "+hVo:", opts, NULL)) != -1) {
+        switch (o) {
+        case 'h':
+            fputs(usage_text, stdout);
+            free(c.ssh_options);
+            return EXIT_OK;
+        case 'V':
+            printf("conduit %s\n", CONDUIT_VERSION);
+            free(c.ssh_options);
+            return EXIT_OK;
+        case 'o': {
+            char **v = realloc(c.ssh_options, (c.n_ssh_options + 1) * sizeof *v);
+            if (!v)
+                abort();
+            c.ssh_options = v;
+            c.ssh_options[c.n_ssh_options++] = optarg;
+            break;
+        }
+        default:
+            free(c.ssh_options);
+            return cli_usage_error("invalid option");
+        }
+    }
+    int status;
+    if (argc - optind < 2) {
+        status = cli_usage_error(argc - optind < 1 ? "no TARGET given" : "no COMMAND given");
+    } else {
+        c.target = argv[optind];
+        const char *name = argv[optind + 1];
+        const struct command *cmd = NULL;
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+            if (strcmp(commands[i].name, name) == 0)
+                cmd = &commands[i];
+        if (!cmd)
+            status = cli_usage_error("unknown command '%s'", name);
+        else
+            status = cmd->fn(&c, argc - optind - 1, argv + optind + 1);
+    }
+    fflush(stdout);
+    if (c.t) {
+        bool broken = conduit_error(c.t)->kind == CONDUIT_ERR_IO;
+        int dispatcher_status = conduit_close(c.t);
+        if (!broken && dispatcher_status != 0) {
+            fprintf(stderr, "conduit: the dispatcher exited with status %d\n",
+                    dispatcher_status);
+            if (status == EXIT_OK)
+                status = EXIT_TUNNEL;
+        }
+    }
+    free(c.ssh_options);
+    return status;
+}

@@ -1,0 +1,134 @@
+/* Internals of the tunnel client library (libconduit).
+ *
+ * The public API is include/conduit/tunnel.h; this header is shared by the
+ * client_*.c files only. */
+#ifndef CONDUIT_TUNNEL_CLIENT_H
+#define CONDUIT_TUNNEL_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "conduit/tunnel.h"
+#include "tunnel/codec.h"
+#include "util/buf.h"
+
+/* Exported symbols carry this; everything else stays inside the library. */
+#define CONDUIT_API __attribute__((visibility("default")))
+
+struct conduit_tunnel {
+    int to_fd;   /* requests go here (the dispatcher's stdin) */
+    int from_fd; /* responses come from here (its stdout) */
+    bool own_fds;
+    pid_t pid;        /* spawned dispatcher, or -1 */
+    bool reaped;      /* pid has been waited for */
+    int exit_status;  /* valid when reaped */
+    bool broken;      /* an I/O error happened: no further requests */
+    struct buf in;    /* bytes read but not yet decoded */
+    struct buf out;   /* encoded requests not yet written */
+    struct conduit_error err;
+};
+
+/* Every response packet that is decoded into memory. */
+union client_response {
+    struct tun_os_error os_error;
+    struct tun_invalid_field invalid_field;
+    struct tun_process_completed process_completed;
+    struct tun_process_error process_error;
+    struct tun_stat_result stat_result;
+    struct tun_resolve_result resolve_result;
+    struct tun_user_entry user_entry;
+    struct tun_group_entry group_entry;
+    struct tun_environ_var environ_var;
+};
+
+/* ---- errors (client_error.c) ---- */
+
+/* Reset t->err to "no error". */
+void client_error_reset(struct conduit_error *e);
+/* Record an I/O failure: the tunnel is marked broken, and when the
+ * dispatcher was spawned and has closed its output it is reaped so that
+ * exit_status can be reported. */
+int client_fail_io(conduit_tunnel *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int client_fail_usage(conduit_tunnel *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Turn an OSError / InvalidField / ProcessError response into *e.  For
+ * InvalidField the value we sent is looked up in the request packet. */
+void client_error_from_response(struct conduit_error *e, uint32_t id,
+                                const union client_response *r, uint32_t request_id,
+                                const void *request);
+
+/* ---- I/O (client_io.c) ---- */
+
+/* Write everything in t->out (blocking).  -1 on failure (error recorded). */
+int client_flush(conduit_tunnel *t);
+/* Make sure at least `want` bytes are buffered in t->in, reading as needed
+ * without ever reserving more than what actually arrives.  -1 on EOF or
+ * error (recorded). */
+int client_fill(conduit_tunnel *t, size_t want);
+/* One read(2) into t->in of whatever is available.  Returns bytes read, 0 at
+ * EOF, -1 on error (errno set; nothing recorded). */
+ssize_t client_read_some(conduit_tunnel *t);
+
+/* Outcome of decoding the buffered input. */
+enum client_decode {
+    CLIENT_DECODED,   /* *r holds the packet; call client_consume afterwards */
+    CLIENT_INCOMPLETE,/* more bytes are needed: *need says how many in total */
+    CLIENT_BAD,       /* I/O error recorded (unknown id, unexpected type, too big) */
+};
+
+/* Decode one response from what is buffered.  `expected` is the id of the
+ * success response; OSError and InvalidField are always accepted, and
+ * ProcessError when accept_process_error.  *id gets the packet id. */
+enum client_decode client_decode_response(conduit_tunnel *t, uint32_t expected,
+                                          bool accept_process_error, uint32_t *id,
+                                          union client_response *r, size_t *used,
+                                          size_t *need);
+/* Release a decoded response and drop its bytes from the input. */
+void client_consume(conduit_tunnel *t, uint32_t id, union client_response *r, size_t used);
+
+/* Send one request and read its response (blocking).  Returns 0 with the
+ * success response in *r (call client_consume when done), 1 when the
+ * dispatcher answered with an error (recorded in t->err, already consumed),
+ * or -1 on an I/O error. */
+int client_transact(conduit_tunnel *t, uint32_t request_id, const void *request,
+                    uint32_t expected, union client_response *r, uint32_t *id, size_t *used);
+
+/* Start a call: clear the last error; -1 when the tunnel is not usable. */
+int client_begin(conduit_tunnel *t);
+/* The reading half of client_transact, for requests sent by other means. */
+int client_await(conduit_tunnel *t, uint32_t request_id, const void *request,
+                 uint32_t expected, union client_response *r, uint32_t *id, size_t *used);
+
+/* Block SIGPIPE in this thread around writes so that a dead dispatcher
+ * gives EPIPE instead of killing the process. */
+struct client_sigpipe {
+    bool blocked;
+    bool was_pending;
+};
+void client_sigpipe_block(struct client_sigpipe *s);
+void client_sigpipe_restore(struct client_sigpipe *s);
+
+/* ---- process (client_spawn.c) ---- */
+
+/* Start argv with pipes on its stdin and stdout; its stderr stays ours and
+ * no other descriptor is inherited.  Returns 0, or -1 with errno set
+ * (errno from exec when the program could not be executed). */
+int client_spawn(char *const argv[], pid_t *pid, int *to_child, int *from_child);
+/* Wait up to grace_ms for the child to exit, then kill it with SIGKILL.
+ * Returns its exit status, or minus the signal number. */
+int client_reap(pid_t pid, int grace_ms);
+
+/* How long a dispatcher may take to exit after Exit / EOF before it is
+ * killed. */
+#define CLIENT_EXIT_GRACE_MS 2000
+
+/* ---- conversions (client_convert.c) ---- */
+
+void client_stat_from_packet(struct conduit_stat *st, const struct tun_stat_result *p);
+char **client_str_list(const struct tun_str_list *l, size_t *n);
+void client_str_list_free(char **items, size_t n);
+
+#endif

@@ -1,0 +1,200 @@
+/* Errors of the tunnel client: what the dispatcher answered, or why the
+ * tunnel broke. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tunnel/client.h"
+#include "util/buf.h"
+
+static char *xstrdup(const char *s)
+{
+    char *c = strdup(s);
+    if (!c)
+        abort();
+    return c;
+}
+
+static char *vformat(const char *fmt, va_list ap)
+{
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        abort();
+    return s;
+}
+
+static char *format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *format(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = vformat(fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+CONDUIT_API void conduit_error_clear(struct conduit_error *e)
+{
+    if (!e)
+        return;
+    free(e->strerror);
+    free(e->field);
+    free(e->value);
+    free(e->message);
+    free(e->field_message);
+    *e = (struct conduit_error){.kind = CONDUIT_ERR_NONE, .exit_status = -1};
+}
+
+void client_error_reset(struct conduit_error *e)
+{
+    conduit_error_clear(e);
+}
+
+int client_fail_io(conduit_tunnel *t, const char *fmt, ...)
+{
+    conduit_error_clear(&t->err);
+    va_list ap;
+    va_start(ap, fmt);
+    t->err.message = vformat(fmt, ap);
+    va_end(ap);
+    t->err.kind = CONDUIT_ERR_IO;
+    t->broken = true;
+    /* The dispatcher's exit status says why it went away (3: it could not
+     * parse what we sent).  Only wait for it when it is already gone or
+     * going: a dispatcher that still writes is not waited for here. */
+    if (t->pid > 0 && !t->reaped) {
+        /* Closing both pipes lets it see EOF or EPIPE and end by itself. */
+        if (t->to_fd >= 0) {
+            close(t->to_fd);
+            t->to_fd = -1;
+        }
+        if (t->from_fd >= 0) {
+            close(t->from_fd);
+            t->from_fd = -1;
+        }
+        t->exit_status = client_reap(t->pid, CLIENT_EXIT_GRACE_MS);
+        t->reaped = true;
+    }
+    if (t->reaped)
+        t->err.exit_status = t->exit_status;
+    return -1;
+}
+
+int client_fail_usage(conduit_tunnel *t, const char *fmt, ...)
+{
+    conduit_error_clear(&t->err);
+    va_list ap;
+    va_start(ap, fmt);
+    t->err.message = vformat(fmt, ap);
+    va_end(ap);
+    t->err.kind = CONDUIT_ERR_USAGE;
+    return -1;
+}
+
+/* Python's str() of a value, as the reference client shows it. */
+static void append_bytes(struct buf *b, struct tun_bytes v)
+{
+    buf_append(b, v.data, (size_t)v.len);
+}
+
+static char *field_value(const void *request, uint32_t request_id, const char *field,
+                         bool *present)
+{
+    const struct tun_packet_desc *d = tun_packet(request_id);
+    *present = false;
+    if (!d || !request)
+        return NULL;
+    for (unsigned i = 0; i < d->nfields; i++) {
+        const struct tun_field *f = &d->fields[i];
+        if (strcmp(f->name, field) != 0)
+            continue;
+        const uint8_t *m = (const uint8_t *)request + f->offset;
+        struct buf b = BUF_INIT;
+        char num[32];
+        switch (f->type) {
+        case TUN_BOOL:
+            buf_append(&b, *(const bool *)m ? "True" : "False", *(const bool *)m ? 4 : 5);
+            break;
+        case TUN_I32:
+            snprintf(num, sizeof num, "%d", (int)*(const int32_t *)m);
+            buf_append(&b, num, strlen(num));
+            break;
+        case TUN_I64:
+            snprintf(num, sizeof num, "%lld", (long long)*(const int64_t *)m);
+            buf_append(&b, num, strlen(num));
+            break;
+        case TUN_U64:
+            snprintf(num, sizeof num, "%llu", (unsigned long long)*(const uint64_t *)m);
+            buf_append(&b, num, strlen(num));
+            break;
+        case TUN_STR:
+        case TUN_BYTES:
+        case TUN_OPT_STR:
+        case TUN_OPT_BYTES: {
+            const struct tun_bytes *v = (const struct tun_bytes *)m;
+            if (!v->present) {
+                buf_free(&b);
+                return NULL;
+            }
+            append_bytes(&b, *v);
+            break;
+        }
+        case TUN_STREAM:
+            snprintf(num, sizeof num, "<%llu bytes>",
+                     (unsigned long long)((const struct tun_bytes *)m)->len);
+            buf_append(&b, num, strlen(num));
+            break;
+        case TUN_STR_LIST: {
+            const struct tun_str_list *l = (const struct tun_str_list *)m;
+            buf_append(&b, "[", 1);
+            for (uint64_t k = 0; k < l->count; k++) {
+                if (k)
+                    buf_append(&b, ", ", 2);
+                buf_append(&b, "'", 1);
+                append_bytes(&b, l->items[k]);
+                buf_append(&b, "'", 1);
+            }
+            buf_append(&b, "]", 1);
+            break;
+        }
+        }
+        *present = true;
+        return (char *)buf_steal(&b, NULL);
+    }
+    return NULL;
+}
+
+void client_error_from_response(struct conduit_error *e, uint32_t id,
+                                const union client_response *r, uint32_t request_id,
+                                const void *request)
+{
+    conduit_error_clear(e);
+    switch (id) {
+    case TUN_ID_os_error:
+        e->kind = CONDUIT_ERR_REMOTE_OS;
+        e->remote_errno = r->os_error.err;
+        e->strerror = tun_strdup(r->os_error.strerror);
+        e->message = tun_strdup(r->os_error.msg);
+        break;
+    case TUN_ID_invalid_field: {
+        e->kind = CONDUIT_ERR_INVALID_FIELD;
+        e->field = tun_strdup(r->invalid_field.field);
+        e->field_message = tun_strdup(r->invalid_field.error_message);
+        bool present;
+        e->value = field_value(request, request_id, e->field, &present);
+        e->message = format("Invalid value '%s' given for field '%s': %s",
+                            e->value ? e->value : "None", e->field, e->field_message);
+        break;
+    }
+    case TUN_ID_process_error:
+        e->kind = CONDUIT_ERR_PROCESS;
+        e->message = tun_strdup(r->process_error.message);
+        break;
+    default:
+        e->kind = CONDUIT_ERR_IO;
+        e->message = xstrdup("unexpected response");
+        break;
+    }
+}

@@ -1,0 +1,115 @@
+/* Opening, checking and closing a tunnel. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tunnel/client.h"
+
+CONDUIT_API conduit_tunnel *conduit_new(void)
+{
+    conduit_tunnel *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->to_fd = -1;
+    t->from_fd = -1;
+    t->pid = -1;
+    t->exit_status = -1;
+    t->err.exit_status = -1;
+    return t;
+}
+
+CONDUIT_API const struct conduit_error *conduit_error(const conduit_tunnel *t)
+{
+    return &t->err;
+}
+
+CONDUIT_API pid_t conduit_pid(const conduit_tunnel *t)
+{
+    return t->pid;
+}
+
+CONDUIT_API int conduit_ping(conduit_tunnel *t)
+{
+    union client_response r;
+    uint32_t id;
+    size_t used;
+    int rc = client_transact(t, TUN_ID_check_alive, NULL, TUN_ID_ack, &r, &id, &used);
+    if (rc != 0)
+        return -1;
+    client_consume(t, id, &r, used);
+    return 0;
+}
+
+static int check_not_open(conduit_tunnel *t)
+{
+    if (t->to_fd >= 0 || t->from_fd >= 0 || t->pid > 0)
+        return client_fail_usage(t, "The tunnel is already open");
+    return 0;
+}
+
+CONDUIT_API int conduit_open_command(conduit_tunnel *t, char *const argv[])
+{
+    client_error_reset(&t->err);
+    if (check_not_open(t) < 0)
+        return -1;
+    if (!argv || !argv[0])
+        return client_fail_usage(t, "No command given for the tunnel");
+    if (client_spawn(argv, &t->pid, &t->to_fd, &t->from_fd) < 0) {
+        int e = errno;
+        t->pid = -1;
+        return client_fail_io(t, "Cannot execute '%s': %s", argv[0], strerror(e));
+    }
+    t->own_fds = true;
+    return conduit_ping(t);
+}
+
+CONDUIT_API int conduit_open_fds(conduit_tunnel *t, int to_dispatcher, int from_dispatcher,
+                                 bool take_ownership)
+{
+    client_error_reset(&t->err);
+    if (check_not_open(t) < 0)
+        return -1;
+    if (to_dispatcher < 0 || from_dispatcher < 0)
+        return client_fail_usage(t, "Invalid file descriptors for the tunnel");
+    t->to_fd = to_dispatcher;
+    t->from_fd = from_dispatcher;
+    t->own_fds = take_ownership;
+    return conduit_ping(t);
+}
+
+static void close_fds(conduit_tunnel *t)
+{
+    if (t->own_fds) {
+        if (t->to_fd >= 0)
+            close(t->to_fd);
+        if (t->from_fd >= 0 && t->from_fd != t->to_fd)
+            close(t->from_fd);
+    }
+    t->to_fd = t->from_fd = -1;
+}
+
+CONDUIT_API int conduit_close(conduit_tunnel *t)
+{
+    if (!t)
+        return 0;
+    if (!t->broken && t->to_fd >= 0) {
+        tun_encode(&t->out, TUN_ID_exit, NULL);
+        client_flush(t); /* a dispatcher already gone is not an error here */
+    }
+    /* Closing its stdin also ends a dispatcher that never saw Exit. */
+    close_fds(t);
+    int status = 0;
+    if (t->pid > 0) {
+        if (!t->reaped) {
+            t->exit_status = client_reap(t->pid, CLIENT_EXIT_GRACE_MS);
+            t->reaped = true;
+        }
+        status = t->exit_status;
+    }
+    buf_free(&t->in);
+    buf_free(&t->out);
+    conduit_error_clear(&t->err);
+    free(t);
+    return status;
+}
