@@ -1,0 +1,164 @@
+/* remctl: run a command on a remote remctld and relay its output and exit
+ * status.  Options and messages follow upstream's remctl(1). */
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "remctl.h"
+#include "util/fdio.h"
+
+#define CONDUIT_REMCTL_VERSION "3.18"
+
+static const char usage_text[] =
+    "Usage: remctl <options> <host> <command> [<subcommand> [<parameters>]]\n"
+    "\n"
+    "Options:\n"
+    "    -b <source>   Source IP used for outgoing connections\n"
+    "    -d            Debugging level of output\n"
+    "    -h            Display this help\n"
+    "    -p <port>     remctld port (default: 4373 falling back to 4444)\n"
+    "    -s <service>  remctld service principal (default: host/<host>)\n"
+    "    -t <timeout>  Timeout in seconds (default: 0, disable timeout)\n"
+    "    -v            Display the version of remctl\n";
+
+static bool debug;
+
+static void die(const char *fmt, const char *arg)
+{
+    fputs("remctl: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+static void usage(int status)
+{
+    fputs(usage_text, status == 0 ? stdout : stderr);
+    exit(status);
+}
+
+/* Upstream reads numbers leniently (garbage reads as 0) and then checks. */
+static long parse_number(const char *s)
+{
+    return strtol(s, NULL, 10);
+}
+
+/* Without -s, the principal is host/<canonical name>: resolve the name the
+ * way upstream does so the connection and the ticket agree. */
+static char *canonical_host(const char *host)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_CANONNAME;
+    int rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc != 0) {
+        fprintf(stderr, "remctl: cannot resolve host %s: %s\n", host,
+                rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+        exit(1);
+    }
+    char *name = strdup(res->ai_canonname ? res->ai_canonname : host);
+    freeaddrinfo(res);
+    if (!name)
+        die("%s", "cannot allocate memory");
+    return name;
+}
+
+/* Relay output as it arrives; returns the exit status to use. */
+static int relay(struct remctl *r)
+{
+    for (;;) {
+        struct remctl_output *out = remctl_output(r);
+        if (!out)
+            die("%s", remctl_error(r));
+        switch (out->type) {
+        case REMCTL_OUT_OUTPUT: {
+            int fd = out->stream == 2 ? STDERR_FILENO : STDOUT_FILENO;
+            if (fdio_write_all(fd, out->data, out->length) < 0 && errno != EPIPE)
+                die("cannot write output: %s", strerror(errno));
+            break;
+        }
+        case REMCTL_OUT_STATUS:
+            return out->status;
+        case REMCTL_OUT_ERROR:
+            fwrite(out->data, 1, out->length, stderr);
+            fputc('\n', stderr);
+            return 255;
+        case REMCTL_OUT_DONE:
+            return 0;
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *source = NULL, *principal = NULL;
+    long port = 0, timeout = 0;
+    int opt;
+    /* "+" stops at the first non-option: the remote command keeps its own. */
+    while ((opt = getopt(argc, argv, "+b:dhp:s:t:v")) != -1) {
+        switch (opt) {
+        case 'b':
+            source = optarg;
+            break;
+        case 'd':
+            debug = true;
+            break;
+        case 'h':
+            usage(0);
+            break;
+        case 'p':
+            port = parse_number(optarg);
+            if (port <= 0 || port > 65535) {
+                fprintf(stderr, "remctl: invalid port number %ld\n", port);
+                return 1;
+            }
+            break;
+        case 's':
+            principal = optarg;
+            break;
+        case 't':
+            timeout = parse_number(optarg);
+            if (timeout <= 0 || timeout > INT_MAX) {
+                fprintf(stderr, "remctl: invalid timeout value %s\n", optarg);
+                return 1;
+            }
+            break;
+        case 'v':
+            printf("remctl %s\n", CONDUIT_REMCTL_VERSION);
+            return 0;
+        default:
+            usage(1);
+        }
+    }
+    if (argc - optind < 2)
+        usage(1);
+    char *host = argv[optind];
+    const char **command = (const char **)argv + optind + 1;
+    char *canon = principal ? NULL : canonical_host(host);
+    if (canon)
+        host = canon;
+
+    struct remctl *r = remctl_new();
+    if (!r)
+        die("%s", "cannot allocate memory");
+    if (source && !remctl_set_source_ip(r, source))
+        die("%s", remctl_error(r));
+    if (timeout && !remctl_set_timeout(r, timeout))
+        die("%s", remctl_error(r));
+    if (debug)
+        fprintf(stderr, "remctl: connecting to %s port %ld\n", host, port);
+    if (!remctl_open(r, host, (unsigned short)port, principal))
+        die("%s", remctl_error(r));
+    if (!remctl_command(r, command))
+        die("%s", remctl_error(r));
+    int status = relay(r);
+    remctl_close(r);
+    free(canon);
+    return status;
+}
