@@ -1,0 +1,307 @@
+#include "server/acl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/acl_match.h"
+#include "server/alloc.h"
+#include "server/fields.h"
+#include "server/include.h"
+
+/* Indexed by enum acl_method. */
+static const char *const method_names[] = {
+    "file", "princ", "anyuser", "deny", "localgroup", "pcre", "regex", NULL,
+};
+
+/* deny:deny:... is legal but meaningless past a couple of levels; the
+ * limit keeps hostile input from recursing deep. */
+#define ACL_MAX_DENY_NESTING 8
+
+const char *const *acl_method_names(void)
+{
+    return method_names;
+}
+
+static int parse_entry(struct acl_entry *e, const char *text, enum acl_method default_method,
+                       int nesting, char **error);
+
+static int parse_method(const char *spec, size_t len, enum acl_method *method, char **error)
+{
+    for (size_t i = 0; method_names[i]; i++) {
+        if (strlen(method_names[i]) == len && memcmp(method_names[i], spec, len) == 0) {
+            *method = (enum acl_method)i;
+            return 0;
+        }
+    }
+    if (len == 4 && memcmp(spec, "gput", 4) == 0)
+        *error = srv_strdup("ACL method \"gput\" is not supported by this build");
+    else
+        *error = srv_asprintf("unknown ACL method \"%.*s\"", (int)len, spec);
+    return -1;
+}
+
+static int parse_entry(struct acl_entry *e, const char *text, enum acl_method default_method,
+                       int nesting, char **error)
+{
+    memset(e, 0, sizeof *e);
+    e->text = srv_strdup(text);
+    /* The legacy spelling of anyuser:auth. */
+    const char *spec = strcmp(text, "ANYUSER") == 0 ? "anyuser:auth" : text;
+    const char *colon = strchr(spec, ':');
+    const char *data = spec;
+    e->method = default_method;
+    if (colon) {
+        if (parse_method(spec, (size_t)(colon - spec), &e->method, error) != 0)
+            return -1;
+        data = colon + 1;
+    }
+    e->data = srv_strdup(data);
+    switch (e->method) {
+    case ACL_METHOD_ANYUSER:
+        if (strcmp(data, "anonymous") == 0) {
+            e->anonymous = true;
+        } else if (strcmp(data, "auth") != 0) {
+            *error = srv_asprintf("invalid ACL value \"%s\" (anyuser takes auth or anonymous)",
+                                  text);
+            return -1;
+        }
+        return 0;
+    case ACL_METHOD_DENY:
+        if (nesting >= ACL_MAX_DENY_NESTING) {
+            *error = srv_asprintf("deny: nested more than %d deep", ACL_MAX_DENY_NESTING);
+            return -1;
+        }
+        e->inner = srv_calloc(1, sizeof *e->inner);
+        return parse_entry(e->inner, data, ACL_METHOD_PRINC, nesting + 1, error);
+    case ACL_METHOD_REGEX:
+    case ACL_METHOD_PCRE:
+        e->pattern = acl_pattern_compile(e->method, data, error);
+        return e->pattern ? 0 : -1;
+    case ACL_METHOD_FILE:
+        if (!*data) {
+            *error = srv_asprintf("empty file name in ACL \"%s\"", text);
+            return -1;
+        }
+        return 0;
+    case ACL_METHOD_LOCALGROUP:
+        if (!*data) {
+            *error = srv_asprintf("empty group name in ACL \"%s\"", text);
+            return -1;
+        }
+        return 0;
+    case ACL_METHOD_PRINC:
+        return 0;
+    }
+    return 0;
+}
+
+int acl_entry_parse(struct acl_entry *entry, const char *text, enum acl_method default_method,
+                    char **error)
+{
+    return parse_entry(entry, text, default_method, 0, error);
+}
+
+void acl_entry_clear(struct acl_entry *e)
+{
+    if (e->inner) {
+        acl_entry_clear(e->inner);
+        free(e->inner);
+    }
+    acl_pattern_free(e->pattern);
+    free(e->text);
+    free(e->data);
+    memset(e, 0, sizeof *e);
+}
+
+/* State of one check: ACL files being read (for loop detection), the
+ * principal's local name (looked up at most once) and the deciding reason. */
+struct acl_eval {
+    const struct acl_subject *who;
+    bool allow_files;
+    struct include_chain chain;
+    struct acl_localname localname;
+    char *reason;
+};
+
+static void set_reason(struct acl_eval *ev, char *reason)
+{
+    free(ev->reason);
+    ev->reason = reason;
+}
+
+static enum acl_result check_entry(struct acl_eval *ev, const struct acl_entry *e,
+                                   const char *file, unsigned line);
+
+/* Evaluate one ACL file: its first deciding line decides. */
+static enum acl_result check_acl_file(struct acl_eval *ev, const char *path, const char *from,
+                                      unsigned from_line)
+{
+    char *data, *err = NULL;
+    size_t len;
+    dev_t dev;
+    ino_t ino;
+    if (include_read_file(path, &data, &len, &dev, &ino, &err) != 0) {
+        set_reason(ev, srv_asprintf("%s:%u: %s", from, from_line, err));
+        free(err);
+        return ACL_ERROR;
+    }
+    if (include_chain_push(&ev->chain, dev, ino, path, &err) != 0) {
+        set_reason(ev, srv_asprintf("%s:%u: %s", from, from_line, err));
+        free(err);
+        free(data);
+        return ACL_ERROR;
+    }
+    enum acl_result result = ACL_NOMATCH;
+    struct fields f = FIELDS_INIT;
+    unsigned lineno = 0;
+    char *p = data, *end = data + len;
+    while (p < end && result == ACL_NOMATCH) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *stop = nl ? nl : end;
+        lineno++;
+        if (memchr(p, '\0', (size_t)(stop - p))) {
+            set_reason(ev, srv_asprintf("%s:%u: NUL byte in line", path, lineno));
+            result = ACL_ERROR;
+            break;
+        }
+        *stop = '\0';
+        char *line = p;
+        p = stop + 1;
+        if (fields_line_ignored(line))
+            continue;
+        const char *text;
+        enum acl_method def;
+        size_t n = fields_split(&f, line);
+        if (n == 1) {
+            text = f.v[0];
+            def = ACL_METHOD_PRINC;
+        } else if (n == 2 && strcmp(f.v[0], "include") == 0) {
+            /* Legacy form: "include X" is X with file as the default. */
+            text = f.v[1];
+            def = ACL_METHOD_FILE;
+        } else {
+            set_reason(ev, srv_asprintf("%s:%u: parse error: expected one ACL entry "
+                                        "(or include PATH) per line",
+                                        path, lineno));
+            result = ACL_ERROR;
+            break;
+        }
+        struct acl_entry entry;
+        if (acl_entry_parse(&entry, text, def, &err) != 0) {
+            set_reason(ev, srv_asprintf("%s:%u: %s", path, lineno, err));
+            free(err);
+            err = NULL;
+            acl_entry_clear(&entry);
+            result = ACL_ERROR;
+            break;
+        }
+        result = check_entry(ev, &entry, path, lineno);
+        acl_entry_clear(&entry);
+    }
+    fields_free(&f);
+    include_chain_pop(&ev->chain);
+    free(data);
+    return result;
+}
+
+/* file:TARGET.  For a directory, every eligible file is evaluated (sorted):
+ * a deny or an error in any of them wins over an allow in another, as
+ * upstream does, so the outcome never depends on the order of the files. */
+static enum acl_result check_file_target(struct acl_eval *ev, const char *target,
+                                         const char *file, unsigned line)
+{
+    if (!ev->allow_files) {
+        set_reason(ev, srv_asprintf("%s:%u: file: ACLs are disabled here", file, line));
+        return ACL_ERROR;
+    }
+    char **paths, *err = NULL;
+    size_t count;
+    if (include_expand(target, &paths, &count, &err) != 0) {
+        set_reason(ev, srv_asprintf("%s:%u: %s", file, line, err));
+        free(err);
+        return ACL_ERROR;
+    }
+    enum acl_result result = ACL_NOMATCH;
+    char *allow_reason = NULL;
+    for (size_t i = 0; i < count; i++) {
+        enum acl_result r = check_acl_file(ev, paths[i], file, line);
+        if (r == ACL_DENY || r == ACL_ERROR) {
+            result = r;
+            break;
+        }
+        if (r == ACL_ALLOW && !allow_reason) {
+            allow_reason = ev->reason;
+            ev->reason = NULL;
+            result = ACL_ALLOW;
+        }
+    }
+    if (result == ACL_ALLOW)
+        set_reason(ev, allow_reason);
+    else
+        free(allow_reason);
+    include_paths_free(paths, count);
+    return result;
+}
+
+static enum acl_result check_entry(struct acl_eval *ev, const struct acl_entry *e,
+                                   const char *file, unsigned line)
+{
+    enum acl_result r = ACL_NOMATCH;
+    char *err = NULL;
+    switch (e->method) {
+    case ACL_METHOD_PRINC:
+        r = strcmp(ev->who->principal, e->data) == 0 ? ACL_ALLOW : ACL_NOMATCH;
+        break;
+    case ACL_METHOD_ANYUSER:
+        r = (e->anonymous || !ev->who->anonymous) ? ACL_ALLOW : ACL_NOMATCH;
+        break;
+    case ACL_METHOD_DENY:
+        r = check_entry(ev, e->inner, file, line);
+        if (r == ACL_ALLOW) {
+            set_reason(ev, srv_asprintf("denied by %s (%s:%u)", e->text, file, line));
+            return ACL_DENY;
+        }
+        /* deny: only denies; a denial inside it neither denies nor allows. */
+        if (r == ACL_DENY)
+            return ACL_NOMATCH;
+        return r;
+    case ACL_METHOD_LOCALGROUP:
+        r = acl_localgroup_match(e->data, ev->who->principal, &ev->localname, &err);
+        break;
+    case ACL_METHOD_REGEX:
+    case ACL_METHOD_PCRE:
+        r = acl_pattern_match(e->pattern, ev->who->principal, &err);
+        break;
+    case ACL_METHOD_FILE:
+        return check_file_target(ev, e->data, file, line);
+    }
+    if (r == ACL_ALLOW)
+        set_reason(ev, srv_asprintf("allowed by %s (%s:%u)", e->text, file, line));
+    else if (r == ACL_ERROR)
+        set_reason(ev, srv_asprintf("%s:%u: %s: %s", file, line, e->text, err));
+    free(err);
+    return r;
+}
+
+enum acl_result acl_check_list(const struct acl_entry *entries, size_t count, const char *file,
+                               unsigned line, const struct acl_subject *who, bool allow_files,
+                               char **reason)
+{
+    struct acl_eval ev;
+    memset(&ev, 0, sizeof ev);
+    ev.who = who;
+    ev.allow_files = allow_files;
+    enum acl_result result = ACL_NOMATCH;
+    for (size_t i = 0; i < count && result == ACL_NOMATCH; i++)
+        result = check_entry(&ev, &entries[i], file, line);
+    if (result == ACL_NOMATCH) {
+        result = ACL_DENY;
+        set_reason(&ev, srv_asprintf("no ACL entry matched (%s:%u)", file, line));
+    }
+    acl_localname_clear(&ev.localname);
+    if (reason)
+        *reason = ev.reason;
+    else
+        free(ev.reason);
+    return result;
+}
