@@ -1,0 +1,18 @@
+"""conduit: run commands and manage files on other machines.
+
+``conduit.tunnel_dispatcher`` speaks fora's tunnel dispatcher protocol
+(packets encoded by the C codec); ``conduit.Tunnel`` is a client on the C
+library libconduit.
+"""
+
+from typing import Any
+
+__all__ = ['Tunnel', 'CompletedRemoteCommand', 'StatResult', 'UserEntry', 'GroupEntry']
+
+
+def __getattr__(name: str) -> Any:
+    # Imported lazily: conduit.tunnel_dispatcher must work without libconduit.
+    if name in __all__:
+        from . import tunnel  # pylint: disable=import-outside-toplevel
+        return getattr(tunnel, name)
+    raise AttributeError(f"module 'conduit' has no attribute '{name}'")
