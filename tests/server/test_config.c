@@ -170,6 +170,17 @@ static void test_errors(void)
                 "mem.conf:1: invalid regex \"a(b\": Unmatched ( or \\(");
     parse_fails("a b /bin/x pcre:a(b\n",
                 "mem.conf:1: invalid pcre \"a(b\" at offset 3: missing closing parenthesis");
+    /* Patterns whose expansion by regcomp would be exponential. */
+    parse_fails("a b /bin/x regex:a++++++++++++++++++++\n",
+                "mem.conf:1: invalid regex \"a++++++++++++++++++++\": its repetitions expand "
+                "too much (limit 65620)");
+    parse_fails("a b /bin/x regex:((a{99}){99}){99}\n",
+                "mem.conf:1: invalid regex \"((a{99}){99}){99}\": its repetitions expand too "
+                "much (limit 65604)");
+    parse_fails("a b /bin/x regex:(((((((((((((((((((((((((((((((((((((((((((((((((((((((((((("
+                "(((((a)))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))\n",
+                "mem.conf:1: invalid regex \"(((((((((((((((((((((((((((((((((((((((((((((((((("
+                "(((((((((((((((a)))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))\": groups nested more than 64 deep");
     parse_fails("a b /bin/x deny:nope:x\n", "mem.conf:1: unknown ACL method \"nope\"");
     parse_fails("a b /bin/x deny:deny:deny:deny:deny:deny:deny:deny:deny:p\n",
                 "mem.conf:1: deny: nested more than 8 deep");
@@ -241,6 +252,7 @@ static void test_acls(void)
         "an an /bin/x anyuser:anonymous\n"
         "lg lg /bin/x ANYUSER\n"
         "re re /bin/x regex:^host/[a-z]+\\.example\\.org@X$\n"
+        "rb rb /bin/x regex:^[[:alpha:]]{1,8}(/(admin|root)){0,1}@X$ regex:[]a]{2}\n"
         "pc pc /bin/x pcre:\\Ahost/(?!bad)\\w+@X\\z\n"
         "pu pu /bin/x pcre:admin\n"
         "dr dr /bin/x deny:regex:^root deny:pcre:^evil anyuser:auth\n"
@@ -277,6 +289,10 @@ static void test_acls(void)
     CHECK(verdict(c, "host/good@X", "pc", "pc") == ACL_ALLOW);
     CHECK(verdict(c, "host/badly@X", "pc", "pc") == ACL_DENY);
     CHECK(verdict(c, "host/good@XX", "pc", "pc") == ACL_DENY);
+    CHECK(verdict(c, "alice/admin@X", "rb", "rb") == ACL_ALLOW);
+    CHECK(verdict(c, "alice@X", "rb", "rb") == ACL_ALLOW);
+    CHECK(verdict(c, "aardvark@Y", "rb", "rb") == ACL_ALLOW);
+    CHECK(verdict(c, "ninechars/admin@X", "rb", "rb") == ACL_DENY);
     /* Patterns are not anchored. */
     CHECK(verdict(c, "sysadmin/x@X", "pu", "pu") == ACL_ALLOW);
     CHECK(verdict(c, "root/admin@X", "dr", "dr") == ACL_DENY);
@@ -284,10 +300,10 @@ static void test_acls(void)
     CHECK(verdict(c, "fine@X", "dr", "dr") == ACL_ALLOW);
 
     CHECK(check(c, "a@X", false, "none", "none", &reason) == ACL_DENY);
-    CHECK_STR(reason, "denied by deny:a@X (mem.conf:12)");
+    CHECK_STR(reason, "denied by deny:a@X (mem.conf:13)");
     free(reason);
     CHECK(check(c, "b@X", false, "none", "none", &reason) == ACL_DENY);
-    CHECK_STR(reason, "no ACL entry matched (mem.conf:12)");
+    CHECK_STR(reason, "no ACL entry matched (mem.conf:13)");
     free(reason);
 
     CHECK(check(c, "zz@X", false, "p", "p", &reason) == ACL_ERROR);
