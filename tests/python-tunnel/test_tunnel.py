@@ -1,0 +1,230 @@
+"""conduit.Tunnel on libconduit against the real dispatcher: locally, through
+an arbitrary command, and through a real sshd on loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import threading
+
+import pytest
+
+import conduit
+from conduit import tunnel_dispatcher as td
+from conduit.tunnel import InvalidFieldError, TunnelError
+
+ROOT = os.geteuid() == 0
+
+
+@pytest.fixture
+def tunnel(dispatcher):
+    with conduit.Tunnel.local() as t:
+        yield t
+
+
+def test_local_finds_the_dispatcher(dispatcher, monkeypatch):
+    with conduit.Tunnel.local() as t:
+        assert t.argv == [dispatcher] and t.pid > 0
+        t.ping()
+    monkeypatch.setenv('CONDUIT_DISPATCHER', '/nonexistent/conduit-dispatcher')
+    with pytest.raises(OSError):
+        conduit.Tunnel.local()
+
+
+def test_close(dispatcher):
+    t = conduit.Tunnel.exec([dispatcher])
+    pid = t.pid
+    assert t.close() == 0 and t.closed and t.pid == -1
+    assert t.close() is None
+    with pytest.raises(ValueError, match='closed'):
+        t.ping()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaped
+
+
+def test_open_failure():
+    with pytest.raises(TunnelError) as e:
+        conduit.Tunnel.exec(['sh', '-c', 'exit 7'])
+    assert isinstance(e.value, IOError)
+    with pytest.raises(OSError):
+        conduit.Tunnel.exec(['/nonexistent/program'])
+
+
+def test_run(tunnel):
+    assert tunnel.run(['echo', 'abc']) == conduit.CompletedRemoteCommand(b'abc\n', b'', 0)
+    assert tunnel.run(['cat'], input=b'\x00data').stdout == b'\x00data'
+    assert tunnel.run(['cat']).stdout == b''
+    assert tunnel.run(['true'], capture_output=False) == conduit.CompletedRemoteCommand(None, None, 0)
+    assert tunnel.run(['sh', '-c', 'umask'], umask='027').stdout == b'0027\n'
+    assert tunnel.run(['pwd'], cwd='/tmp').stdout == b'/tmp\n'
+    result = tunnel.run(['sh', '-c', 'echo out; echo err >&2; exit 4'], check=False)
+    assert result == conduit.CompletedRemoteCommand(b'out\n', b'err\n', 4)
+    with pytest.raises(subprocess.CalledProcessError) as e:
+        tunnel.run(['sh', '-c', 'echo out; exit 5'])
+    assert (e.value.returncode, e.value.cmd, e.value.output) == (5, ['sh', '-c', 'echo out; exit 5'], b'out\n')
+    assert tunnel.run(['sh', '-c', 'kill -TERM $$'], check=False).returncode == -15
+
+
+def test_run_errors(tunnel):
+    with pytest.raises(td.RemoteOSError) as e:
+        tunnel.run(['echo test'])
+    assert (e.value.errno, e.value.strerror, str(e.value)) == (
+        2, 'No such file or directory', "[Errno 2] No such file or directory: 'echo test'")
+    with pytest.raises(ValueError) as e:
+        tunnel.run(['true'], user='nosuchuser')
+    assert str(e.value) == ("invalid value 'nosuchuser' given for field 'user': "
+                            "The user with the name 'nosuchuser' does not exist.")
+    assert isinstance(e.value, InvalidFieldError) and e.value.field == 'user'
+    with pytest.raises(ValueError, match="field 'umask': Invalid value '8': Must be in octal format."):
+        tunnel.run(['true'], umask='8')
+    with pytest.raises(ValueError, match="field 'cwd': The directory does not exist"):
+        tunnel.run(['true'], cwd='/nonexistent')
+    tunnel.ping()  # still usable
+
+
+@pytest.mark.skipif(not ROOT, reason="switching users needs root")
+def test_run_as_user(tunnel):
+    assert tunnel.run(['id', '-un'], user='nobody').stdout == b'nobody\n'
+    assert tunnel.run(['id', '-gn'], group='nogroup').stdout == b'nogroup\n'
+
+
+def test_stat(tunnel, tree):
+    st = tunnel.stat(os.path.join(tree, 'file'), sha512sum=True)
+    assert st == conduit.StatResult('file', '644', 'root' if ROOT else st.owner,
+                                    'root' if ROOT else st.group, 6, 1_700_000_000_123_456_789,
+                                    st.ctime, hashlib.sha512(b'hello\n').digest())
+    assert tunnel.stat(os.path.join(tree, 'link')).type == 'link'
+    assert tunnel.stat(os.path.join(tree, 'link'), follow_links=True).type == 'file'
+    assert tunnel.stat(os.path.join(tree, 'missing')) is None
+    with pytest.raises(td.RemoteOSError) as e:
+        tunnel.stat(os.path.join(tree, 'file', 'below'))
+    assert e.value.errno == 20
+
+
+def test_stat_many(tunnel, tree):
+    paths = [os.path.join(tree, name) for name in ('file', 'missing', 'link', 'fifo')] * 5000
+    results = tunnel.stat_many(paths)
+    assert len(results) == 20000
+    assert [r.type if r else None for r in results[:4]] == ['file', None, 'link', 'fifo']
+    assert results[4:8] == results[:4]
+    assert tunnel.stat_many([]) == []
+    with pytest.raises(td.RemoteOSError):
+        tunnel.stat_many([os.path.join(tree, 'file', 'below')])
+    tunnel.ping()
+
+
+def test_users_and_groups(tunnel):
+    assert tunnel.resolve_user('0') == 'root'
+    assert tunnel.resolve_user(None) == tunnel.run(['id', '-un']).stdout.decode().strip()
+    assert tunnel.resolve_group('65534') == 'nogroup'
+    with pytest.raises(ValueError, match="field 'user': The user does not exist"):
+        tunnel.resolve_user('nosuchuser')
+    with pytest.raises(ValueError, match="field 'group': The group does not exist"):
+        tunnel.resolve_group('nosuchgroup')
+    root = tunnel.query_user('root')
+    assert (root.name, root.uid, root.group, root.gid, root.home) == ('root', 0, 'root', 0, '/root')
+    assert root.password_hash is None
+    if ROOT:
+        assert isinstance(tunnel.query_user('0', query_password_hash=True).password_hash, str)
+    assert tunnel.query_user('nosuchuser') is None
+    assert tunnel.query_group('nogroup') == conduit.GroupEntry('nogroup', 65534, [])
+    assert tunnel.query_group('nosuchgroup') is None
+
+
+def test_getenv(dispatcher, monkeypatch):
+    monkeypatch.setenv('CONDUIT_TEST_VALUE', 'local value')
+    monkeypatch.delenv('CONDUIT_TEST_UNSET', raising=False)
+    with conduit.Tunnel.local() as t:
+        assert t.getenv('CONDUIT_TEST_VALUE') == 'local value'
+        assert t.getenv('CONDUIT_TEST_UNSET') is None
+
+
+def test_upload_download(tunnel, tree):
+    target = os.path.join(tree, 'up', 'f')
+    tunnel.upload(target, b'first', mode='640')
+    assert tunnel.download(target) == b'first'
+    assert tunnel.stat(target).mode == '640'
+    with pytest.raises(ValueError, match="field 'mode'"):
+        tunnel.upload(target, b'second', mode='999')
+    with pytest.raises(ValueError, match="field 'owner'"):
+        tunnel.upload(target, b'second', owner='nosuchuser')
+    assert tunnel.download(target) == b'first'
+    tunnel.upload(target, b'')
+    assert tunnel.download(target) == b'' and tunnel.stat(target).mode == '640'
+    if ROOT:
+        tunnel.upload(target, b'owned', owner='nobody')
+        st = tunnel.stat(target)
+        assert (st.owner, st.group) == ('nobody', 'nogroup')
+    with pytest.raises(ValueError, match="field 'file'"):
+        tunnel.download(os.path.join(tree, 'missing'))
+    with pytest.raises(td.RemoteOSError) as e:
+        tunnel.upload(os.path.join(tree, 'missing', 'x'), b'')
+    assert e.value.errno == 2
+    assert sorted(os.listdir(os.path.join(tree, 'up'))) == ['f']  # no temp files left
+
+
+def test_file_transfers(tunnel, tmp_path):
+    source = tmp_path / 'source'
+    data = os.urandom(3 << 20) * 3
+    source.write_bytes(data)
+    remote = str(tmp_path / 'remote')
+    assert tunnel.upload_file(source, remote, mode='600') == len(data)
+    assert open(remote, 'rb').read() == data
+    local = tmp_path / 'local'
+    local.write_bytes(b'old')
+    assert tunnel.download_file(remote, local) == len(data)
+    assert local.read_bytes() == data
+    with pytest.raises(ValueError, match="field 'file'"):
+        tunnel.download_file(str(tmp_path / 'missing'), local)
+    assert local.read_bytes() == data  # untouched on failure
+    assert sorted(os.listdir(tmp_path)) == ['local', 'remote', 'source']
+    with pytest.raises(FileNotFoundError):
+        tunnel.upload_file(tmp_path / 'missing', remote)
+
+
+def test_gil_released_and_one_call_at_a_time(tunnel, tmp_path):
+    fifo = str(tmp_path / 'fifo')
+    os.mkfifo(fifo)
+    result = {}
+
+    def blocked_run():
+        result['run'] = tunnel.run(['cat', fifo])
+
+    thread = threading.Thread(target=blocked_run)
+    thread.start()
+    # The remote cat waits for us; we can only get here with the GIL free.
+    with open(fifo, 'wb') as f:
+        with pytest.raises(RuntimeError, match='busy'):
+            tunnel.ping()
+        f.write(b'through the fifo')
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert result['run'].stdout == b'through the fifo'
+
+
+def test_over_ssh(sshd, dispatcher, tmp_path):
+    with conduit.Tunnel.ssh('127.0.0.1', user='root', port=sshd.port, options=sshd.options,
+                            dispatcher=dispatcher) as t:
+        assert t.argv[0] == 'ssh'
+        t.ping()
+        assert t.run(['echo', 'over', 'ssh']).stdout == b'over ssh\n'
+        assert t.getenv('CONDUIT_TEST_VALUE') == 'over-ssh'
+        assert t.resolve_user(None) == 'root'
+        assert t.stat('/nonexistent') is None
+        assert [s.type for s in t.stat_many(['/', '/etc/passwd'] * 500)][:2] == ['dir', 'file']
+        data = os.urandom(1 << 20)
+        (tmp_path / 'src').write_bytes(data)
+        t.upload_file(tmp_path / 'src', str(tmp_path / 'remote'))
+        assert t.download_file(str(tmp_path / 'remote'), tmp_path / 'back') == len(data)
+        assert (tmp_path / 'back').read_bytes() == data
+        with pytest.raises(td.RemoteOSError):
+            t.run(['echo test'])
+        assert t.close() == 0
+
+
+def test_ssh_without_dispatcher(sshd):
+    # ssh works but the remote command does not: the handshake fails.
+    with pytest.raises(TunnelError):
+        conduit.Tunnel.ssh('127.0.0.1', user='root', port=sshd.port, options=sshd.options,
+                           dispatcher='/nonexistent/dispatcher')
