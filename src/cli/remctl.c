@@ -124,7 +124,7 @@ int main(int argc, char **argv)
             break;
         case 't':
             timeout = parse_number(optarg);
-            if (timeout <= 0 || timeout > INT_MAX) {
+            if (timeout < 0 || timeout > INT_MAX) {
                 fprintf(stderr, "remctl: invalid timeout value %s\n", optarg);
                 return 1;
             }

@@ -189,8 +189,9 @@ class Remctld:
     """Debian's /usr/sbin/remctld, stand-alone in the foreground on a free
     loopback port, with the given configuration text."""
 
-    def __init__(self, realm, config, port=None, extra_args=()):
+    def __init__(self, realm, config, port=None, extra_args=(), bind="127.0.0.1"):
         self.realm = realm
+        self.bind = bind
         self.config = config
         self.port = port or free_port()
         self.extra_args = list(extra_args)
@@ -202,13 +203,13 @@ class Remctld:
         with open(self.conf_path, "w") as f:
             f.write(self.config)
         log = open(self.log_path, "wb")
-        argv = [REMCTLD, "-F", "-m", "-S", "-p", str(self.port), "-b", "127.0.0.1",
+        argv = [REMCTLD, "-F", "-m", "-S", "-p", str(self.port), "-b", self.bind,
                 "-k", self.realm.server_keytab, "-s", self.realm.server_principal,
                 "-f", self.conf_path] + self.extra_args
         self.proc = subprocess.Popen(argv, env=self.realm.env(), stdin=subprocess.DEVNULL,
                                      stdout=log, stderr=log)
         log.close()
-        wait_listening(self.port, proc=self.proc)
+        wait_listening(self.port, host=self.bind, proc=self.proc)
         return self
 
     def log(self):

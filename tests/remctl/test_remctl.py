@@ -1,0 +1,437 @@
+"""The remctl client (our libremctl, our remctl command) against real peers:
+Debian's remctld in a throwaway realm, a scripted fake server for the peers
+remctld cannot play (v1-only, v2-only, malformed), and Debian's own client
+programs (/usr/bin/remctl, python3-pyremctl) running on our library."""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "krb5"))
+from realm import Realm, Remctld, free_port, stop_process  # noqa: E402
+
+DRIVER = os.environ.get("REMCTL_API_DRIVER")
+FAKE = os.environ.get("REMCTL_FAKE_SERVER")
+CLI = os.environ.get("REMCTL_CLI")
+LIB = os.environ.get("REMCTL_BUILD_LIB")
+SANITIZED = os.environ.get("REMCTL_SANITIZED") == "1"
+LIBDIR = os.path.dirname(LIB) if LIB else None
+
+if not (DRIVER and FAKE and CLI and LIB):
+    pytest.skip("run through meson test (needs the built programs)", allow_module_level=True)
+
+SCRIPTS = {
+    "status.sh": 'exit "$2"\n',
+    "stderr.sh": 'echo "to stderr: $2" >&2\necho "to stdout"\nexit 2\n',
+    "sleep.sh": 'sleep "$2"\necho slept\n',
+    "count.sh": 'shift\necho "$#"\n',
+    "env.sh": 'echo "$REMUSER $REMOTE_ADDR $REMCTL_COMMAND"\n',
+    "zeros.sh": 'exec head -c "$2" /dev/zero\n',
+    "stdinlen.sh": "exec wc -c\n",
+}
+
+
+def remctld_config(realm):
+    for name, body in SCRIPTS.items():
+        path = os.path.join(realm.dir, name)
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\n" + body)
+        os.chmod(path, 0o755)
+    d = realm.dir
+    return f"""t echo /bin/echo ANYUSER
+t status {d}/status.sh ANYUSER
+t stderr {d}/stderr.sh ANYUSER
+t sleep {d}/sleep.sh ANYUSER
+t count {d}/count.sh ANYUSER
+t env {d}/env.sh ANYUSER
+t zeros {d}/zeros.sh ANYUSER
+t stdinlen {d}/stdinlen.sh stdin=last ANYUSER
+t client2only /bin/echo princ:{realm.client2_principal}
+"""
+
+
+@pytest.fixture(scope="module")
+def realm():
+    with Realm() as r:
+        yield r
+
+
+@pytest.fixture(scope="module")
+def server(realm):
+    with Remctld(realm, remctld_config(realm)) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def server6(realm):
+    with Remctld(realm, remctld_config(realm), bind="::1") as s:
+        yield s
+
+
+class Fake:
+    def __init__(self, realm, mode):
+        self.proc = subprocess.Popen([FAKE, mode], env=realm.env(), stdout=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL)
+        self.port = int(self.proc.stdout.readline())
+
+    def stop(self):
+        stop_process(self.proc)
+        self.proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def fake_v1(realm):
+    f = Fake(realm, "v1")
+    yield f
+    f.stop()
+
+
+@pytest.fixture(scope="module")
+def fake_v2(realm):
+    f = Fake(realm, "v2")
+    yield f
+    f.stop()
+
+
+def drive(realm, *ops, ccache=None, timeout=120):
+    """Run the API driver; return its lines as {op: [results...]} and the list."""
+    p = subprocess.run([DRIVER, *ops], env=realm.env(ccache=ccache), capture_output=True,
+                       text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr
+    assert "ERROR: AddressSanitizer" not in p.stderr, p.stderr
+    return p.stdout.splitlines()
+
+
+def target(server, host="localhost"):
+    return f"{host}:{server.port}"
+
+
+# ---- the C API through the driver --------------------------------------
+
+def test_open_command_output(realm, server):
+    lines = drive(realm, "open:" + target(server), "cmd:t,echo,hello,world", "output", "output")
+    assert lines == ["open: ok", "cmd: ok",
+                     "output: status=0 stdout_len=17 stderr_len=0 tokens=1 "
+                     "stdout=echo hello world\\n stderr=",
+                     "output: done"]
+
+
+def test_persistent_connection_and_noop(realm, server):
+    ops = ["open:" + target(server)]
+    for i in range(5):
+        ops += [f"cmdv:t,status,{i}", "output", "noop"]
+    lines = drive(realm, *ops)
+    assert lines[0] == "open: ok"
+    for i in range(5):
+        assert lines[1 + 3 * i] == "cmdv: ok"
+        assert lines[2 + 3 * i].startswith(f"output: status={i} ")
+        assert lines[3 + 3 * i] == "noop: ok"
+
+
+def test_stderr_and_status(realm, server):
+    lines = drive(realm, "open:" + target(server), "cmd:t,stderr,x", "output")
+    assert lines[2] == ("output: status=2 stdout_len=10 stderr_len=13 tokens=2 "
+                        "stdout=to stdout\\n stderr=to stderr: x\\n")
+
+
+def test_output_token_by_token(realm, server):
+    lines = drive(realm, "open:" + target(server), "cmd:t,stderr,x", "output1", "output1",
+                  "output")
+    assert lines[2].startswith("output: output stream=")
+    assert lines[3].startswith("output: output stream=")
+    assert lines[4].startswith("output: status=2 stdout_len=0 stderr_len=0 tokens=0")
+
+
+def test_open_variants(realm, server):
+    for kind in ("open_addrinfo", "open_sockaddr", "open_fd"):
+        lines = drive(realm, f"{kind}:127.0.0.1:{server.port}:{realm.server_principal}",
+                      "cmd:t,echo,v", "output")
+        assert lines[0] == f"{kind}: ok"
+        assert lines[2].startswith("output: status=0 ") and "stdout=echo v\\n" in lines[2]
+
+
+def test_simple_call(realm, server):
+    lines = drive(realm, f"simple:localhost:{server.port}:t,stderr,y",
+                  f"simple:localhost:{server.port}:nope")
+    assert lines[0] == "simple: status=2 stdout=to stdout\\n stderr=to stderr: y\\n"
+    assert lines[1] == "simple: error=Unknown command stdout= stderr="
+
+
+def test_error_tokens(realm, server):
+    lines = drive(realm, "open:" + target(server), "cmd:nope", "output",
+                  "cmd:t,client2only", "output", "cmd:t,echo,still,open", "output")
+    assert lines[2] == "output: error=5 message=Unknown command"
+    assert lines[4] == "output: error=6 message=Access denied"
+    assert "stdout=echo still open" in lines[6]
+
+
+def test_ccache_per_object(realm, server):
+    # The environment's cache is empty; the object's own cache is client2's.
+    lines = drive(realm, "ccache:" + realm.client2_ccache, "open:" + target(server),
+                  "cmd:t,client2only,ok", "output", "cmd:t,env", "output",
+                  ccache=realm.empty_ccache)
+    assert lines[:3] == ["ccache: ok", "open: ok", "cmd: ok"]
+    assert "stdout=client2only ok" in lines[3]
+    assert f"stdout={realm.client2_principal} 127.0.0.1 t" in lines[5]
+
+
+def test_no_credentials(realm, server):
+    lines = drive(realm, "open:" + target(server), ccache=realm.empty_ccache)
+    assert lines[0].startswith("open: fail: GSS-API error initializing context: ")
+    assert "No Kerberos credentials available" in lines[0]
+
+
+def test_wrong_principal(realm, server):
+    lines = drive(realm, f"open:localhost:{server.port}:host/other@{realm.realm}")
+    assert lines[0].startswith("open: fail: GSS-API error initializing context: ")
+    assert "not found in Kerberos database" in lines[0]
+
+
+def test_unknown_host_and_refused(realm):
+    port = free_port()
+    lines = drive(realm, f"open:no.such.host.invalid:{port}", f"open:127.0.0.1:{port}")
+    assert re.match(r"open: fail: unknown host no\.such\.host\.invalid: .+", lines[0])
+    assert lines[1] == f"open: fail: cannot connect to 127.0.0.1 (port {port}): Connection refused"
+
+
+def test_default_port(realm):
+    with socket.socket() as s:
+        if s.connect_ex(("127.0.0.1", 4373)) == 0:
+            pytest.skip("something listens on 4373")
+    lines = drive(realm, "open:127.0.0.1:0")
+    assert lines[0] == "open: fail: cannot connect to 127.0.0.1 (port 4373): Connection refused"
+
+
+def test_not_open_and_empty(realm, server):
+    lines = drive(realm, "cmd:t,echo", "output", "noop", "open:" + target(server), "cmdv:",
+                  "close", "noop")
+    assert lines[0] == "cmd: fail: no connection open"
+    assert lines[1] == "output: fail: no connection open"
+    assert lines[2] == "noop: fail: no connection open"
+    assert lines[3] == "open: ok"
+    assert lines[5] == "close: ok"
+    assert lines[6] == "noop: fail: no connection open"
+
+
+def test_empty_command(realm, server):
+    lines = drive(realm, "open:" + target(server), "many:0:")
+    # "many:0:" sends one empty word; a real empty vector is rejected locally.
+    assert lines[1] == "many: ok"
+    lines = drive(realm, "open:" + target(server), "empty")
+    assert lines[1] == "empty: fail: cannot send empty command"
+
+
+def test_timeout(realm, server):
+    lines = drive(realm, "timeout:-1", "timeout:1", "open:" + target(server), "cmd:t,sleep,3",
+                  "output")
+    assert lines[0] == "timeout: fail: invalid timeout -1"
+    assert lines[1] == "timeout: ok"
+    assert lines[4] == "output: fail: error receiving token: timed out"
+
+
+def test_timeout_on_connect(realm):
+    # A listener that never accepts still completes the TCP handshake, so
+    # bound the GSS-API exchange instead: nothing ever answers.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        lines = drive(realm, "timeout:1", f"open:localhost:{port}")
+    assert lines[1] == "open: fail: error receiving token: timed out"
+
+
+def test_source_ip_v4(realm, server):
+    lines = drive(realm, "source:127.0.0.2", "open:" + target(server), "cmd:t,env", "output")
+    assert lines[1] == "open: ok"
+    assert f"stdout={realm.client_principal} 127.0.0.2 t" in lines[3]
+
+
+def test_source_ip_v6(realm, server6):
+    lines = drive(realm, "source:::1", f"open:[::1]:{server6.port}:{realm.server_principal}",
+                  "cmd:t,env", "output")
+    assert lines[1] == "open: ok"
+    assert f"stdout={realm.client_principal} ::1 t" in lines[3]
+
+
+def test_4000_arguments(realm, server):
+    lines = drive(realm, "open:" + target(server), "many:4000:t,count", "output")
+    assert lines[2].startswith("output: status=0 ") and "stdout=4000\\n" in lines[2]
+
+
+def test_50_mib_argument(realm, server):
+    size = 50 * 1024 * 1024
+    lines = drive(realm, "open:" + target(server), f"bigarg:{size}:t,stdinlen", "output")
+    assert lines[1] == "bigarg: ok"
+    assert lines[2].startswith("output: status=0 ") and f"stdout={size}\\n" in lines[2]
+
+
+@pytest.mark.skipif(SANITIZED, reason="1 GiB through the sanitizers is too slow")
+def test_1_gib_output(realm, server):
+    size = 1 << 30
+    lines = drive(realm, "open:" + target(server), f"cmd:t,zeros,{size}", "output")
+    m = re.match(r"output: status=0 stdout_len=(\d+) stderr_len=0 tokens=(\d+)", lines[2])
+    assert m and int(m.group(1)) == size, lines[2]
+    assert int(m.group(2)) >= size // 65536
+
+
+# ---- peers remctld cannot play -----------------------------------------
+
+def test_v1_fallback(realm, fake_v1):
+    t = f"open:localhost:{fake_v1.port}"
+    lines = drive(realm, t, "cmd:one,two", "output", "noop", "cmd:again", "output")
+    assert lines[0] == "open: ok"
+    assert lines[2] == "output: status=2 stdout_len=8 stderr_len=0 tokens=1 stdout=one two\\n stderr="
+    assert lines[3] == "noop: fail: NOOP message not supported"
+    # v1 serves one command per connection; the library reconnects.
+    assert lines[4] == "cmd: ok"
+    assert lines[5].startswith("output: status=1 ") and "stdout=again\\n" in lines[5]
+
+
+def test_v2_server_version_message(realm, fake_v2):
+    lines = drive(realm, f"open:localhost:{fake_v2.port}", "noop", "cmd:echo,after", "output",
+                  "noop", "cmd:echo,again", "output")
+    assert lines[1] == "noop: fail: NOOP message not supported"
+    assert "stdout=after\\n" in lines[3]
+    assert lines[4] == "noop: fail: NOOP message not supported"
+    assert "stdout=again\\n" in lines[6]
+
+
+def test_continued_command_to_fake(realm, fake_v2):
+    size = 3 * 65536 + 17
+    lines = drive(realm, f"open:localhost:{fake_v2.port}", f"bigarg:{size}:count", "output")
+    assert f"stdout=2 {size + 5}\\n" in lines[2]
+
+
+@pytest.mark.parametrize("word,message", [
+    ("big", "error receiving token: token too larger"),
+    ("short", "malformed result token from server"),
+    ("trailing", "malformed result token from server"),
+    ("lie", "malformed result token from server"),
+    ("badstream", "unexpected stream 7 from server"),
+    ("unknown", "unknown message type 42 from server"),
+    ("badflags", "unexpected token from server"),
+    ("badversion", "unexpected protocol 1 from server"),
+    ("eof", "error receiving token: unexpected end of file"),
+])
+def test_malformed_replies(realm, fake_v2, word, message):
+    lines = drive(realm, f"open:localhost:{fake_v2.port}", f"cmd:{word}", "output")
+    assert lines[2] == f"output: fail: {message}"
+
+
+# ---- our remctl command --------------------------------------------------
+
+def run_cli(realm, args, program=None, env_extra=None, ccache=None):
+    env = realm.env(ccache=ccache)
+    env.pop("LD_LIBRARY_PATH", None)  # meson points it at our build
+    env.update(env_extra or {})
+    return subprocess.run([program or CLI, *args], env=env, capture_output=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+
+
+def cli_checks(realm, server, program=None, env_extra=None):
+    port = str(server.port)
+    p = run_cli(realm, ["-p", port, "localhost", "t", "echo", "hi"], program, env_extra)
+    assert (p.returncode, p.stdout, p.stderr) == (0, b"echo hi\n", b"")
+    p = run_cli(realm, ["-p", port, "localhost", "t", "stderr", "z"], program, env_extra)
+    assert (p.returncode, p.stdout, p.stderr) == (2, b"to stdout\n", b"to stderr: z\n")
+    p = run_cli(realm, ["-p", port, "localhost", "nope"], program, env_extra)
+    assert (p.returncode, p.stdout, p.stderr) == (255, b"", b"Unknown command\n")
+    p = run_cli(realm, ["-p", port, "localhost", "t", "client2only"], program, env_extra)
+    assert (p.returncode, p.stderr) == (255, b"Access denied\n")
+    refused = str(free_port())
+    p = run_cli(realm, ["-p", refused, "localhost", "x"], program, env_extra)
+    assert p.returncode == 1
+    assert p.stderr == f"remctl: cannot connect to localhost (port {refused}): Connection refused\n".encode()
+    p = run_cli(realm, ["-p", port, "localhost", "x"], program, env_extra,
+                ccache=realm.empty_ccache)
+    assert p.returncode == 1
+    assert p.stderr.startswith(b"remctl: GSS-API error initializing context: ")
+
+
+def test_cli(realm, server):
+    cli_checks(realm, server)
+    port = str(server.port)
+    p = run_cli(realm, ["-t", "-1", "-p", port, "localhost", "x"])
+    assert (p.returncode, p.stderr) == (1, b"remctl: invalid timeout value -1\n")
+    p = run_cli(realm, ["-p", "foo", "localhost", "x"])
+    assert (p.returncode, p.stderr) == (1, b"remctl: invalid port number 0\n")
+    p = run_cli(realm, ["-t", "1", "-p", port, "localhost", "t", "sleep", "3"])
+    assert (p.returncode, p.stderr) == (1, b"remctl: error receiving token: timed out\n")
+    p = run_cli(realm, ["-b", "127.0.0.3", "-p", port, "localhost", "t", "env"])
+    assert p.stdout == f"{realm.client_principal} 127.0.0.3 t\n".encode()
+    p = run_cli(realm, ["-s", realm.server_principal, "-p", port, "127.0.0.1", "t", "echo", "s"])
+    assert (p.returncode, p.stdout) == (0, b"echo s\n")
+    p = run_cli(realm, ["-p", port, "no.such.host.invalid", "x"])
+    assert p.returncode == 1 and p.stderr.startswith(b"remctl: cannot resolve host no.such.host.invalid: ")
+    p = run_cli(realm, ["localhost"])
+    assert p.returncode == 1 and p.stderr.startswith(b"Usage: remctl <options> <host> <command>")
+    p = run_cli(realm, ["-v"])
+    assert p.returncode == 0 and p.stdout.startswith(b"remctl ")
+
+
+def test_cli_matches_upstream_binary(realm, server):
+    """Debian's /usr/bin/remctl and ours print the same things."""
+    port = str(server.port)
+    cases = [["-p", port, "localhost", "t", "stderr", "q"], ["-p", port, "localhost", "nope"],
+             ["-p", str(free_port()), "localhost", "x"], ["-t", "0", "-p", "foo", "localhost", "x"],
+             ["localhost"]]
+    for args in cases:
+        ours = run_cli(realm, args)
+        theirs = run_cli(realm, args, program="/usr/bin/remctl")
+        assert (ours.returncode, ours.stdout, ours.stderr) == \
+            (theirs.returncode, theirs.stdout, theirs.stderr), args
+
+
+# ---- Debian's programs on our library -----------------------------------
+
+def test_upstream_cli_on_our_library(realm, server):
+    env = {"LD_LIBRARY_PATH": LIBDIR}
+    p = subprocess.run(["ldd", "/usr/bin/remctl"], env=dict(os.environ, **env),
+                       capture_output=True, text=True)
+    assert os.path.join(LIBDIR, "libremctl.so.1") in p.stdout
+    cli_checks(realm, server, program="/usr/bin/remctl", env_extra=env)
+
+
+PYREMCTL_SCRIPT = r"""
+import sys, remctl
+port = int(sys.argv[1])
+r = remctl.remctl("localhost", port, None, ["t", "stderr", "py"])
+print(r.status, r.stdout, r.stderr)
+c = remctl.Remctl()
+c.open("localhost", port)
+c.command([b"t", b"echo", b"obj"])
+while True:
+    out = c.output()
+    print(out)
+    if out[0] in ("status", "error"):
+        break
+c.noop()
+c.command(["nope"])
+print(c.output())
+c.close()
+try:
+    remctl.Remctl().open("127.0.0.1", int(sys.argv[2]))
+except remctl.RemctlError as e:
+    print("error:", e)
+"""
+
+
+def test_upstream_python_module_on_our_library(realm, server):
+    env = realm.env()
+    env["LD_LIBRARY_PATH"] = LIBDIR
+    refused = free_port()
+    p = subprocess.run(["/usr/bin/python3", "-c", PYREMCTL_SCRIPT, str(server.port),
+                        str(refused)], env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == [
+        "2 b'to stdout\\n' b'to stderr: py\\n'",
+        "('output', b'echo obj\\n', 1, 0, 0)",
+        "('status', None, 0, 0, 0)",
+        "('error', b'Unknown command', 0, 0, 5)",
+        f"error: cannot connect to 127.0.0.1 (port {refused}): Connection refused",
+    ]
