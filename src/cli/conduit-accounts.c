@@ -89,13 +89,14 @@ static int parse(int argc, char **argv, const char *cmd, bool allow_hash, bool *
     };
     int o;
     optind = 0;
+    opterr = 0;
     while ((o = getopt_long(argc, argv, "jp", opts, NULL)) != -1) {
         if (o == 'j')
             *json = true;
         else if (o == 'p' && allow_hash)
             *hash = true;
         else
-            return cli_usage_error("%s: invalid option", cmd);
+            return cli_bad_option(cmd, argv);
     }
     if (argc - optind != 1)
         return cli_usage_error("%s takes exactly one NAME", cmd);

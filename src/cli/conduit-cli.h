@@ -32,6 +32,9 @@ int cli_report_error(const struct conduit_error *e, const char *what);
 /* Print "conduit: <message>" and the --help hint; returns EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* After getopt_long failed: names the offending argument. */
+int cli_bad_option(const char *cmd, char **argv);
+
 int cmd_stat(struct cli *c, int argc, char **argv);
 int cmd_upload(struct cli *c, int argc, char **argv);
 int cmd_download(struct cli *c, int argc, char **argv);

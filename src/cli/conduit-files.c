@@ -79,12 +79,13 @@ int cmd_stat(struct cli *c, int argc, char **argv)
     bool follow = false, sha512 = false, json = false;
     int o;
     optind = 0;
+    opterr = 0;
     while ((o = getopt_long(argc, argv, "Lsj", opts, NULL)) != -1) {
         switch (o) {
         case 'L': follow = true; break;
         case 's': sha512 = true; break;
         case 'j': json = true; break;
-        default: return cli_usage_error("stat: invalid option");
+        default: return cli_bad_option("stat", argv);
         }
     }
     size_t n = (size_t)(argc - optind);
@@ -214,12 +215,13 @@ int cmd_upload(struct cli *c, int argc, char **argv)
     struct conduit_upload_opts uo = {0};
     int o;
     optind = 0;
+    opterr = 0;
     while ((o = getopt_long(argc, argv, "m:u:g:", opts, NULL)) != -1) {
         switch (o) {
         case 'm': uo.mode = optarg; break;
         case 'u': uo.owner = optarg; break;
         case 'g': uo.group = optarg; break;
-        default: return cli_usage_error("upload: invalid option");
+        default: return cli_bad_option("upload", argv);
         }
     }
     if (argc - optind != 2)

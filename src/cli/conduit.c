@@ -68,6 +68,14 @@ int cli_usage_error(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
+int cli_bad_option(const char *cmd, char **argv)
+{
+    const char *arg = argv[optind - 1];
+    if (cmd)
+        return cli_usage_error("%s: invalid option or missing argument: '%s'", cmd, arg);
+    return cli_usage_error("invalid option or missing argument: '%s'", arg);
+}
+
 int cli_report_error(const struct conduit_error *e, const char *what)
 {
     const char *msg = e->message ? e->message : "unknown error";
@@ -180,6 +188,7 @@ static int cmd_run(struct cli *c, int argc, char **argv)
     const char *stdin_path = NULL;
     int o;
     optind = 0;
+    opterr = 0;
     while ((o = getopt_long(argc, argv, "+u:g:m:C:i:n", opts, NULL)) != -1) {
         switch (o) {
         case 'u': ro.user = optarg; break;
@@ -188,7 +197,7 @@ static int cmd_run(struct cli *c, int argc, char **argv)
         case 'C': ro.cwd = optarg; break;
         case 'i': stdin_path = optarg; break;
         case 'n': ro.no_capture = true; break;
-        default: return cli_usage_error("run: invalid option");
+        default: return cli_bad_option("run", argv);
         }
     }
     if (optind >= argc)
@@ -286,6 +295,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     struct cli c = {0};
     int o;
+    opterr = 0; /* our own messages, without the program's full path */
     while ((o = getopt_long(argc, argv, "+hVo:", opts, NULL)) != -1) {
         switch (o) {
         case 'h':
@@ -306,7 +316,7 @@ int main(int argc, char **argv)
         }
         default:
             free(c.ssh_options);
-            return cli_usage_error("invalid option");
+            return cli_bad_option(NULL, argv);
         }
     }
     int status;

@@ -1,0 +1,328 @@
+"""The conduit command against the real conduit-dispatcher (target local:).
+
+Paths come from the environment set in tests/client/meson.build: CONDUIT (the
+built command), CONDUIT_DISPATCHER and FAKE_DISPATCHER."""
+
+import hashlib
+import json
+import os
+import pty
+import re
+import select
+import subprocess
+
+import pytest
+
+CONDUIT = os.environ["CONDUIT"]
+FAKE = os.environ["FAKE_DISPATCHER"]
+
+
+def conduit(*args, target="local:", input=None, env=None, check=None):
+    proc = subprocess.run(
+        [CONDUIT, target, *args] if target is not None else [CONDUIT, *args],
+        input=input if input is not None else b"",
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
+    if check is not None:
+        assert proc.returncode == check, (proc.returncode, proc.stdout, proc.stderr)
+    return proc
+
+
+# ---- global behaviour ----------------------------------------------------
+
+
+def test_help_lists_every_command():
+    out = conduit("--help", target=None, check=0).stdout.decode()
+    for word in ["ping", "run", "stat", "upload", "download", "getenv", "user", "group",
+                 "whoami", "local:", "ssh://", "exec:", "--ssh-option", "Exit status"]:
+        assert word in out
+
+
+def test_version():
+    out = conduit("--version", target=None, check=0).stdout.decode()
+    assert re.fullmatch(r"conduit \d+\.\d+\.\d+\n", out)
+
+
+@pytest.mark.parametrize("args", [[], ["local:"], ["local:", "frobnicate"],
+                                  ["nowhere", "ping"], ["local:", "stat"],
+                                  ["local:", "ping", "extra"], ["--bogus", "local:", "ping"],
+                                  ["local:", "upload", "only-one"], ["ssh://", "ping"],
+                                  ["ssh://host:port", "ping"]])
+def test_usage_errors_exit_2(args):
+    proc = conduit(*args, target=None, check=2)
+    assert proc.stderr.startswith(b"conduit: ")
+    assert b"--help" in proc.stderr
+
+
+def test_ping():
+    assert conduit("ping", check=0).stdout.startswith(b"ok: local: answered in ")
+
+
+def test_local_finds_dispatcher_next_to_the_program():
+    env = dict(os.environ)
+    env.pop("CONDUIT_DISPATCHER", None)
+    env["PATH"] = "/nonexistent"
+    conduit("ping", env=env, check=0)
+
+
+def test_tunnel_failures_exit_3():
+    proc = conduit("ping", target="exec:/bin/false", check=3)
+    # Depending on who is faster, our CheckAlive meets a closed pipe or our
+    # read meets EOF.
+    assert (b"Unexpected EOF in data stream" in proc.stderr
+            or b"Cannot write to the dispatcher: Broken pipe" in proc.stderr)
+    assert b"exited with status 1" in proc.stderr
+    proc = conduit("ping", target="exec:/no/such/program", check=3)
+    assert b"No such file or directory" in proc.stderr
+    proc = conduit("stat", "/", target=f"exec:{FAKE} exit3", check=3)
+    assert b"conduit: stat: Unexpected EOF in data stream (the dispatcher exited with status 3)" \
+        in proc.stderr
+    proc = conduit("stat", "/", target=f"exec:{FAKE} badid", check=3)
+    assert b"Received invalid packet id '99'" in proc.stderr
+
+
+# ---- run -------------------------------------------------------------------
+
+
+def test_run_passes_output_and_status():
+    proc = conduit("run", "--", "sh", "-c", "echo out; echo err >&2; exit 5", check=5)
+    assert proc.stdout == b"out\n"
+    assert proc.stderr == b"err\n"
+
+
+def test_run_without_double_dash():
+    assert conduit("run", "echo", "-n", "x", check=0).stdout == b"x"
+
+
+def test_run_signal_gives_128_plus_n():
+    conduit("run", "--", "sh", "-c", "kill -TERM $$", check=128 + 15)
+
+
+def test_run_stdin(tmp_path):
+    f = tmp_path / "in"
+    f.write_bytes(b"from a file\n")
+    assert conduit("run", "--stdin", str(f), "--", "cat", check=0).stdout == b"from a file\n"
+    assert conduit("run", "--stdin", "-", "--", "cat", input=b"piped\x00\n",
+                   check=0).stdout == b"piped\x00\n"
+    # Without --stdin the remote stdin is empty, whatever ours holds.
+    assert conduit("run", "--", "cat", input=b"ignored", check=0).stdout == b""
+
+
+def test_run_options(tmp_path):
+    proc = conduit("run", "--cwd", "/", "--umask", "027", "--user", "nobody",
+                   "--group", "nogroup", "--", "sh", "-c", "pwd; umask; id -un; id -gn", check=0)
+    assert proc.stdout.decode().split() == ["/", "0027", "nobody", "nogroup"]
+    proc = conduit("run", "--cwd", str(tmp_path), "--", "pwd", check=0)
+    assert proc.stdout.decode() == f"{tmp_path}\n"
+
+
+def test_run_no_capture_goes_to_dispatcher_stderr():
+    proc = conduit("run", "--no-capture", "--", "sh", "-c", "echo visible", check=0)
+    assert proc.stdout == b""
+    # local: the dispatcher's stderr is ours.
+    assert b"visible" in proc.stderr
+
+
+def test_run_errors_exit_1():
+    proc = conduit("run", "--", "echo test", check=1)
+    assert proc.stderr.startswith(b"conduit: run echo test: [Errno 2] ")
+    proc = conduit("run", "--umask", "abc", "--", "true", check=1)
+    assert b"Invalid value 'abc' given for field 'umask': " in proc.stderr
+    proc = conduit("run", "--cwd", "/no/such/dir", "--", "true", check=1)
+    assert b"Invalid value '/no/such/dir' given for field 'cwd'" in proc.stderr
+    conduit("run", "--stdin", "/no/such/file", "--", "true", check=1)
+
+
+# ---- stat ------------------------------------------------------------------
+
+
+def test_stat_listing(tmp_path):
+    f = tmp_path / "file"
+    f.write_bytes(b"12345")
+    os.chmod(f, 0o640)
+    proc = conduit("stat", str(f), str(tmp_path), check=0)
+    lines = proc.stdout.decode().splitlines()
+    assert re.fullmatch(r"0640 file  root:root 5 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z "
+                        + re.escape(str(f)), lines[0])
+    assert lines[1].startswith("0755 dir   root:root ") or lines[1].startswith("0700 dir ")
+
+
+def test_stat_json_and_sha512(tmp_path):
+    f = tmp_path / "file"
+    f.write_bytes(b"content" * 1000)
+    proc = conduit("stat", "--json", "--sha512", str(f), check=0)
+    [entry] = json.loads(proc.stdout)
+    assert entry["path"] == str(f)
+    assert entry["type"] == "file"
+    assert entry["mode"] == "0644"
+    assert entry["size"] == 7000
+    assert entry["sha512"] == hashlib.sha512(b"content" * 1000).hexdigest()
+    assert entry["mtime_ns"] == os.stat(f).st_mtime_ns
+    assert conduit("stat", "--sha512", str(f), check=0).stdout.decode().count(
+        "sha512:" + entry["sha512"]) == 1
+
+
+def test_stat_json_escapes_names(tmp_path):
+    name = os.path.join(os.fsencode(tmp_path), b'we"ird\\na\nme\x01\xff')
+    with open(name, "wb"):
+        pass
+    proc = conduit("stat", "--json", "--follow", name, str(tmp_path), check=0)
+    entries = json.loads(proc.stdout)
+    assert [e["type"] for e in entries] == ["file", "dir"]
+    assert entries[0]["path"] == os.fsdecode(tmp_path) + '/we"ird\\na\nme\x01\ufffd'
+    assert entries[0]["sha512"] is None
+
+
+def test_stat_errors_exit_1_and_keep_going(tmp_path):
+    missing = str(tmp_path / "missing")
+    proc = conduit("stat", missing, str(tmp_path), check=1)
+    assert proc.stdout.decode().endswith(" " + str(tmp_path) + "\n")
+    assert proc.stderr.decode() == (f"conduit: stat {missing}: Invalid value '{missing}' given "
+                                    f"for field 'path': " + proc.stderr.decode().split(": ", 3)[3])
+
+
+def test_stat_many_paths(tmp_path):
+    paths = [str(tmp_path)] * 5000
+    out = conduit("stat", "--json", *paths, check=0).stdout
+    assert len(json.loads(out)) == 5000
+
+
+# ---- upload / download -----------------------------------------------------
+
+
+def test_upload_download_roundtrip(tmp_path):
+    data = os.urandom(3 << 20)
+    src, remote, back = tmp_path / "src", tmp_path / "remote", tmp_path / "back"
+    src.write_bytes(data)
+    proc = conduit("upload", "--mode", "600", str(src), str(remote), check=0)
+    assert proc.stdout == b"" and proc.stderr == b""  # no progress bar without a TTY
+    assert remote.read_bytes() == data
+    assert os.stat(remote).st_mode & 0o7777 == 0o600
+    proc = conduit("download", str(remote), str(back), check=0)
+    assert proc.stderr == b""
+    assert back.read_bytes() == data
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_upload_from_stdin_and_download_to_stdout(tmp_path):
+    remote = tmp_path / "remote"
+    data = b"through a pipe\n" * 10000
+    conduit("upload", "-", str(remote), input=data, check=0)
+    assert remote.read_bytes() == data
+    assert conduit("download", str(remote), "-", check=0).stdout == data
+
+
+def test_upload_from_regular_stdin(tmp_path):
+    src, remote = tmp_path / "src", tmp_path / "remote"
+    src.write_bytes(b"a regular file on stdin")
+    with open(src, "rb") as f:
+        proc = subprocess.run([CONDUIT, "local:", "upload", "-", str(remote)], stdin=f,
+                              capture_output=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert remote.read_bytes() == b"a regular file on stdin"
+
+
+def test_download_into_directory(tmp_path):
+    remote = tmp_path / "remote.txt"
+    remote.write_bytes(b"x")
+    dest = tmp_path / "dir"
+    dest.mkdir()
+    conduit("download", str(remote), str(dest), check=0)
+    assert (dest / "remote.txt").read_bytes() == b"x"
+
+
+def test_failed_transfers_keep_old_content(tmp_path):
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    local.write_bytes(b"old local")
+    remote.write_bytes(b"old remote")
+    proc = conduit("download", str(tmp_path / "missing"), str(local), check=1)
+    assert b"given for field 'file'" in proc.stderr
+    assert local.read_bytes() == b"old local"
+    proc = conduit("upload", "--owner", "no-such-user-conduit", str(local), str(remote), check=1)
+    assert b"Invalid value 'no-such-user-conduit' given for field 'owner'" in proc.stderr
+    assert remote.read_bytes() == b"old remote"
+    conduit("upload", str(tmp_path / "missing"), str(remote), check=1)
+    conduit("upload", str(tmp_path), str(remote), check=1)
+    assert remote.read_bytes() == b"old remote"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["local", "remote"]
+
+
+def test_upload_owner_group(tmp_path):
+    src, remote = tmp_path / "src", tmp_path / "remote"
+    src.write_bytes(b"owned")
+    conduit("upload", "--owner", "nobody", "--group", "nogroup", str(src), str(remote), check=0)
+    st = os.stat(remote)
+    import grp
+    import pwd
+    assert pwd.getpwuid(st.st_uid).pw_name == "nobody"
+    assert grp.getgrgid(st.st_gid).gr_name == "nogroup"
+
+
+def run_on_tty(args):
+    """Run conduit with stderr on a pseudo-terminal; returns (status, tty output)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([CONDUIT, "local:", *args], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    out = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 30)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    return proc.wait(timeout=30), out
+
+
+def test_progress_bar_on_a_tty(tmp_path):
+    src, remote, back = tmp_path / "src", tmp_path / "remote", tmp_path / "back"
+    src.write_bytes(os.urandom(20 << 20))
+    status, out = run_on_tty(["upload", str(src), str(remote)])
+    assert status == 0
+    assert b"upload" in out and b"100%" in out and b"MB/s" in out and b"20.0 MiB" in out
+    status, out = run_on_tty(["download", str(remote), str(back)])
+    assert status == 0 and b"100%" in out
+    assert back.read_bytes() == src.read_bytes()
+
+
+# ---- environment, users, groups --------------------------------------------
+
+
+def test_getenv():
+    env = dict(os.environ, CONDUIT_CLI_TEST="value 1")
+    assert conduit("getenv", "CONDUIT_CLI_TEST", env=env, check=0).stdout == b"value 1\n"
+    proc = conduit("getenv", "CONDUIT_CLI_TEST_UNSET", check=1)
+    assert proc.stderr == b"conduit: getenv CONDUIT_CLI_TEST_UNSET: not set\n"
+
+
+def test_whoami():
+    assert conduit("whoami", check=0).stdout == b"root\n"
+
+
+def test_user():
+    text = conduit("user", "root", check=0).stdout.decode()
+    assert "uid: 0\n" in text and "home: /root\n" in text
+    entry = json.loads(conduit("user", "--json", "0", check=0).stdout)
+    assert entry["name"] == "root" and entry["uid"] == 0 and entry["password_hash"] is None
+    assert isinstance(entry["groups"], list)
+    entry = json.loads(conduit("user", "--json", "--password-hash", "root", check=0).stdout)
+    assert isinstance(entry["password_hash"], str)
+    proc = conduit("user", "no-such-user-conduit", check=1)
+    assert proc.stderr == (b"conduit: user no-such-user-conduit: Invalid value "
+                           b"'no-such-user-conduit' given for field 'user': "
+                           b"The user does not exist\n")
+
+
+def test_group():
+    entry = json.loads(conduit("group", "--json", "root", check=0).stdout)
+    assert entry == {"name": "root", "gid": 0, "members": entry["members"]}
+    assert "gid: 0\n" in conduit("group", "0", check=0).stdout.decode()
+    conduit("group", "no-such-group-conduit", check=1)
