@@ -21,6 +21,11 @@ for path in (KRB5_DIR, BUILD_DIR, SRC_DIR):
 
 from realm import Realm, Remctld, free_port  # noqa: E402
 
+# In the sanitized build the ASan runtime is preloaded into this interpreter
+# (for our extension).  Children (KDC, remctld and its commands) need not
+# pay for it; the one that loads our library gets it back explicitly.
+ASAN_PRELOAD = os.environ.pop("LD_PRELOAD", None)
+
 SCRIPTS = os.path.join(HERE, "scripts")
 
 

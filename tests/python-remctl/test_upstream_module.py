@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import HERE
+from conftest import ASAN_PRELOAD, HERE
 
 OWN_LIB_DIR = os.environ.get("RPY_LIBREMCTL_DIR", "")
 
@@ -20,6 +20,8 @@ def run_upstream_module(server):
     # Debian's remctl.py and _remctl from dist-packages, our library.
     env.pop("PYTHONPATH", None)
     env["LD_LIBRARY_PATH"] = OWN_LIB_DIR
+    if ASAN_PRELOAD:  # our library is instrumented in the sanitized build
+        env["LD_PRELOAD"] = ASAN_PRELOAD
     proc = subprocess.run(
         [sys.executable, os.path.join(HERE, "upstream_checks.py"), server.host,
          str(server.port), server.principal],
