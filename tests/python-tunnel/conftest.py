@@ -18,8 +18,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 # Under the sanitizer build the ASan runtime is preloaded into this Python;
-# the programs we start (ssh, sshd) must not inherit it.
-os.environ.pop('LD_PRELOAD', None)
+# the programs we start (ssh, sshd) must not inherit it, except a Python
+# that loads our extensions.
+ASAN_PRELOAD = os.environ.pop('LD_PRELOAD', None)
 
 
 @pytest.fixture(scope='session')
@@ -32,7 +33,8 @@ def dispatcher() -> str:
 
 @pytest.fixture(scope='session')
 def python_dispatcher() -> list[str]:
-    return [sys.executable, os.path.join(HERE, 'python_dispatcher.py')]
+    argv = [sys.executable, os.path.join(HERE, 'python_dispatcher.py')]
+    return ['env', f'LD_PRELOAD={ASAN_PRELOAD}'] + argv if ASAN_PRELOAD else argv
 
 
 @pytest.fixture(scope='session')
