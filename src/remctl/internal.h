@@ -64,4 +64,10 @@ int client_reopen(struct remctl *r);
 
 int client_timeout_ms(const struct remctl *r);
 
+/* Turn one unwrapped server message (v2/v3) or v1 result into r->output;
+ * NULL with the error recorded when it is not acceptable.  Pure: no I/O
+ * (the fuzz target drives these directly). */
+struct remctl_output *client_output_from_message(struct remctl *r, const uint8_t *p, size_t n);
+struct remctl_output *client_output_from_v1(struct remctl *r, const uint8_t *p, size_t n);
+
 #endif

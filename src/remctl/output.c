@@ -1,6 +1,7 @@
 /* remctl_output: hand out the result of a command one piece at a time, as
  * each token arrives. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "remctl/internal.h"
 #include "remctl/message.h"
@@ -24,20 +25,22 @@ static int next_plain(struct remctl *r, uint8_t want_flags)
     return 1;
 }
 
-static struct remctl_output *output_v1(struct remctl *r)
+static struct remctl_output *v1_status(struct remctl *r)
 {
     struct remctl_output *out = &r->output;
-    if (r->v1_status_pending) {
-        out->type = REMCTL_OUT_STATUS;
-        out->status = r->v1_status;
-        r->v1_status_pending = false;
-        r->pending = false;
-        return out;
-    }
-    if (!next_plain(r, TOKEN_DATA))
-        return NULL;
+    out->type = REMCTL_OUT_STATUS;
+    out->status = r->v1_status;
+    r->v1_status_pending = false;
+    r->pending = false;
+    return out;
+}
+
+struct remctl_output *client_output_from_v1(struct remctl *r, const uint8_t *p, size_t n)
+{
+    struct remctl_output *out = &r->output;
+    memset(out, 0, sizeof *out);
     struct rmsg_v1_result res;
-    if (rmsg_v1_result_decode(r->plain.value, r->plain.length, &res) != RMSG_OK) {
+    if (rmsg_v1_result_decode(p, n, &res) != RMSG_OK) {
         client_set_error(r, "malformed result token from server");
         r->pending = false;
         return NULL;
@@ -45,7 +48,7 @@ static struct remctl_output *output_v1(struct remctl *r)
     r->v1_status = (int)res.status;
     r->v1_status_pending = true;
     if (res.data_len == 0)
-        return output_v1(r);
+        return v1_status(r);
     out->type = REMCTL_OUT_OUTPUT;
     out->data = (char *)res.data;
     out->length = res.data_len;
@@ -53,13 +56,21 @@ static struct remctl_output *output_v1(struct remctl *r)
     return out;
 }
 
-static struct remctl_output *output_v2(struct remctl *r)
+static struct remctl_output *output_v1(struct remctl *r)
+{
+    if (r->v1_status_pending)
+        return v1_status(r);
+    if (!next_plain(r, TOKEN_DATA))
+        return NULL;
+    return client_output_from_v1(r, r->plain.value, r->plain.length);
+}
+
+struct remctl_output *client_output_from_message(struct remctl *r, const uint8_t *p, size_t n)
 {
     struct remctl_output *out = &r->output;
-    if (!next_plain(r, TOKEN_DATA | TOKEN_PROTOCOL))
-        return NULL;
+    memset(out, 0, sizeof *out);
     struct rmsg m;
-    switch (rmsg_decode(r->plain.value, r->plain.length, &m)) {
+    switch (rmsg_decode(p, n, &m)) {
     case RMSG_OK:
         break;
     case RMSG_BAD_VERSION:
@@ -113,6 +124,13 @@ static struct remctl_output *output_v2(struct remctl *r)
         r->pending = false;
         return NULL;
     }
+}
+
+static struct remctl_output *output_v2(struct remctl *r)
+{
+    if (!next_plain(r, TOKEN_DATA | TOKEN_PROTOCOL))
+        return NULL;
+    return client_output_from_message(r, r->plain.value, r->plain.length);
 }
 
 EXPORT struct remctl_output *remctl_output(struct remctl *r)
