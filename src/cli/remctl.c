@@ -27,12 +27,16 @@ static const char usage_text[] =
     "    -v            Display the version of remctl\n";
 
 static bool debug;
+static struct remctl *conn; /* closed on every way out */
+static char *canon;         /* the resolved host name, freed likewise */
 
 static void die(const char *fmt, const char *arg)
 {
     fputs("remctl: ", stderr);
     fprintf(stderr, fmt, arg);
     fputc('\n', stderr);
+    remctl_close(conn);
+    free(canon);
     exit(1);
 }
 
@@ -140,11 +144,11 @@ int main(int argc, char **argv)
         usage(1);
     char *host = argv[optind];
     const char **command = (const char **)argv + optind + 1;
-    char *canon = principal ? NULL : canonical_host(host);
+    canon = principal ? NULL : canonical_host(host);
     if (canon)
         host = canon;
 
-    struct remctl *r = remctl_new();
+    struct remctl *r = conn = remctl_new();
     if (!r)
         die("%s", "cannot allocate memory");
     if (source && !remctl_set_source_ip(r, source))
