@@ -125,6 +125,8 @@ CONDUIT_API int conduit_stat_many(conduit_tunnel *t, const char *const *paths, s
     }
     if (client_begin(t) < 0)
         return -1;
+    if (n && !paths)
+        return client_fail_usage(t, "No paths given");
     for (size_t i = 0; i < n; i++)
         if (!paths[i])
             return client_fail_usage(t, "Path %zu is NULL", i);

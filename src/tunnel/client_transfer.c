@@ -131,6 +131,10 @@ CONDUIT_API int conduit_upload_data(conduit_tunnel *t, const char *remote_path, 
                                     size_t len, const struct conduit_upload_opts *opts)
 {
     static const uint8_t empty[1];
+    if (!data && len) {
+        client_error_reset(&t->err);
+        return client_fail_usage(t, "No data given for an upload of %zu bytes", len);
+    }
     return upload(t, remote_path, -1, data ? data : empty, len, opts);
 }
 
