@@ -1,9 +1,10 @@
 /* conduit._tunnel: the tunnel codec for Python.
  *
  * Exposes the codec's packet table (so the Python classes are generated from
- * the one table in src/tunnel/packets.def) and encodes and decodes packets
- * with the C codec. */
+ * the one table in src/tunnel/packets.def), encodes and decodes packets with
+ * the C codec, and runs requests through the C dispatcher's handlers. */
 #include "pydecode.h"
+#include "pyhandle.h"
 #include "pydesc.h"
 #include "pyencode.h"
 
@@ -84,6 +85,9 @@ static PyMethodDef methods[] = {
      "fields: None for a built-in packet, else [(name, type code), ...]."},
     {"decode", (PyCFunction)(void (*)(void))decode, METH_VARARGS | METH_KEYWORDS,
      "decode(read, registry=None) -> (id, values): read one packet through read(n)."},
+    {"dispatch", pyhandle_dispatch, METH_VARARGS,
+     "dispatch(requests, out_fd) -> status: the C dispatcher's loop over the request bytes\n"
+     "(ending with Exit), responses written to out_fd; 0 after Exit, 3 on bad input."},
     {NULL, NULL, 0, NULL},
 };
 

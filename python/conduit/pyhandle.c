@@ -1,0 +1,33 @@
+/* handle() on the C dispatcher's own handlers: the request's bytes, then
+ * Exit, are fed to a dispatcher reading from memory, which writes the
+ * response to the descriptor it is given. */
+#include "pyhandle.h"
+
+#include <pthread.h>
+
+#include "tunnel/dispatch.h"
+
+/* The handlers keep process-wide caches (user and group names): one request
+ * at a time, whatever the threads. */
+static pthread_mutex_t dispatch_lock = PTHREAD_MUTEX_INITIALIZER;
+
+PyObject *pyhandle_dispatch(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer request;
+    int out_fd;
+    if (!PyArg_ParseTuple(args, "y*i:dispatch", &request, &out_fd))
+        return NULL;
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&dispatch_lock);
+    struct dispatcher d;
+    dispatcher_init(&d, -1, out_fd);
+    dispatcher_feed(&d, request.buf, (size_t)request.len);
+    status = dispatcher_run(&d);
+    dispatcher_free(&d);
+    pthread_mutex_unlock(&dispatch_lock);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&request);
+    return PyLong_FromLong(status);
+}
