@@ -29,7 +29,7 @@ class CompletedRemoteCommand:
     returncode: int
 
 
-@dataclass
+@dataclass(slots=True)
 class StatResult:
     """A remote file's metadata.  type is one of dir chr blk file fifo link
     sock other; mode is the permission bits as an octal string (like fora);
@@ -115,6 +115,13 @@ def _make_error(kind: int, errno: int, strerror: Optional[str], field_name: Opti
 _client.set_error_factory(_make_error)
 
 _MISSING = ("The user does not exist", "The group does not exist")
+
+
+def _missing_path(error: Exception) -> None:
+    """None for a path that does not exist; any other error is raised."""
+    if isinstance(error, InvalidFieldError) and error.field == 'path':
+        return None
+    raise error
 
 # ---- the tunnel -------------------------------------------------------------
 
@@ -202,15 +209,8 @@ class Tunnel:
                   sha512sum: bool = False) -> list[Optional[StatResult]]:
         """stat() of every path, pipelined: None for missing paths; any other
         error is raised (the first one, after all answers have arrived)."""
-        results: list[Optional[StatResult]] = []
-        for item in self._tunnel.stat_many(list(paths), follow_links, sha512sum):
-            if isinstance(item, tuple):
-                results.append(StatResult(*item))
-            elif isinstance(item, InvalidFieldError) and item.field == 'path':
-                results.append(None)
-            else:
-                raise item
-        return results
+        return [StatResult(*item) if type(item) is tuple else _missing_path(item)  # pylint: disable=unidiomatic-typecheck
+                for item in self._tunnel.stat_many(list(paths), follow_links, sha512sum)]
 
     def resolve_user(self, user: Optional[str]) -> str:
         """The canonical name of a user name or uid (None: the dispatcher's user)."""
