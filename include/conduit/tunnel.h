@@ -9,7 +9,11 @@
  * describes the failure.  A failure of kind CONDUIT_ERR_IO means the tunnel
  * is unusable; the other kinds are answers from the dispatcher and the
  * tunnel stays open.  Strings handed out by the library are malloc'ed and
- * owned by the result structs; free them with the matching *_free call. */
+ * owned by the result structs; free them with the matching *_free call.
+ *
+ * A tunnel is used by one thread at a time.  While writing, the library
+ * blocks SIGPIPE in the calling thread, so a dispatcher that died gives an
+ * error instead of killing the program. */
 #ifndef CONDUIT_TUNNEL_H
 #define CONDUIT_TUNNEL_H
 

@@ -101,6 +101,9 @@ static int exchange(conduit_tunnel *t, struct stat_batch *b)
             return -1;
         if (fds[0].revents) {
             ssize_t got = client_read_some(t);
+            /* A socket used both ways is non-blocking for reads too. */
+            if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                continue;
             if (got == 0)
                 return client_fail_io(t, "Unexpected EOF in data stream");
             if (got < 0)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -525,6 +526,42 @@ static void test_open_fds(void)
     close(from[0]);
 }
 
+/* One socket for both directions: stat_many's non-blocking mode then
+ * covers reads too. */
+static void test_socketpair(void)
+{
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(sv[1], 0);
+        dup2(sv[1], 1);
+        execl(dispatcher, dispatcher, (char *)NULL);
+        _exit(127);
+    }
+    close(sv[1]);
+    conduit_tunnel *t = conduit_new();
+    CHECK(conduit_open_fds(t, sv[0], sv[0], true) == 0);
+    enum { N = 20000 };
+    const char **paths = calloc(N, sizeof *paths);
+    for (size_t i = 0; i < N; i++)
+        paths[i] = "/";
+    struct conduit_stat *res = calloc(N, sizeof *res);
+    CHECK(conduit_stat_many(t, paths, N, false, false, res, NULL) == 0);
+    size_t dirs = 0;
+    for (size_t i = 0; i < N; i++) {
+        dirs += strcmp(res[i].type, "dir") == 0;
+        conduit_stat_free(&res[i]);
+    }
+    CHECK(dirs == N);
+    CHECK(conduit_ping(t) == 0);
+    CHECK(conduit_close(t) == 0);
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    free(paths);
+    free(res);
+}
+
 static conduit_tunnel *open_fake(const char *mode)
 {
     conduit_tunnel *t = conduit_new();
@@ -742,6 +779,7 @@ int main(void)
 
     test_truncated_upload();
     test_open_fds();
+    test_socketpair();
     test_broken_peers();
     test_hostile_input();
     remove_tree();
