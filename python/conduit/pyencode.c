@@ -94,7 +94,7 @@ static int put_list(const struct tun_packet_desc *d, const struct tun_field *f, 
 static int put_int(const struct tun_packet_desc *d, const struct tun_field *f, PyObject *v,
                    void *m)
 {
-    if (!PyLong_Check(v) || PyBool_Check(v))
+    if (!PyLong_Check(v)) /* bool is an int, as for struct.pack */
         return type_error(d, f, "int", v);
     int overflow = 0;
     long long x = PyLong_AsLongLongAndOverflow(v, &overflow);

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import types as _types
 import typing
-from typing import IO, Any, Callable, NamedTuple, NewType, Optional, Type, Union
+from typing import IO, Any, Callable, NamedTuple, NewType, Optional, Type
 
 from . import _tunnel
 from . import _local_requests
@@ -123,8 +123,9 @@ def _register(cls: Type[Any], packet_id: int, kind: str,
 def _codec_fields(cls: Type[Any]) -> Optional[tuple[tuple[str, int], ...]]:
     """The C codec's field list for cls, or None if a type is beyond the codec."""
     result = []
+    hints = _pyserial.field_types(cls)
     for name in cls._fields:
-        type_name = _TYPE_NAMES.get(_pyserial.field_types(cls).get(name))
+        type_name = _TYPE_NAMES.get(hints.get(name))
         if type_name is None:
             return None
         result.append((name, _tunnel.TYPE_CODES[type_name]))
