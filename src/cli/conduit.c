@@ -291,6 +291,11 @@ int main(int argc, char **argv)
         {"ssh-option", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
+    /* Run with stdin, stdout or stderr closed, later files would take
+     * their place and receive our prints. */
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && open("/dev/null", O_RDWR) != fd)
+            return EXIT_TUNNEL;
     /* A closed output pipe must give EPIPE, not kill us mid-transfer. */
     signal(SIGPIPE, SIG_IGN);
     struct cli c = {0};

@@ -26,6 +26,15 @@ static void child_exec(char *const argv[], int in_fd, int out_fd, int report_fd)
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_DFL);
 
+    /* If our caller runs with 0, 1 or 2 closed, a pipe may sit there: move
+     * the report pipe out of the way of the dup2 calls below. */
+    if (report_fd < 3) {
+        int moved = fcntl(report_fd, F_DUPFD_CLOEXEC, 3);
+        if (moved < 0)
+            _exit(127);
+        report_fd = moved;
+    }
+
     /* Move the pipe ends clear of 0 and 1 before dup2 so neither clobbers
      * the other. */
     int in = fcntl(in_fd, F_DUPFD_CLOEXEC, 3);
@@ -34,13 +43,33 @@ static void child_exec(char *const argv[], int in_fd, int out_fd, int report_fd)
         goto fail;
     /* Nothing but stdin, stdout and stderr survives exec (the report pipe
      * is close-on-exec already and stays open until then). */
-    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+        /* Kernels before 5.11: mark them one by one. */
+        long max = sysconf(_SC_OPEN_MAX);
+        if (max < 0 || max > 1 << 16)
+            max = 1 << 16;
+        for (int fd = 3; fd < max; fd++)
+            fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
     execvp(argv[0], argv);
 fail:;
     int e = errno;
     ssize_t w = write(report_fd, &e, sizeof e);
     (void)w;
     _exit(127);
+}
+
+/* A caller running with stdin, stdout or stderr closed would get our pipe
+ * in that slot, and its own prints would land in the protocol stream. */
+static int above_stdio(int fd)
+{
+    if (fd > 2)
+        return fd;
+    int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (moved < 0)
+        return fd;
+    close(fd);
+    return moved;
 }
 
 int client_spawn(char *const argv[], pid_t *pid, int *to_child, int *from_child)
@@ -89,8 +118,8 @@ int client_spawn(char *const argv[], pid_t *pid, int *to_child, int *from_child)
         return -1;
     }
     *pid = child;
-    *to_child = in_pipe[1];
-    *from_child = out_pipe[0];
+    *to_child = above_stdio(in_pipe[1]);
+    *from_child = above_stdio(out_pipe[0]);
     return 0;
 }
 

@@ -326,3 +326,13 @@ def test_group():
     assert entry == {"name": "root", "gid": 0, "members": entry["members"]}
     assert "gid: 0\n" in conduit("group", "0", check=0).stdout.decode()
     conduit("group", "no-such-group-conduit", check=1)
+
+
+def test_closed_stdio_does_not_corrupt_the_tunnel():
+    # With stdout closed, a pipe to the dispatcher must not end up as fd 1.
+    proc = subprocess.run(["sh", "-c", f"'{CONDUIT}' local: whoami >&- <&-"],
+                          capture_output=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run(["sh", "-c", f"'{CONDUIT}' local: whoami 2>&- <&-"],
+                          capture_output=True, timeout=30)
+    assert (proc.returncode, proc.stdout) == (0, b"root\n")
