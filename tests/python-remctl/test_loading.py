@@ -68,3 +68,11 @@ def test_exception_hierarchy():
     assert issubclass(remctl.RemctlError, Exception)
     assert issubclass(remctl.RemctlProtocolError, remctl.RemctlError)
     assert issubclass(remctl.RemctlNotOpenedError, remctl.RemctlError)
+
+
+def test_stub_describes_the_extension():
+    import ast
+    with open(os.path.join(SRC_DIR, "_remctl.pyi")) as f:
+        tree = ast.parse(f.read())
+    stubbed = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    assert stubbed == UPSTREAM_LOW_LEVEL
