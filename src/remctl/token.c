@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -110,6 +112,19 @@ enum token_status token_send(struct token_io *io, uint8_t flags, const void *dat
     return write_all(io, buf_head(&io->out), buf_len(&io->out), fail);
 }
 
+/* About to wait for the peer: acknowledge what we have now rather than
+ * after the delayed-ACK timer.  A peer that writes a small token and then
+ * another (remctld's output then status) holds the second one under Nagle's
+ * algorithm until our ACK arrives; without this each such exchange stalls
+ * for the ~40 ms delayed-ACK timeout. */
+static void ack_now(struct token_io *io)
+{
+    if (io->not_socket)
+        return;
+    int on = 1;
+    (void)setsockopt(io->fd, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on);
+}
+
 /* Read once (waiting at most the timeout) into the read-ahead buffer. */
 static enum token_status fill(struct token_io *io, size_t want, struct token_fail *fail)
 {
@@ -133,6 +148,7 @@ static enum token_status fill(struct token_io *io, size_t want, struct token_fai
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            ack_now(io);
             enum token_status st = wait_ready(io, POLLIN, fail);
             if (st != TOKEN_OK)
                 return st;
