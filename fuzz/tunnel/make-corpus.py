@@ -1,0 +1,52 @@
+#!/usr/bin/python3
+"""Write the dispatcher fuzz corpus from the golden vectors: one file per
+sample packet, followed by Exit; every request sample in one stream; and
+cuts of a few samples at several places (truncated input).
+
+    fuzz/tunnel/make-corpus.py [VECTORS] [OUTDIR]
+"""
+import json
+import os
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+vectors = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, '../../tests/vectors/tunnel-packets.json')
+outdir = sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, 'corpus')
+EXIT = struct.pack('>I', 3)
+
+packets = json.load(open(vectors))['packets']
+os.makedirs(outdir, exist_ok=True)
+
+
+def write(name, data):
+    with open(os.path.join(outdir, name), 'wb') as f:
+        f.write(data)
+
+
+requests = []
+for p in packets:
+    for i, s in enumerate(p['samples']):
+        wire = bytes.fromhex(s['wire_hex'])
+        write('sample-%s-%d' % (p['name'], i), wire + EXIT)
+        if p['kind'] == 'request':
+            requests.append(wire)
+
+write('multi-all-requests', b''.join(requests) + EXIT)
+write('multi-pipelined-stat', b''.join(r for r in requests if r[:4] == struct.pack('>I', 10)) * 50 + EXIT)
+for wire in requests:
+    if len(wire) > 12:
+        for cut in (3, 5, len(wire) // 2, len(wire) - 1):
+            write('cut-%s-%d' % (wire[:4].hex(), cut), wire[:cut])
+        break
+for wire in requests:
+    if wire[:4] == struct.pack('>I', 14):
+        write('cut-upload-mid-content', wire[:len(wire) - 20])
+        break
+# A length that can never fit, in a str, a list count and an upload content.
+huge = struct.pack('>Q', 1 << 63)
+write('huge-str', struct.pack('>I', 10) + huge)
+write('huge-list', struct.pack('>I', 8) + huge)
+write('huge-upload', struct.pack('>I', 14) + struct.pack('>Q', 1) + b'x' + huge)
+write('bad-id', struct.pack('>I', 99))
+write('response-as-request', struct.pack('>I', 1))
