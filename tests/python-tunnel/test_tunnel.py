@@ -7,6 +7,7 @@ import hashlib
 import os
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -191,13 +192,22 @@ def test_gil_released_and_one_call_at_a_time(tunnel, tmp_path):
     def blocked_run():
         result['run'] = tunnel.run(['cat', fifo])
 
-    thread = threading.Thread(target=blocked_run)
+    thread = threading.Thread(target=blocked_run, daemon=True)
     thread.start()
-    # The remote cat waits for us; we can only get here with the GIL free.
-    with open(fifo, 'wb') as f:
-        with pytest.raises(RuntimeError, match='busy'):
-            tunnel.ping()
-        f.write(b'through the fifo')
+    # The remote cat opens the fifo while run() waits in C: we can only
+    # get to write to it while the GIL is free.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError:  # ENXIO: no reader yet
+            assert time.monotonic() < deadline and thread.is_alive()
+            time.sleep(0.01)
+    with pytest.raises(RuntimeError, match='busy'):
+        tunnel.ping()
+    os.write(fd, b'through the fifo')
+    os.close(fd)
     thread.join(timeout=30)
     assert not thread.is_alive()
     assert result['run'].stdout == b'through the fifo'
