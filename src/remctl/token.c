@@ -112,17 +112,36 @@ enum token_status token_send(struct token_io *io, uint8_t flags, const void *dat
     return write_all(io, buf_head(&io->out), buf_len(&io->out), fail);
 }
 
-/* About to wait for the peer: acknowledge what we have now rather than
- * after the delayed-ACK timer.  A peer that writes a small token and then
- * another (remctld's output then status) holds the second one under Nagle's
- * algorithm until our ACK arrives; without this each such exchange stalls
- * for the ~40 ms delayed-ACK timeout. */
+/* Waiting for the peer: a peer that wrote a small token and then another
+ * (remctld's output, then the status) holds the second under Nagle's
+ * algorithm until our ACK arrives, and our delayed ACK takes ~40 ms.  So
+ * when little has arrived since the last wait (an interactive exchange),
+ * acknowledge at once; during bulk transfer, only when the next data is
+ * more than a moment late, so streaming does not pay for extra ACKs. */
+#define ACK_AT_ONCE_BELOW 2048
+#define ACK_AFTER_MS 1
+
 static void ack_now(struct token_io *io)
 {
-    if (io->not_socket)
-        return;
     int on = 1;
     (void)setsockopt(io->fd, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on);
+}
+
+static enum token_status wait_readable(struct token_io *io, struct token_fail *fail)
+{
+    size_t got = io->received_since_wait;
+    io->received_since_wait = 0;
+    if (!io->not_socket) {
+        if (got < ACK_AT_ONCE_BELOW) {
+            ack_now(io);
+        } else {
+            struct pollfd pfd = {io->fd, POLLIN, 0};
+            if (poll(&pfd, 1, ACK_AFTER_MS) > 0)
+                return TOKEN_OK;
+            ack_now(io);
+        }
+    }
+    return wait_ready(io, POLLIN, fail);
 }
 
 /* Read once (waiting at most the timeout) into the read-ahead buffer. */
@@ -141,6 +160,7 @@ static enum token_status fill(struct token_io *io, size_t want, struct token_fai
         }
         if (r > 0) {
             io->in.end += (size_t)r;
+            io->received_since_wait += (size_t)r;
             return TOKEN_OK;
         }
         if (r == 0)
@@ -148,8 +168,7 @@ static enum token_status fill(struct token_io *io, size_t want, struct token_fai
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            ack_now(io);
-            enum token_status st = wait_ready(io, POLLIN, fail);
+            enum token_status st = wait_readable(io, fail);
             if (st != TOKEN_OK)
                 return st;
             continue;

@@ -37,6 +37,7 @@ struct token_io {
     bool not_socket;  /* fd is a pipe or similar: read/write, not recv/send */
     struct buf in;    /* read-ahead */
     size_t in_used;   /* bytes of the token handed out last, dropped on the next read */
+    size_t received_since_wait; /* decides when to acknowledge early */
     struct buf out;   /* framing scratch */
 };
 
