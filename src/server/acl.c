@@ -132,29 +132,16 @@ static void set_reason(struct acl_eval *ev, char *reason)
 static enum acl_result check_entry(struct acl_eval *ev, const struct acl_entry *e,
                                    const char *file, unsigned line);
 
-/* Evaluate one ACL file: its first deciding line decides. */
-static enum acl_result check_acl_file(struct acl_eval *ev, const char *path, const char *from,
-                                      unsigned from_line)
+/* Evaluate the text of one ACL file (modified in place): its first
+ * deciding line decides. */
+static enum acl_result check_acl_text(struct acl_eval *ev, const char *path, char *data,
+                                      size_t len)
 {
-    char *data, *err = NULL;
-    size_t len;
-    dev_t dev;
-    ino_t ino;
-    if (include_read_file(path, &data, &len, &dev, &ino, &err) != 0) {
-        set_reason(ev, srv_asprintf("%s:%u: %s", from, from_line, err));
-        free(err);
-        return ACL_ERROR;
-    }
-    if (include_chain_push(&ev->chain, dev, ino, path, &err) != 0) {
-        set_reason(ev, srv_asprintf("%s:%u: %s", from, from_line, err));
-        free(err);
-        free(data);
-        return ACL_ERROR;
-    }
     enum acl_result result = ACL_NOMATCH;
     struct fields f = FIELDS_INIT;
     unsigned lineno = 0;
     char *p = data, *end = data + len;
+    char *err = NULL;
     while (p < end && result == ACL_NOMATCH) {
         char *nl = memchr(p, '\n', (size_t)(end - p));
         char *stop = nl ? nl : end;
@@ -199,6 +186,29 @@ static enum acl_result check_acl_file(struct acl_eval *ev, const char *path, con
         acl_entry_clear(&entry);
     }
     fields_free(&f);
+    return result;
+}
+
+/* Read and evaluate one ACL file named at from:from_line. */
+static enum acl_result check_acl_file(struct acl_eval *ev, const char *path, const char *from,
+                                      unsigned from_line)
+{
+    char *data, *err = NULL;
+    size_t len;
+    dev_t dev;
+    ino_t ino;
+    if (include_read_file(path, &data, &len, &dev, &ino, &err) != 0) {
+        set_reason(ev, srv_asprintf("%s:%u: %s", from, from_line, err));
+        free(err);
+        return ACL_ERROR;
+    }
+    if (include_chain_push(&ev->chain, dev, ino, path, &err) != 0) {
+        set_reason(ev, srv_asprintf("%s:%u: %s", from, from_line, err));
+        free(err);
+        free(data);
+        return ACL_ERROR;
+    }
+    enum acl_result result = check_acl_text(ev, path, data, len);
     include_chain_pop(&ev->chain);
     free(data);
     return result;
@@ -283,25 +293,53 @@ static enum acl_result check_entry(struct acl_eval *ev, const struct acl_entry *
     return r;
 }
 
+static void eval_init(struct acl_eval *ev, const struct acl_subject *who, bool allow_files)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->who = who;
+    ev->allow_files = allow_files;
+}
+
+/* Turn "nothing matched" into the default deny and hand back the reason. */
+static enum acl_result eval_finish(struct acl_eval *ev, enum acl_result result, const char *file,
+                                   unsigned line, char **reason)
+{
+    if (result == ACL_NOMATCH) {
+        result = ACL_DENY;
+        if (line)
+            set_reason(ev, srv_asprintf("no ACL entry matched (%s:%u)", file, line));
+        else
+            set_reason(ev, srv_asprintf("no ACL entry matched (%s)", file));
+    }
+    acl_localname_clear(&ev->localname);
+    if (reason)
+        *reason = ev->reason;
+    else
+        free(ev->reason);
+    return result;
+}
+
 enum acl_result acl_check_list(const struct acl_entry *entries, size_t count, const char *file,
                                unsigned line, const struct acl_subject *who, bool allow_files,
                                char **reason)
 {
     struct acl_eval ev;
-    memset(&ev, 0, sizeof ev);
-    ev.who = who;
-    ev.allow_files = allow_files;
+    eval_init(&ev, who, allow_files);
     enum acl_result result = ACL_NOMATCH;
     for (size_t i = 0; i < count && result == ACL_NOMATCH; i++)
         result = check_entry(&ev, &entries[i], file, line);
-    if (result == ACL_NOMATCH) {
-        result = ACL_DENY;
-        set_reason(&ev, srv_asprintf("no ACL entry matched (%s:%u)", file, line));
-    }
-    acl_localname_clear(&ev.localname);
-    if (reason)
-        *reason = ev.reason;
-    else
-        free(ev.reason);
-    return result;
+    return eval_finish(&ev, result, file, line, reason);
+}
+
+enum acl_result acl_check_text(const char *name, const void *text, size_t len,
+                               const struct acl_subject *who, bool allow_files, char **reason)
+{
+    struct acl_eval ev;
+    eval_init(&ev, who, allow_files);
+    char *copy = srv_reallocarray(NULL, len + 1, 1);
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    enum acl_result result = check_acl_text(&ev, name, copy, len);
+    free(copy);
+    return eval_finish(&ev, result, name, 0, reason);
 }

@@ -63,6 +63,12 @@ enum acl_result acl_check_list(const struct acl_entry *entries, size_t count, co
                                unsigned line, const struct acl_subject *who, bool allow_files,
                                char **reason);
 
+/* Check who against the text of an ACL file held in memory (name is used in
+ * messages), as file: does for a file on disk; same results and reasons as
+ * acl_check_list. */
+enum acl_result acl_check_text(const char *name, const void *text, size_t len,
+                               const struct acl_subject *who, bool allow_files, char **reason);
+
 /* The methods built into this build, NULL-terminated (for remctld -h). */
 const char *const *acl_method_names(void);
 

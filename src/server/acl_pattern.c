@@ -17,13 +17,18 @@ struct acl_pattern {
 };
 
 /* glibc's regcomp copies a subexpression once per repetition ("x+" is
- * "xx*", "x{3,5}" five copies), so stacked or nested repetitions such as
- * a+++++... or ((a{99}){99}){99} take memory exponential in the pattern
- * length: one configuration line could exhaust the server.  Estimate the
- * size of the expanded expression and refuse patterns far beyond their
- * length; principal patterns never come near.  Group nesting is bounded
- * too, since regcomp parses groups recursively. */
-#define REGEX_MAX_EXPANSION 65536
+ * "xx*", "x{1,5}" five nested copies) and then computes closures over the
+ * copies, so stacked or nested repetitions (a**++, ((a*)+)+..., a{1,30000})
+ * take time and memory exponential or quadratic in the pattern: one
+ * configuration line could stall or exhaust the server.  Refuse what no
+ * principal pattern needs: adjacent repetition operators (undefined in POSIX
+ * anyway), counts above 255 in {m,n}, repetitions of repetitions more than
+ * 3 deep, an expansion of more than 1024 nodes beyond the pattern's own
+ * length, and patterns longer than 1 KiB. */
+#define REGEX_MAX_LENGTH 1024
+#define REGEX_MAX_EXPANSION 1024
+#define REGEX_MAX_COUNT 255 /* POSIX's minimum RE_DUP_MAX */
+#define REGEX_MAX_REPEAT_DEPTH 3
 #define REGEX_MAX_GROUP_DEPTH 64
 
 static bool is_digit(char c)
@@ -84,40 +89,60 @@ static unsigned long interval_copies(const char **pp)
     return copies ? copies : 1;
 }
 
+static int regex_refuse(const char *text, const char *why, char **error)
+{
+    *error = srv_asprintf("invalid regex \"%s\": %s", text, why);
+    return -1;
+}
+
 static int regex_check_cost(const char *text, char **error)
 {
-    /* Per open group: expanded size so far, and the size of the last atom
-     * (what a following repetition multiplies). */
+    size_t len = strlen(text);
+    if (len > REGEX_MAX_LENGTH)
+        return regex_refuse(text, "longer than 1024 bytes", error);
+    /* Per open group: expanded size so far, the size of the last atom (what
+     * a following repetition multiplies), the repetition depth of the last
+     * atom and the deepest so far. */
     unsigned long sum[REGEX_MAX_GROUP_DEPTH + 1], last[REGEX_MAX_GROUP_DEPTH + 1];
-    unsigned long limit = REGEX_MAX_EXPANSION + 4 * (unsigned long)strlen(text);
+    int rdepth[REGEX_MAX_GROUP_DEPTH + 1], rmax[REGEX_MAX_GROUP_DEPTH + 1];
+    unsigned long limit = REGEX_MAX_EXPANSION + (unsigned long)len;
     int depth = 0;
+    bool after_repeat = false;
     sum[0] = last[0] = 0;
+    rdepth[0] = rmax[0] = 0;
     const char *p = text;
     while (*p) {
-        unsigned long atom = 0, copies = 0;
+        unsigned long atom = 0, copies = 1;
+        int atom_rdepth = 0;
+        bool repeat = false;
         if (*p == '(') {
-            if (depth == REGEX_MAX_GROUP_DEPTH) {
-                *error = srv_asprintf("invalid regex \"%s\": groups nested more than %d deep",
-                                      text, REGEX_MAX_GROUP_DEPTH);
-                return -1;
-            }
+            if (depth == REGEX_MAX_GROUP_DEPTH)
+                return regex_refuse(text, "groups nested more than 64 deep", error);
             depth++;
             sum[depth] = last[depth] = 0;
+            rdepth[depth] = rmax[depth] = 0;
+            after_repeat = false;
             p++;
             continue;
         }
         if (*p == ')' && depth > 0) {
             atom = sum[depth] + 1;
+            atom_rdepth = rmax[depth];
             depth--;
             p++;
-        } else if (*p == '+') {
-            copies = 2;
+        } else if (*p == '*' || *p == '+' || *p == '?') {
+            repeat = true;
+            copies = *p == '+' ? 2 : 1;
             p++;
         } else if (*p == '{' && is_digit(p[1])) {
+            repeat = true;
             copies = interval_copies(&p);
-        } else if (*p == '*' || *p == '?' || *p == '|') {
+            if (copies > REGEX_MAX_COUNT)
+                return regex_refuse(text, "repetition count above 255", error);
+        } else if (*p == '|') {
+            after_repeat = false;
             p++;
-            continue; /* no copy */
+            continue;
         } else if (*p == '[') {
             const char *next = skip_bracket(p);
             if (!next)
@@ -128,21 +153,26 @@ static int regex_check_cost(const char *text, char **error)
             p += (*p == '\\' && p[1]) ? 2 : 1;
             atom = 1;
         }
-        if (atom) {
+        if (repeat) {
+            if (after_repeat)
+                return regex_refuse(text, "adjacent repetition operators", error);
+            /* The repeated atom now stands copies times. */
+            sum[depth] += last[depth] * (copies - 1);
+            last[depth] *= copies;
+            if (++rdepth[depth] > REGEX_MAX_REPEAT_DEPTH)
+                return regex_refuse(text, "repetitions nested more than 3 deep", error);
+            if (rdepth[depth] > rmax[depth])
+                rmax[depth] = rdepth[depth];
+        } else {
             last[depth] = atom;
             sum[depth] += atom;
-        } else {
-            /* The repeated atom now stands copies times. */
-            unsigned long extra = last[depth] * (copies - 1);
-            sum[depth] += extra;
-            last[depth] *= copies;
+            rdepth[depth] = atom_rdepth;
+            if (atom_rdepth > rmax[depth])
+                rmax[depth] = atom_rdepth;
         }
-        if (sum[depth] > limit || last[depth] > limit) {
-            *error = srv_asprintf("invalid regex \"%s\": its repetitions expand too much "
-                                  "(limit %lu)",
-                                  text, limit);
-            return -1;
-        }
+        after_repeat = repeat;
+        if (sum[depth] > limit || last[depth] > limit)
+            return regex_refuse(text, "its repetitions expand too much", error);
     }
     return 0;
 }

@@ -170,13 +170,32 @@ static void test_errors(void)
                 "mem.conf:1: invalid regex \"a(b\": Unmatched ( or \\(");
     parse_fails("a b /bin/x pcre:a(b\n",
                 "mem.conf:1: invalid pcre \"a(b\" at offset 3: missing closing parenthesis");
-    /* Patterns whose expansion by regcomp would be exponential. */
+    /* Patterns whose compilation by regcomp would take exponential or
+     * quadratic time or memory. */
     parse_fails("a b /bin/x regex:a++++++++++++++++++++\n",
-                "mem.conf:1: invalid regex \"a++++++++++++++++++++\": its repetitions expand "
-                "too much (limit 65620)");
+                "mem.conf:1: invalid regex \"a++++++++++++++++++++\": adjacent repetition "
+                "operators");
+    parse_fails("a b /bin/x regex:a{1,2}*\n",
+                "mem.conf:1: invalid regex \"a{1,2}*\": adjacent repetition operators");
     parse_fails("a b /bin/x regex:((a{99}){99}){99}\n",
                 "mem.conf:1: invalid regex \"((a{99}){99}){99}\": its repetitions expand too "
-                "much (limit 65604)");
+                "much");
+    parse_fails("a b /bin/x regex:x{1,30000}\n",
+                "mem.conf:1: invalid regex \"x{1,30000}\": repetition count above 255");
+    parse_fails("a b /bin/x regex:((e*)+){1,250}\n",
+                "mem.conf:1: invalid regex \"((e*)+){1,250}\": its repetitions expand too "
+                "much");
+    parse_fails("a b /bin/x regex:(((a*)+)?b)*\n",
+                "mem.conf:1: invalid regex \"(((a*)+)?b)*\": repetitions nested more than 3 "
+                "deep");
+    {
+        char line[1200] = "a b /bin/x regex:";
+        memset(line + strlen(line), 'r', 1025);
+        char expected[1200] = "mem.conf:1: invalid regex \"";
+        memset(expected + strlen(expected), 'r', 1025);
+        strcat(expected, "\": longer than 1024 bytes");
+        parse_fails(line, expected);
+    }
     parse_fails("a b /bin/x regex:(((((((((((((((((((((((((((((((((((((((((((((((((((((((((((("
                 "(((((a)))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))\n",
                 "mem.conf:1: invalid regex \"(((((((((((((((((((((((((((((((((((((((((((((((((("
@@ -252,7 +271,8 @@ static void test_acls(void)
         "an an /bin/x anyuser:anonymous\n"
         "lg lg /bin/x ANYUSER\n"
         "re re /bin/x regex:^host/[a-z]+\\.example\\.org@X$\n"
-        "rb rb /bin/x regex:^[[:alpha:]]{1,8}(/(admin|root)){0,1}@X$ regex:[]a]{2}\n"
+        "rb rb /bin/x regex:^[[:alpha:]]{1,8}(/(admin|root)){0,1}@X$ regex:[]a]{2} "
+        "regex:^(([a-z]+[.])*[a-z]+)+/x@X$ regex:^a\\*+@\n"
         "pc pc /bin/x pcre:\\Ahost/(?!bad)\\w+@X\\z\n"
         "pu pu /bin/x pcre:admin\n"
         "dr dr /bin/x deny:regex:^root deny:pcre:^evil anyuser:auth\n"
@@ -293,6 +313,8 @@ static void test_acls(void)
     CHECK(verdict(c, "alice@X", "rb", "rb") == ACL_ALLOW);
     CHECK(verdict(c, "aardvark@Y", "rb", "rb") == ACL_ALLOW);
     CHECK(verdict(c, "ninechars/admin@X", "rb", "rb") == ACL_DENY);
+    CHECK(verdict(c, "www.example.org/x@X", "rb", "rb") == ACL_ALLOW);
+    CHECK(verdict(c, "a**@X", "rb", "rb") == ACL_ALLOW);
     /* Patterns are not anchored. */
     CHECK(verdict(c, "sysadmin/x@X", "pu", "pu") == ACL_ALLOW);
     CHECK(verdict(c, "root/admin@X", "dr", "dr") == ACL_DENY);
@@ -362,6 +384,38 @@ static void test_long_lines(void)
     free(cont);
 }
 
+static void test_acl_text(void)
+{
+    const char *text = "# comment\n\ndeny:bad@X\n  good@X  \ninclude princ:old@X\n"
+                       "regex:^svc/\nfile:/etc/x\n";
+    struct acl_subject who = {"good@X", false};
+    char *reason = NULL;
+    CHECK(acl_check_text("acl", text, strlen(text), &who, false, &reason) == ACL_ALLOW);
+    CHECK_STR(reason, "allowed by good@X (acl:4)");
+    free(reason);
+    who.principal = "bad@X";
+    CHECK(acl_check_text("acl", text, strlen(text), &who, false, &reason) == ACL_DENY);
+    CHECK_STR(reason, "denied by deny:bad@X (acl:3)");
+    free(reason);
+    who.principal = "old@X";
+    CHECK(acl_check_text("acl", text, strlen(text), &who, false, NULL) == ACL_ALLOW);
+    who.principal = "svc/a@X";
+    CHECK(acl_check_text("acl", text, strlen(text), &who, false, NULL) == ACL_ALLOW);
+    who.principal = "other@X";
+    CHECK(acl_check_text("acl", text, strlen(text), &who, false, &reason) == ACL_ERROR);
+    CHECK_STR(reason, "acl:7: file: ACLs are disabled here");
+    free(reason);
+    CHECK(acl_check_text("acl", text, 40, &who, false, &reason) == ACL_DENY);
+    CHECK_STR(reason, "no ACL entry matched (acl)");
+    free(reason);
+    CHECK(acl_check_text("acl", "a b c\n", 6, &who, false, &reason) == ACL_ERROR);
+    CHECK_STR(reason, "acl:1: parse error: expected one ACL entry (or include PATH) per line");
+    free(reason);
+    CHECK(acl_check_text("acl", "x\n\0\n", 4, &who, false, &reason) == ACL_ERROR);
+    CHECK_STR(reason, "acl:2: NUL byte in line");
+    free(reason);
+}
+
 static void test_methods(void)
 {
     const char *expected[] = {"file", "princ", "anyuser", "deny", "localgroup", "pcre", "regex"};
@@ -380,6 +434,7 @@ int main(void)
     test_acls();
     test_two_configs();
     test_long_lines();
+    test_acl_text();
     test_methods();
     return check_done("test_config");
 }
