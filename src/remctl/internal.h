@@ -50,6 +50,8 @@ void client_token_error(struct remctl *r, const char *what, const struct token_f
 /* Record "GSS-API error WHAT: MESSAGE". */
 void client_gss_error(struct remctl *r, const char *what, OM_uint32 major, OM_uint32 minor);
 
+/* Send MESSAGE_QUIT (v2/v3) and drop the connection. */
+void client_quit(struct remctl *r);
 /* Drop the connection (no QUIT sent) and its GSS-API context. */
 void client_disconnect(struct remctl *r);
 /* Drop the data the last remctl_output pointed to. */

@@ -83,10 +83,8 @@ void client_disconnect(struct remctl *r)
     r->v1_used = false;
 }
 
-EXPORT void remctl_close(struct remctl *r)
+void client_quit(struct remctl *r)
 {
-    if (!r)
-        return;
     if (r->protocol > 1) {
         /* Tell the server we are done; a failure changes nothing now. */
         struct buf msg = BUF_INIT;
@@ -98,6 +96,13 @@ EXPORT void remctl_close(struct remctl *r)
         buf_free(&msg);
     }
     client_disconnect(r);
+}
+
+EXPORT void remctl_close(struct remctl *r)
+{
+    if (!r)
+        return;
+    client_quit(r);
     free(r->ccache);
     free(r->source);
     free(r->host);

@@ -36,7 +36,7 @@ static void remember(struct remctl *r, const char *host, unsigned short port,
 static void reset(struct remctl *r)
 {
     if (r->protocol > 0 || r->fd >= 0)
-        client_disconnect(r);
+        client_quit(r);
 }
 
 /* Try each address in turn; 1 and r->fd set, or 0 with *err (first

@@ -180,6 +180,15 @@ def test_ccache_per_object(realm, server):
     assert f"stdout={realm.client2_principal} 127.0.0.1 t" in lines[5]
 
 
+def test_bad_ccache_and_reopen(realm, server):
+    lines = drive(realm, "ccache:FILE:/nonexistent/ccache", "open:" + target(server))
+    assert lines[1].startswith("open: fail: GSS-API error ")
+    # Opening an open object closes the first connection and starts afresh.
+    lines = drive(realm, "open:" + target(server), "open:" + target(server),
+                  "cmd:t,echo,re", "output")
+    assert lines[:2] == ["open: ok", "open: ok"] and "stdout=echo re" in lines[3]
+
+
 def test_no_credentials(realm, server):
     lines = drive(realm, "open:" + target(server), ccache=realm.empty_ccache)
     assert lines[0].startswith("open: fail: GSS-API error initializing context: ")
