@@ -55,7 +55,8 @@ class EOFInStream(Exception):
 def _read_exact(read, n):
     parts, got = [], 0
     while got < n:
-        chunk = read(n - got)
+        # Bounded: read(n) allocates n bytes up front whatever arrives.
+        chunk = read(min(n - got, 1 << 20))
         if not chunk:
             raise EOFInStream('wanted %d bytes, got %d' % (n, got))
         parts.append(chunk)
