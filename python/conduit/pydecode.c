@@ -130,7 +130,35 @@ static PyObject *values_tuple(const struct tun_packet_desc *d, const void *pkt)
     return t;
 }
 
-/* Decode the fields of d that follow the id already in b. */
+/* The fewest bytes a field of this type takes on the wire. */
+static size_t min_wire_size(enum tun_type t)
+{
+    switch (t) {
+    case TUN_BOOL:
+    case TUN_OPT_STR:
+    case TUN_OPT_BYTES:
+        return 1;
+    case TUN_I32:
+        return 4;
+    default:
+        return 8;
+    }
+}
+
+/* The fewest bytes fields [from, n) take: reading that much more can never
+ * go past the packet, and saves a read() round per fixed-size field. */
+static size_t min_rest(const struct tun_packet_desc *d, unsigned from)
+{
+    size_t total = 0;
+    for (unsigned i = from; i < d->nfields; i++)
+        total += min_wire_size(d->fields[i].type);
+    return total;
+}
+
+/* Decode the fields of d that follow the id already in b.  Each pass decodes
+ * field by field from the start (decoded values point into b, which may move
+ * when it grows); a pass that runs short reads what the short field needs
+ * plus the minimum of the fields after it, then starts over. */
 static PyObject *decode_fields(PyObject *read, struct buf *b, const struct pydesc *pd)
 {
     const struct tun_packet_desc *d = &pd->desc;
@@ -138,11 +166,19 @@ static PyObject *decode_fields(PyObject *read, struct buf *b, const struct pydes
     if (!pkt)
         return PyErr_NoMemory();
     PyObject *values = NULL;
+    if (fill_to(read, b, 4 + min_rest(d, 0)) < 0)
+        goto out;
     for (;;) {
-        size_t used = 0;
-        unsigned bad = 0;
-        enum tun_status st = tun_decode_fields(d, 0, d->nfields, buf_head(b) + 4,
-                                               buf_len(b) - 4, pkt, &used, &bad);
+        size_t pos = 0, used = 0;
+        unsigned i = 0, bad = 0;
+        enum tun_status st = TUN_OK;
+        for (; i < d->nfields; i++) {
+            st = tun_decode_fields(d, i, i + 1, buf_head(b) + 4 + pos, buf_len(b) - 4 - pos, pkt,
+                                   &used, &bad);
+            if (st != TUN_OK)
+                break;
+            pos += used;
+        }
         if (st == TUN_OK) {
             values = values_tuple(d, pkt);
             break;
@@ -153,12 +189,14 @@ static PyObject *decode_fields(PyObject *read, struct buf *b, const struct pydes
                          d->fields[bad].name, d->name);
             break;
         }
-        if (used > SIZE_MAX - 4 || fill_to(read, b, used + 4) < 0) {
+        size_t rest = min_rest(d, i + 1);
+        if (used > SIZE_MAX - 4 - pos - rest || fill_to(read, b, 4 + pos + used + rest) < 0) {
             if (!PyErr_Occurred())
                 eof_error();
             break;
         }
     }
+out:
     tun_release(d, pkt);
     free(pkt);
     return values;
