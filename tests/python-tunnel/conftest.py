@@ -45,9 +45,13 @@ def vectors_path() -> str:
 
 @pytest.fixture
 def tree(tmp_path) -> str:
+    return make_tree(str(tmp_path))
+
+
+def make_tree(parent: str) -> str:
     """A directory with a file, a symlink, a fifo, a file owned by an unnamed
     uid, and an upload area; fixed mtimes so that answers are comparable."""
-    root = str(tmp_path / 'tree')
+    root = os.path.join(parent, 'tree')
     os.mkdir(root, 0o755)
     with open(os.path.join(root, 'file'), 'wb') as f:
         f.write(b'hello\n')

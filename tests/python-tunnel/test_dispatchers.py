@@ -11,6 +11,7 @@ import re
 import pytest
 
 import seed_client
+from conftest import make_tree
 
 ROOT = os.geteuid() == 0
 # Answers for files the run itself creates carry its timestamps.
@@ -47,8 +48,7 @@ def comparable(answers):
 
 @pytest.fixture(scope='module')
 def answers(tmp_path_factory, dispatcher, python_dispatcher):
-    import conftest  # pylint: disable=import-outside-toplevel
-    tree = conftest.tree.__wrapped__(tmp_path_factory.mktemp('dispatchers'))
+    tree = make_tree(str(tmp_path_factory.mktemp('dispatchers')))
     return run_both(dispatcher, python_dispatcher, tree) + [tree]
 
 
