@@ -213,3 +213,13 @@ def test_low_level_argument_errors():
         _remctl.remctl_open(h, "local\0host", 1)
     with pytest.raises(TypeError):
         _remctl.remctl_new(1)
+
+
+@pytest.mark.parametrize("source", ["not-an-ip", "::1"])
+def test_unusable_source_ip_fails_at_open(source, refused_port):
+    r = Remctl()
+    r.set_source_ip(source)  # checked when used, as upstream does
+    with pytest.raises(RemctlError) as info:
+        r.open("127.0.0.1", refused_port, "p@X")
+    assert str(info.value).startswith(f"cannot connect to 127.0.0.1 (port {refused_port}): ")
+    assert "Connection refused" not in str(info.value)
