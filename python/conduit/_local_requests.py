@@ -11,18 +11,17 @@ from typing import Any, Callable
 from . import _tunnel
 from . import tunnel_dispatcher as td
 
-_EXIT_ID = 3
 _CHUNK = 1 << 20
 
 
 def through_c_dispatcher(packet: Any, conn: td.Connection) -> None:
     """Performs the request and writes its one response to conn."""
-    requests = _tunnel.encode(packet._packet_id, packet) + _tunnel.encode(_EXIT_ID, ())  # pylint: disable=protected-access
+    request = _tunnel.encode(packet._packet_id, packet)  # pylint: disable=protected-access
     # The response may be large (a download): it goes to an anonymous
     # in-memory file and on to conn in bounded chunks.
     out = os.memfd_create('conduit-response', os.MFD_CLOEXEC)
     try:
-        if _tunnel.dispatch(requests, out) != 0:
+        if _tunnel.dispatch(request, out) != 0:
             raise IOError(f"The dispatcher refused {type(packet).__name__}")
         os.lseek(out, 0, os.SEEK_SET)
         while chunk := os.read(out, _CHUNK):

@@ -87,7 +87,7 @@ static PyMethodDef methods[] = {
      "decode(read, registry=None) -> (id, values): read one packet through read(n)."},
     {"dispatch", pyhandle_dispatch, METH_VARARGS,
      "dispatch(requests, out_fd) -> status: the C dispatcher's loop over the request bytes\n"
-     "(ending with Exit), responses written to out_fd; 0 after Exit, 3 on bad input."},
+     "and then Exit, responses written to out_fd; 0 after Exit, 3 on bad input."},
     {NULL, NULL, 0, NULL},
 };
 

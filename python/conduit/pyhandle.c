@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 
+#include "tunnel/codec.h"
 #include "tunnel/dispatch.h"
 
 /* The handlers keep process-wide caches (user and group names): one request
@@ -24,6 +25,9 @@ PyObject *pyhandle_dispatch(PyObject *self, PyObject *args)
     struct dispatcher d;
     dispatcher_init(&d, -1, out_fd);
     dispatcher_feed(&d, request.buf, (size_t)request.len);
+    /* Then Exit, so that the loop ends after this request. */
+    static const uint8_t exit_packet[4] = {0, 0, 0, TUN_ID_exit};
+    dispatcher_feed(&d, exit_packet, sizeof exit_packet);
     status = dispatcher_run(&d);
     dispatcher_free(&d);
     pthread_mutex_unlock(&dispatch_lock);

@@ -6,8 +6,8 @@
 #include <Python.h>
 
 /* dispatch(data, out_fd) -> status: run the dispatcher's request loop over
- * the bytes of data (requests ending with Exit), responses to out_fd.  0
- * after Exit, 3 after bad input (with the one-line message on stderr). */
+ * the request bytes of data followed by Exit, responses to out_fd.  0 after
+ * Exit, 3 after bad input (with the one-line message on stderr). */
 PyObject *pyhandle_dispatch(PyObject *self, PyObject *args);
 
 #endif
