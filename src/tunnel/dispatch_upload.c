@@ -178,6 +178,9 @@ static bool receive_content(struct dispatcher *d, struct upload *u, uint64_t len
     while (len) {
         if (d->in_fd < 0)
             goto eof;
+        /* The next read may block: answers to earlier requests go first. */
+        if (buf_len(&d->out) && !dispatch_flush(d))
+            return false;
         if (u->fd < 0 || u->err) {
             if (fdio_discard(d->in_fd, len) < 0)
                 goto eof;

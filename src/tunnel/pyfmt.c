@@ -97,7 +97,8 @@ static bool is_space(uint8_t c)
     return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f);
 }
 
-bool py_parse_octal(const uint8_t *s, size_t len, uint64_t max, uint64_t *out)
+/* Python's int(s, base) for base 8 or 10 (only base 8 takes a prefix). */
+static bool parse_int(const uint8_t *s, size_t len, unsigned base, uint64_t max, uint64_t *out)
 {
     size_t i = 0, end = len;
     while (i < end && is_space(s[i]))
@@ -109,7 +110,7 @@ bool py_parse_octal(const uint8_t *s, size_t len, uint64_t max, uint64_t *out)
         negative = s[i++] == '-';
     /* After a 0o prefix an underscore may come before the first digit. */
     bool underscore_ok = false;
-    if (end - i >= 2 && s[i] == '0' && (s[i + 1] == 'o' || s[i + 1] == 'O')) {
+    if (base == 8 && end - i >= 2 && s[i] == '0' && (s[i + 1] == 'o' || s[i + 1] == 'O')) {
         i += 2;
         underscore_ok = true;
     }
@@ -123,36 +124,33 @@ bool py_parse_octal(const uint8_t *s, size_t len, uint64_t max, uint64_t *out)
             last_underscore = true;
             continue;
         }
-        if (s[i] < '0' || s[i] > '7')
+        if (s[i] < '0' || s[i] >= '0' + base)
             return false;
-        if (v > (UINT64_MAX >> 3))
+        if (v > (UINT64_MAX - 9) / base)
             v = UINT64_MAX; /* saturate: far beyond any max */
         else
-            v = v << 3 | (uint64_t)(s[i] - '0');
+            v = v * base + (uint64_t)(s[i] - '0');
         digits++;
         last_underscore = false;
     }
     if (!digits || last_underscore)
         return false;
-    if (negative && v != 0)
-        return false;
-    if (v > max)
+    if ((negative && v != 0) || v > max)
         return false;
     *out = v;
     return true;
 }
 
+bool py_parse_octal(const uint8_t *s, size_t len, uint64_t max, uint64_t *out)
+{
+    return parse_int(s, len, 8, max, out);
+}
+
 bool py_parse_id(const uint8_t *s, size_t len, uint32_t *out)
 {
-    if (len == 0 || len > 10)
-        return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (uint64_t)(s[i] - '0');
-    }
-    if (v >= UINT32_MAX) /* (uid_t)-1 means "no change" to the kernel */
+    /* (uid_t)-1 means "no change" to the kernel: never an id. */
+    uint64_t v;
+    if (!parse_int(s, len, 10, UINT32_MAX - 1, &v))
         return false;
     *out = (uint32_t)v;
     return true;

@@ -23,7 +23,8 @@ void py_oserror_msg(struct buf *b, int err, const uint8_t *name, size_t len, boo
  * such a number or its value is outside [0, max]. */
 bool py_parse_octal(const uint8_t *s, size_t len, uint64_t max, uint64_t *out);
 
-/* A plain decimal id ("1000"): what the dispatcher accepts as a uid/gid. */
+/* A decimal uid/gid the way Python's int(s) reads it (" 1_000" too);
+ * negative ids and (uid_t)-1 are refused. */
 bool py_parse_id(const uint8_t *s, size_t len, uint32_t *out);
 
 #endif

@@ -1,6 +1,7 @@
 """Upload and Download: streaming, atomic replace, failures."""
 import os
 import pwd
+import select
 import grp
 import shutil
 import struct
@@ -268,3 +269,17 @@ def test_download_of_growing_file_sends_announced_length(disp, tmp_path):
     while got < size:
         got += len(disp.read(min(size - got, 1 << 20)))
     assert disp.request('CheckAlive') == ('Ack', {})
+
+
+def test_answers_are_flushed_before_waiting_for_upload_content(disp, tmp_path):
+    # A client may wait for an earlier answer before sending the rest of an
+    # upload: that answer must not sit in our output buffer meanwhile.
+    disp.send(tunnelwire.encode('CheckAlive'))
+    disp.send(struct.pack('>I', 14) + tunnelwire._enc('str', str(tmp_path / 'f')) +
+              struct.pack('>Q', 10) + b'12345')
+    ready, _, _ = select.select([disp.proc.stdout], [], [], 10)
+    assert ready, 'the Ack was held back'
+    assert disp.recv() == ('Ack', {})
+    disp.send(b'67890' + b'\0\0\0')
+    assert disp.recv() == ('Ok', {})
+    assert (tmp_path / 'f').read_bytes() == b'1234567890'

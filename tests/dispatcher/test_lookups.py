@@ -113,7 +113,10 @@ def test_resolve_user_and_group(disp):
     assert disp.request('ResolveUser', user='0') == ('ResolveResult', {'value': 'root'})
     assert disp.request('ResolveUser', user='65534') == (
         'ResolveResult', {'value': pwd.getpwuid(65534).pw_name})
-    for bad in ('no-such-user-xyz', '99999999', '', '-1', ' 0'):
+    # Decimal ids are read like Python's int().
+    for spelling in (' 0', '+0', '0_0', '00'):
+        assert disp.request('ResolveUser', user=spelling) == ('ResolveResult', {'value': 'root'})
+    for bad in ('no-such-user-xyz', '99999999', '', '-1', '4294967295', '0x0', '_0'):
         assert disp.request('ResolveUser', user=bad) == (
             'InvalidField', {'field': 'user', 'error_message': 'The user does not exist'})
     assert disp.request('ResolveGroup', group=None) == ('ResolveResult', {'value': my_group})
