@@ -9,6 +9,7 @@
 
 #include "conduit/tunnel.h"
 #include "tunnel/dispatch.h"
+#include "util/fdio.h"
 #include "util/log.h"
 
 #define PIPE_SIZE (1024 * 1024)
@@ -52,6 +53,9 @@ int main(int argc, char **argv)
     umask(077);
     /* A client that goes away must show up as a write error, not kill us. */
     signal(SIGPIPE, SIG_IGN);
+    /* Inherited as ignored, SIGCHLD would make children vanish before we
+     * could collect their status. */
+    signal(SIGCHLD, SIG_DFL);
     /* Children must never inherit the protocol stream by accident: keep
      * 0-2 occupied so that no pipe we open lands there. */
     for (int fd = 0; fd < 3; fd++)
@@ -62,6 +66,9 @@ int main(int argc, char **argv)
      * fails harmlessly on anything that is not a pipe). */
     fcntl(0, F_SETPIPE_SZ, PIPE_SIZE);
     fcntl(1, F_SETPIPE_SZ, PIPE_SIZE);
+    /* The loop blocks on its descriptors by design. */
+    fdio_set_nonblock(0, false);
+    fdio_set_nonblock(1, false);
 
     struct dispatcher d;
     dispatcher_init(&d, 0, 1);

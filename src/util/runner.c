@@ -27,6 +27,17 @@
 
 extern char **environ;
 
+/* Where the plain calls take 16-bit ids, the 32-bit ones are separate. */
+#ifdef SYS_setresuid32
+#define SYS_SETRESUID SYS_setresuid32
+#define SYS_SETRESGID SYS_setresgid32
+#define SYS_SETGROUPS SYS_setgroups32
+#else
+#define SYS_SETRESUID SYS_setresuid
+#define SYS_SETRESGID SYS_setresgid
+#define SYS_SETGROUPS SYS_setgroups
+#endif
+
 #define CHILD_STACK_SIZE (64 * 1024)
 #define MAX_CANDIDATES 64
 
@@ -129,11 +140,13 @@ __attribute__((no_sanitize("address", "undefined"))) static int child_main(void 
     }
     if (s->set_umask)
         umask(s->umask);
-    if (s->set_gid && setresgid(s->gid, s->gid, s->gid) < 0)
+    /* Raw system calls: glibc's wrappers would try to change the ids of
+     * every thread of the parent, whose memory we share. */
+    if (s->set_gid && syscall(SYS_SETRESGID, s->gid, s->gid, s->gid) < 0)
         child_fail(c, RUNNER_STAGE_SETUP, STEP_SETRESGID, errno);
-    if (s->set_groups && setgroups(s->ngroups, s->groups) < 0)
+    if (s->set_groups && syscall(SYS_SETGROUPS, s->ngroups, s->groups) < 0)
         child_fail(c, RUNNER_STAGE_SETUP, STEP_SETGROUPS, errno);
-    if (s->set_uid && setresuid(s->uid, s->uid, s->uid) < 0)
+    if (s->set_uid && syscall(SYS_SETRESUID, s->uid, s->uid, s->uid) < 0)
         child_fail(c, RUNNER_STAGE_SETUP, STEP_SETRESUID, errno);
     if (s->cwd && chdir(s->cwd) < 0)
         child_fail(c, RUNNER_STAGE_CWD, STEP_CHDIR, errno);
@@ -227,7 +240,8 @@ int runner_spawn(const struct runner_spec *spec, struct runner_child *child,
     c.spec = spec;
     c.envp = spec->envp ? spec->envp : environ;
     char paths[PATH_MAX * 4];
-    c.ncandidates = exec_candidates(spec->argv[0], paths, sizeof paths, c.candidates);
+    const char *program = spec->path ? spec->path : spec->argv[0];
+    c.ncandidates = exec_candidates(program, paths, sizeof paths, c.candidates);
 
     int devnull = -1, ours[3] = {-1, -1, -1}, theirs[3] = {-1, -1, -1}, report[2] = {-1, -1};
     const enum runner_io io[3] = {spec->in, spec->out, spec->err};
