@@ -238,3 +238,14 @@ def test_ssh_without_dispatcher(sshd):
     with pytest.raises(TunnelError):
         conduit.Tunnel.ssh('127.0.0.1', user='root', port=sshd.port, options=sshd.options,
                            dispatcher='/nonexistent/dispatcher')
+
+
+def test_dispatcher_death(dispatcher):
+    t = conduit.Tunnel.local()
+    with pytest.raises(TunnelError) as e:
+        t.run(['sh', '-c', 'kill -9 $PPID'])  # the dispatcher is the parent
+    assert isinstance(e.value, IOError)
+    assert (str(e.value), e.value.exit_status) == ('Unexpected EOF in data stream', -9)
+    with pytest.raises(TunnelError):
+        t.ping()
+    assert t.close() == -9
