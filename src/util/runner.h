@@ -21,6 +21,7 @@ enum runner_io {
 
 struct runner_spec {
     char *const *argv;  /* argv[0] is searched on PATH like execvp */
+    const char *path;   /* NULL, or the program to execute instead of argv[0] */
     char *const *envp;  /* NULL: our environment */
     const char *cwd;    /* NULL: ours */
     mode_t umask;

@@ -1,0 +1,65 @@
+/* One client connection of remctld (see server.h for the loop). */
+#ifndef CONDUIT_SERVER_CONN_H
+#define CONDUIT_SERVER_CONN_H
+
+#include <gssapi/gssapi.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "server/job.h"
+#include "server/server.h"
+#include "server/session.h"
+#include "util/buf.h"
+
+enum conn_state {
+    CONN_START,   /* waiting for the client's first (NOOP) token */
+    CONN_CONTEXT, /* GSS-API context establishment, one token at a time */
+    CONN_READY,   /* waiting for a command */
+    CONN_RUNNING, /* a command runs; its output streams to the client */
+    CONN_CLOSING, /* flush what is queued, then close */
+    CONN_DEAD,    /* client gone; waiting for a killed command to exit */
+    CONN_FREED,   /* closed; freed at the end of this loop turn */
+};
+
+struct conn {
+    struct server *srv;
+    enum conn_state state;
+    int protocol;            /* 1, or 2 for v2/v3 */
+    int rfd, wfd;
+    bool is_socket;
+    struct watch rw, ww;     /* ww only when wfd != rfd */
+    struct buf in, out;      /* received bytes; framed tokens to send */
+    gss_ctx_id_t ctx;
+    char *principal;
+    bool anonymous;
+    long long expires;
+    char addr[64];
+    char *host;              /* REMOTE_HOST once looked up */
+    bool host_looked_up;
+    struct session sess;
+
+    /* The running command. */
+    struct job_plan plan;
+    size_t job_index;
+    bool keepalive;          /* keep the connection after this command */
+    pid_t pid;               /* -1 when none */
+    bool reaped;
+    int wait_status;
+    int final_status;        /* summary: the status reported at the end */
+    struct watch cin, cout, cerr;
+    size_t stdin_off;
+    bool output_paused;      /* the client is backed up */
+    struct buf v1_output;    /* protocol v1 collects the output */
+    long long kill_deadline; /* CONN_DEAD: when SIGKILL follows SIGTERM */
+    bool killed_hard;
+
+    /* Server lists. */
+    long long last_active_ms;
+    struct conn *idle_prev, *idle_next;
+    struct conn *run_prev, *run_next; /* server's running list */
+    bool on_run_list;
+    struct conn *grave_next;
+};
+
+#endif

@@ -1,0 +1,52 @@
+/* Turning a received command into the processes to run: rule lookup, ACL
+ * check, the built-in help and summary, argv, environment, stdin= and the
+ * user= / sudo= identity.  Everything a job needs is copied, so a
+ * configuration reloaded while it runs may be freed. */
+#ifndef CONDUIT_SERVER_JOB_H
+#define CONDUIT_SERVER_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "server/config.h"
+
+/* One process to run. */
+struct job {
+    char *path;          /* the program to execute */
+    char **argv;         /* NULL-terminated, malloc'ed strings */
+    char **envp;
+    uint8_t *stdin_data; /* stdin= argument, or NULL: /dev/null */
+    size_t stdin_len;
+    bool set_user;
+    uid_t uid;
+    gid_t gid;
+    gid_t *groups;
+    size_t ngroups;
+};
+
+/* What the connection knows about its client. */
+struct job_client {
+    const char *principal;
+    bool anonymous;
+    const char *addr;    /* REMOTE_ADDR, or NULL */
+    const char *host;    /* REMOTE_HOST, or NULL when it did not resolve */
+    long long expires;   /* REMOTE_EXPIRES, or 0 */
+};
+
+struct job_plan {
+    struct job *jobs;    /* run one after the other (summary: several) */
+    size_t count;
+    uint32_t error;      /* nonzero: send this MESSAGE_ERROR instead */
+    char *error_text;    /* malloc'ed */
+};
+
+/* Plan the command args[0..nargs) for client under config.  Logs the
+ * command (masked) and any refusal. */
+void job_plan(const struct config *config, const struct job_client *client,
+              const struct iovec *args, size_t nargs, struct job_plan *plan);
+void job_plan_free(struct job_plan *plan);
+
+#endif

@@ -1,0 +1,325 @@
+/* remctld's event loop (see server.h): epoll over listeners, connections
+ * and command pipes; signals through a signalfd; idle timeouts from a list
+ * ordered by last activity, so finding the next deadline costs nothing. */
+#include "server/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gssapi/gssapi_krb5.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/conn.h"
+#include "server/slog.h"
+#include "util/fdio.h"
+
+long long server_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void server_watch(struct server *s, struct watch *w, unsigned events)
+{
+    if (w->fd < 0 || events == w->events)
+        return;
+    struct epoll_event ev = {.events = events, .data.ptr = w};
+    int op = w->events == 0 ? EPOLL_CTL_ADD : events == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+    if (epoll_ctl(s->epfd, op, w->fd, &ev) < 0 && op != EPOLL_CTL_DEL)
+        slog_error("epoll_ctl on fd %d: %s", w->fd, strerror(errno));
+    w->events = events;
+}
+
+void server_unwatch(struct server *s, struct watch *w)
+{
+    server_watch(s, w, 0);
+}
+
+void server_conn_gone(struct server *s, struct conn *c)
+{
+    (void)s;
+    (void)c;
+}
+
+static int acquire_credentials(struct server *s)
+{
+    s->cred = GSS_C_NO_CREDENTIAL;
+    if (!s->opt.service)
+        return 0;
+    /* -s names one principal; without it any key in the keytab is
+     * accepted (GSS_C_NO_CREDENTIAL). */
+    gss_buffer_desc buf = {strlen(s->opt.service), (void *)s->opt.service};
+    gss_name_t name;
+    OM_uint32 minor;
+    if (gss_import_name(&minor, &buf, GSS_KRB5_NT_PRINCIPAL_NAME, &name) != GSS_S_COMPLETE) {
+        slog_error("cannot parse service principal %s", s->opt.service);
+        return -1;
+    }
+    OM_uint32 major = gss_acquire_cred(&minor, name, 0, GSS_C_NO_OID_SET, GSS_C_ACCEPT, &s->cred,
+                                       NULL, NULL);
+    gss_release_name(&minor, &name);
+    if (major != GSS_S_COMPLETE) {
+        OM_uint32 m2, more = 0;
+        gss_buffer_desc msg = GSS_C_EMPTY_BUFFER;
+        gss_display_status(&m2, minor, GSS_C_MECH_CODE, GSS_C_NO_OID, &more, &msg);
+        slog_error("cannot acquire credentials for %s: %.*s", s->opt.service, (int)msg.length,
+                   (const char *)msg.value);
+        gss_release_buffer(&m2, &msg);
+        return -1;
+    }
+    return 0;
+}
+
+int server_init(struct server *s, const struct server_options *opt)
+{
+    memset(s, 0, sizeof *s);
+    s->opt = *opt;
+    s->epfd = -1;
+    s->sigwatch.fd = -1;
+    char *error = NULL;
+    s->config = config_load(opt->config_path, 0, &error);
+    if (!s->config) {
+        slog_error("cannot load configuration: %s", error ? error : "unknown error");
+        free(error);
+        return -1;
+    }
+    if (acquire_credentials(s) < 0)
+        return -1;
+    s->scratch = malloc(SERVER_SCRATCH_SIZE);
+    if (!s->scratch)
+        abort();
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (s->epfd < 0) {
+        slog_error("epoll_create1: %s", strerror(errno));
+        return -1;
+    }
+    /* Signals are events of the loop; a client closing early must not
+     * kill us with SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    s->sigwatch.kind = WATCH_SIGNAL;
+    s->sigwatch.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (s->sigwatch.fd < 0) {
+        slog_error("signalfd: %s", strerror(errno));
+        return -1;
+    }
+    server_watch(s, &s->sigwatch, EPOLLIN);
+    return 0;
+}
+
+void server_add_listener(struct server *s, int fd)
+{
+    fdio_set_nonblock(fd, true);
+    fdio_set_cloexec(fd, true);
+    struct watch *l = realloc(s->listeners, (s->nlisteners + 1) * sizeof *l);
+    if (!l)
+        abort();
+    /* The array moved: re-register the existing listeners' pointers. */
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        unsigned ev = l[i].events;
+        l[i].events = 0;
+        epoll_ctl(s->epfd, EPOLL_CTL_DEL, l[i].fd, NULL);
+        server_watch(s, &l[i], ev);
+    }
+    s->listeners = l;
+    l[s->nlisteners] = (struct watch){WATCH_LISTEN, fd, NULL, 0};
+    server_watch(s, &l[s->nlisteners], EPOLLIN);
+    s->nlisteners++;
+}
+
+int server_add_connection(struct server *s, int rfd, int wfd)
+{
+    fdio_set_nonblock(rfd, true);
+    if (wfd != rfd)
+        fdio_set_nonblock(wfd, true);
+    s->single = true;
+    conn_new(s, rfd, wfd);
+    return 0;
+}
+
+/* Close the listening sockets; the array itself stays until server_free,
+ * since events of the current batch may still point into it. */
+static void close_listeners(struct server *s)
+{
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        if (s->listeners[i].fd < 0)
+            continue;
+        server_unwatch(s, &s->listeners[i]);
+        close(s->listeners[i].fd);
+        s->listeners[i].fd = -1;
+    }
+}
+
+static void accept_clients(struct server *s, struct watch *l)
+{
+    /* A bounded batch per event keeps one busy listener from starving the
+     * connections already open. */
+    for (int i = 0; i < 64; i++) {
+        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                slog_error("accept: %s", strerror(errno));
+            return;
+        }
+        conn_new(s, fd, fd);
+    }
+}
+
+static void reload(struct server *s)
+{
+    char *error = NULL;
+    struct config *fresh = config_load(s->opt.config_path, 0, &error);
+    if (!fresh) {
+        slog_error("cannot reload configuration, keeping the old one: %s",
+                   error ? error : "unknown error");
+        free(error);
+        return;
+    }
+    config_free(s->config);
+    s->config = fresh;
+    slog_info("configuration reloaded");
+}
+
+static void begin_stop(struct server *s)
+{
+    if (s->stopping)
+        return;
+    s->stopping = true;
+    slog_info("stopping: no new connections, waiting for running commands");
+    close_listeners(s);
+    for (struct conn *c = s->idle_head, *next; c; c = next) {
+        next = c->idle_next;
+        if (c->state != CONN_RUNNING)
+            conn_idle_close(s, c);
+    }
+}
+
+static void reap_children(struct server *s)
+{
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid <= 0)
+            return;
+        if (!conn_child_exited(s, pid, status))
+            slog_debug("reaped unknown child %d", (int)pid);
+    }
+}
+
+static void handle_signals(struct server *s)
+{
+    struct signalfd_siginfo si;
+    while (read(s->sigwatch.fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        switch (si.ssi_signo) {
+        case SIGCHLD:
+            reap_children(s);
+            break;
+        case SIGHUP:
+            reload(s);
+            break;
+        case SIGTERM:
+        case SIGINT:
+            begin_stop(s);
+            break;
+        default:
+            break;
+        }
+    }
+    /* Coalesced SIGCHLDs: always sweep. */
+    reap_children(s);
+}
+
+static void expire_idle(struct server *s, long long now)
+{
+    while (s->idle_head && now - s->idle_head->last_active_ms >= SERVER_IDLE_TIMEOUT_MS) {
+        struct conn *c = s->idle_head;
+        conn_idle_close(s, c);
+        if (s->idle_head == c)
+            break; /* cannot happen: it was closed or moved to the tail */
+    }
+}
+
+static int next_timeout(struct server *s, long long now)
+{
+    long long t = -1;
+    if (s->idle_head) {
+        t = s->idle_head->last_active_ms + SERVER_IDLE_TIMEOUT_MS - now;
+        if (t < 0)
+            t = 0;
+    }
+    for (struct conn *c = s->running; c; c = c->run_next)
+        if (c->state == CONN_DEAD && !c->killed_hard) {
+            long long k = c->kill_deadline - now;
+            if (k < 0)
+                k = 0;
+            if (t < 0 || k < t)
+                t = k;
+        }
+    return t > 1000000 ? 1000000 : (int)t;
+}
+
+int server_run(struct server *s)
+{
+    struct epoll_event events[64];
+    for (;;) {
+        if ((s->stopping || s->single) && s->nconns == 0)
+            break;
+        long long now = server_now_ms();
+        int n = epoll_wait(s->epfd, events, 64, next_timeout(s, now));
+        if (n < 0 && errno != EINTR) {
+            slog_error("epoll_wait: %s", strerror(errno));
+            return 1;
+        }
+        for (int i = 0; i < n; i++) {
+            struct watch *w = events[i].data.ptr;
+            switch (w->kind) {
+            case WATCH_SIGNAL:
+                handle_signals(s);
+                break;
+            case WATCH_LISTEN:
+                if (!s->stopping && w->fd >= 0)
+                    accept_clients(s, w);
+                break;
+            default:
+                conn_event(s, w, events[i].events);
+                break;
+            }
+        }
+        now = server_now_ms();
+        expire_idle(s, now);
+        conn_check_kills(s, now);
+        conn_bury(s);
+    }
+    return 0;
+}
+
+void server_free(struct server *s)
+{
+    close_listeners(s);
+    free(s->listeners);
+    conn_bury(s);
+    if (s->config)
+        config_free(s->config);
+    OM_uint32 minor;
+    if (s->cred != GSS_C_NO_CREDENTIAL)
+        gss_release_cred(&minor, &s->cred);
+    if (s->sigwatch.fd >= 0)
+        close(s->sigwatch.fd);
+    if (s->epfd >= 0)
+        close(s->epfd);
+    free(s->scratch);
+}

@@ -1,0 +1,91 @@
+/* remctld's runtime: one event-driven process.  An epoll loop owns every
+ * listening socket, every client connection (with its GSS-API context and
+ * protocol state) and every running command's pipes; SIGCHLD, SIGHUP and
+ * SIGTERM arrive through a signalfd in the same loop. */
+#ifndef CONDUIT_SERVER_SERVER_H
+#define CONDUIT_SERVER_SERVER_H
+
+#include <gssapi/gssapi.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "server/config.h"
+
+/* Upstream closes a connection when no token arrives for this long. */
+#define SERVER_IDLE_TIMEOUT_MS (60 * 1000)
+/* A killed command gets this long between SIGTERM and SIGKILL. */
+#define SERVER_KILL_GRACE_MS 2000
+
+struct conn;
+
+/* What an epoll event refers to. */
+enum watch_kind { WATCH_LISTEN, WATCH_SIGNAL, WATCH_CONN_READ, WATCH_CONN_WRITE,
+                  WATCH_CHILD_IN, WATCH_CHILD_OUT, WATCH_CHILD_ERR };
+
+struct watch {
+    enum watch_kind kind;
+    int fd;
+    struct conn *conn;
+    unsigned events; /* registered epoll events, 0 when not registered */
+};
+
+struct server_options {
+    const char *config_path;
+    const char *service;    /* -s, or NULL: any key in the keytab */
+    bool stdio_log;         /* -S */
+    bool debug;             /* -d */
+};
+
+struct server {
+    struct server_options opt;
+    int epfd;
+    struct watch sigwatch;
+    struct config *config;
+    gss_cred_id_t cred;
+    struct watch *listeners;
+    size_t nlisteners;
+    /* Connections ordered by last activity, oldest first (idle timeout). */
+    struct conn *idle_head, *idle_tail;
+    /* Connections with a child process (for SIGCHLD and kill deadlines). */
+    struct conn *running;
+    /* Closed connections, freed after the current batch of events. */
+    struct conn *graveyard;
+    size_t nconns;
+    uint8_t *scratch;  /* receive buffer shared by all connections */
+    bool stopping;   /* SIGTERM: no new connections, exit when all are done */
+    bool single;     /* inetd mode: exit when the one connection ends */
+};
+
+/* Create the loop, load the configuration and acquire credentials.
+ * Returns 0, or -1 after logging why. */
+int server_init(struct server *s, const struct server_options *opt);
+/* Add a listening socket (non-blocking is set here). */
+void server_add_listener(struct server *s, int fd);
+/* Serve one already-connected client on rfd/wfd (inetd mode). */
+int server_add_connection(struct server *s, int rfd, int wfd);
+/* Run until stopped and every connection has ended.  Returns the exit code. */
+int server_run(struct server *s);
+void server_free(struct server *s);
+
+/* ---- between the loop and the connections (conn.c) */
+void server_watch(struct server *s, struct watch *w, unsigned events);
+void server_unwatch(struct server *s, struct watch *w);
+void server_touch(struct server *s, struct conn *c);
+void server_conn_gone(struct server *s, struct conn *c);
+
+struct conn *conn_new(struct server *s, int rfd, int wfd);
+void conn_event(struct server *s, struct watch *w, unsigned events);
+/* The child pid exited with status (waitpid's): returns true if it was c's. */
+bool conn_child_exited(struct server *s, pid_t pid, int status);
+/* The idle timeout passed or the server is stopping: close if not busy. */
+bool conn_idle_close(struct server *s, struct conn *c);
+/* Kill-grace bookkeeping: SIGKILL children whose grace is over. */
+void conn_check_kills(struct server *s, long long now_ms);
+/* Free the connections closed during this loop turn. */
+void conn_bury(struct server *s);
+#define SERVER_SCRATCH_SIZE ((size_t)256 * 1024)
+long long server_now_ms(void);
+
+#endif

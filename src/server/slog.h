@@ -1,0 +1,25 @@
+/* remctld's log: syslog (daemon facility) by default, or standard output
+ * (routine and debug lines) and standard error (errors) with -S. */
+#ifndef CONDUIT_SERVER_SLOG_H
+#define CONDUIT_SERVER_SLOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/uio.h>
+
+struct config_rule;
+
+void slog_open(bool use_stdio, bool debug);
+/* Send every line (routine ones too) to standard error. */
+void slog_stderr_only(void);
+bool slog_debugging(void);
+void slog_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void slog_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void slog_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* "COMMAND from PRINCIPAL: ARGS" with the rule's logmask= arguments shown as
+ * **MASKED** (rule may be NULL) and unprintable bytes escaped. */
+void slog_command(const char *principal, const struct iovec *args, size_t nargs,
+                  const struct config_rule *rule);
+
+#endif
