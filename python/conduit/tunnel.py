@@ -158,6 +158,10 @@ class Tunnel:
         """A dispatcher started by any command that forwards stdin and stdout."""
         return cls(argv)
 
+    def __repr__(self) -> str:
+        state = 'closed' if self.closed else f'pid {self.pid}'
+        return f"<conduit.Tunnel {' '.join(self.argv)!r} ({state})>"
+
     def __enter__(self) -> 'Tunnel':
         return self
 
