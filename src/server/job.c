@@ -131,7 +131,8 @@ static bool build_job(struct job *job, const struct config_rule *rule,
     /* Which argument (index into args) goes to standard input. */
     size_t stdin_index = (size_t)-1;
     if (rule->stdin_arg == CONFIG_STDIN_LAST) {
-        if (nargs > 1)
+        /* "last" never takes the subcommand (man 8 remctld). */
+        if (nargs > 2)
             stdin_index = nargs - 1;
     } else if (rule->stdin_arg > 0 && (size_t)rule->stdin_arg < nargs) {
         stdin_index = (size_t)rule->stdin_arg;
