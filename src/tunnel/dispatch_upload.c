@@ -105,7 +105,7 @@ static char *temp_name(const struct upload *u)
 
 /* Create the temporary file: anonymous (O_TMPFILE) when the file system
  * allows it, else a hidden name. */
-static void open_temp(struct dispatcher *d, struct upload *u, const char *file)
+static void open_temp(struct upload *u, const char *file)
 {
     u->target = resolve_target(file);
     if (!u->target) {
@@ -124,7 +124,10 @@ static void open_temp(struct dispatcher *d, struct upload *u, const char *file)
         return;
     }
     mode_t create_mode = 0600;
-    u->fd = open(u->dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, create_mode);
+    /* An anonymous file can only be named later through /proc. */
+    u->fd = access("/proc/self/fd", X_OK) == 0
+                ? open(u->dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, create_mode)
+                : (errno = EOPNOTSUPP, -1);
     if (u->fd >= 0)
         return;
     if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
@@ -144,7 +147,6 @@ static void open_temp(struct dispatcher *d, struct upload *u, const char *file)
             break;
     }
     u->err = errno;
-    (void)d;
 }
 
 static void discard_temp(struct upload *u)
@@ -356,7 +358,7 @@ enum handler_result handle_upload_stream(struct dispatcher *d)
     char *file = tun_strdup(p.file);
     bool usable = !d->dry_run && !tun_has_nul(p.file);
     if (usable)
-        open_temp(d, &u, file);
+        open_temp(&u, file);
     free(file);
     if (!receive_content(d, &u, len))
         goto out;
