@@ -103,8 +103,11 @@ int client_await(conduit_tunnel *t, uint32_t request_id, const void *request,
                  uint32_t expected, union client_response *r, uint32_t *id, size_t *used);
 
 /* Block SIGPIPE in this thread around writes so that a dead dispatcher
- * gives EPIPE instead of killing the process. */
+ * gives EPIPE instead of killing the process.  When the process already
+ * ignores SIGPIPE (Python does) the mask is left alone: one sigaction query
+ * instead of four mask system calls per write. */
 struct client_sigpipe {
+    bool ignored;
     bool blocked;
     bool was_pending;
 };

@@ -16,6 +16,11 @@
 
 void client_sigpipe_block(struct client_sigpipe *s)
 {
+    struct sigaction current;
+    s->ignored = sigaction(SIGPIPE, NULL, &current) == 0 && current.sa_handler == SIG_IGN;
+    s->blocked = s->was_pending = false;
+    if (s->ignored)
+        return;
     sigset_t pipe_set, old;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
@@ -28,6 +33,8 @@ void client_sigpipe_block(struct client_sigpipe *s)
 
 void client_sigpipe_restore(struct client_sigpipe *s)
 {
+    if (s->ignored)
+        return;
     sigset_t pipe_set;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
