@@ -283,3 +283,22 @@ def test_answers_are_flushed_before_waiting_for_upload_content(disp, tmp_path):
     disp.send(b'67890' + b'\0\0\0')
     assert disp.recv() == ('Ok', {})
     assert (tmp_path / 'f').read_bytes() == b'1234567890'
+
+
+def test_upload_without_proc_uses_hidden_temp_name(spawn, tmp_path):
+    # With /proc gone an O_TMPFILE could not be named: the fallback is a
+    # hidden temporary name, cleaned up on failure too.
+    if not ROOT or not shutil.which('unshare'):
+        pytest.skip('needs root and unshare')
+    prefix = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c',
+              'umount -l /proc && exec "$@"', 'sh']
+    if subprocess.run(prefix + ['true'], capture_output=True).returncode != 0:
+        pytest.skip('cannot unmount /proc in a mount namespace')
+    d = spawn(prefix=prefix)
+    f = tmp_path / 'f'
+    f.write_bytes(b'old')
+    assert upload(d, f, b'new', mode='640') == ('Ok', {})
+    assert f.read_bytes() == b'new' and os.stat(f).st_mode & 0o7777 == 0o640
+    assert upload(d, f, b'newer', mode='9') [0] == 'InvalidField'
+    assert f.read_bytes() == b'new'
+    assert listing(tmp_path) == ['f']
