@@ -165,6 +165,7 @@ static void serve_v2(struct token_io *io, gss_ctx_id_t ctx)
             struct rmsg v = {.version = 2, .type = RMSG_VERSION, .highest = 2};
             send_msg(io, ctx, &v);
         } else if (m.type == RMSG_QUIT) {
+            fprintf(stderr, "fake_server: quit\n"); /* the tests look for it */
             stop = 1;
         } else if (m.type == RMSG_COMMAND) {
             if (m.continue_status == RMSG_COMPLETE || m.continue_status == RMSG_FIRST)

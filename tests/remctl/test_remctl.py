@@ -75,9 +75,15 @@ def server6(realm):
 
 class Fake:
     def __init__(self, realm, mode):
-        self.proc = subprocess.Popen([FAKE, mode], env=realm.env(), stdout=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL)
+        self.log_path = os.path.join(realm.dir, f"fake-{mode}.log")
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen([FAKE, mode], env=realm.env(), stdout=subprocess.PIPE,
+                                         stdin=subprocess.DEVNULL, stderr=log)
         self.port = int(self.proc.stdout.readline())
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
 
     def stop(self):
         stop_process(self.proc)
@@ -308,6 +314,16 @@ def test_v2_server_version_message(realm, fake_v2):
     assert "stdout=after\\n" in lines[3]
     assert lines[4] == "noop: fail: NOOP message not supported"
     assert "stdout=again\\n" in lines[6]
+
+
+def test_quit_on_close(realm, fake_v2):
+    before = fake_v2.log().count("fake_server: quit")
+    lines = drive(realm, f"open:localhost:{fake_v2.port}", "cmd:echo,x", "output", "close")
+    assert lines[-1] == "close: ok"
+    # The server handles connections one at a time: the next one is served
+    # only after the first ended, by our QUIT.
+    drive(realm, f"open:localhost:{fake_v2.port}", "close")
+    assert fake_v2.log().count("fake_server: quit") >= before + 1
 
 
 def test_continued_command_to_fake(realm, fake_v2):
