@@ -117,6 +117,30 @@ def target(server, host="localhost"):
     return f"{host}:{server.port}"
 
 
+# ---- the ABI ------------------------------------------------------------
+
+API = {"remctl", "remctl_result_free", "remctl_new", "remctl_open", "remctl_open_addrinfo",
+       "remctl_open_sockaddr", "remctl_open_fd", "remctl_set_ccache", "remctl_set_source_ip",
+       "remctl_set_timeout", "remctl_command", "remctl_commandv", "remctl_output",
+       "remctl_noop", "remctl_close", "remctl_error"}
+
+
+def test_exported_symbols():
+    out = subprocess.run(["objdump", "-T", LIB], capture_output=True, text=True,
+                         check=True).stdout
+    defined = {}
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and "*UND*" not in line and fields[-2].startswith("REMCTL"):
+            defined[fields[-1]] = fields[-2]
+        elif len(fields) >= 3 and "*UND*" not in line and ".text" in line:
+            defined[fields[-1]] = fields[-2]
+    defined.pop("REMCTL_1.0", None)
+    assert defined == {name: "REMCTL_1.0" for name in API}
+    soname = subprocess.run(["objdump", "-p", LIB], capture_output=True, text=True).stdout
+    assert re.search(r"SONAME\s+libremctl\.so\.1\b", soname)
+
+
 # ---- the C API through the driver --------------------------------------
 
 def test_open_command_output(realm, server):
