@@ -11,6 +11,13 @@
 static bool to_stdio;
 static bool debugging;
 static bool stderr_only;
+static bool discard;
+
+void slog_discard(void)
+{
+    discard = true;
+    to_stdio = true;
+}
 
 void slog_stderr_only(void)
 {
@@ -32,6 +39,8 @@ bool slog_debugging(void)
 
 static void emit(int priority, const char *fmt, va_list ap)
 {
+    if (discard)
+        return;
     char line[4096];
     vsnprintf(line, sizeof line, fmt, ap);
     if (!to_stdio) {

@@ -10,6 +10,8 @@
 struct config_rule;
 
 void slog_open(bool use_stdio, bool debug);
+/* Drop every line (fuzzing). */
+void slog_discard(void);
 /* Send every line (routine ones too) to standard error. */
 void slog_stderr_only(void);
 bool slog_debugging(void);

@@ -466,6 +466,7 @@ def test_inetd_mode_on_socketpair(realm, scripts, tmp_path):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
+    listener.settimeout(30)
     port = listener.getsockname()[1]
     client = subprocess.Popen([REMCTL, "-p", str(port), "-s", realm.server_principal,
                                "localhost", "test", "args", "inetd"], env=realm.env(),
