@@ -150,7 +150,16 @@ static enum token_status fill(struct token_io *io, size_t want, struct token_fai
     size_t room = want > TOKEN_READ_CHUNK ? want : TOKEN_READ_CHUNK;
     uint8_t *p = buf_reserve(&io->in, room);
     room = io->in.cap - io->in.end;
+    /* When the last read emptied the socket, wait first rather than try a
+     * read that would only say "nothing yet". */
+    bool wait_first = io->drained && !io->not_socket;
     for (;;) {
+        if (wait_first) {
+            enum token_status st = wait_readable(io, fail);
+            if (st != TOKEN_OK)
+                return st;
+            wait_first = false;
+        }
         ssize_t r = try_read(io, p, room);
         if (r < 0 && errno == EAGAIN && io->not_socket) {
             enum token_status st = wait_ready(io, POLLIN, fail);
@@ -161,6 +170,7 @@ static enum token_status fill(struct token_io *io, size_t want, struct token_fai
         if (r > 0) {
             io->in.end += (size_t)r;
             io->received_since_wait += (size_t)r;
+            io->drained = (size_t)r < room;
             return TOKEN_OK;
         }
         if (r == 0)
@@ -168,9 +178,7 @@ static enum token_status fill(struct token_io *io, size_t want, struct token_fai
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            enum token_status st = wait_readable(io, fail);
-            if (st != TOKEN_OK)
-                return st;
+            wait_first = true;
             continue;
         }
         return fail_with(fail, TOKEN_FAIL_SYSTEM, errno);

@@ -38,6 +38,7 @@ struct token_io {
     struct buf in;    /* read-ahead */
     size_t in_used;   /* bytes of the token handed out last, dropped on the next read */
     size_t received_since_wait; /* decides when to acknowledge early */
+    bool drained;     /* the last read took all the socket had */
     struct buf out;   /* framing scratch */
 };
 
