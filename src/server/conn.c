@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -375,8 +376,9 @@ static void start_next_job(struct conn *c)
     if (runner_spawn(&spec, &child, &fail) < 0) {
         slog_error("cannot run %s for %s: %s: %s", j->path, c->principal,
                    fail.what ? fail.what : "spawn", strerror(fail.err));
-        /* Like a command that failed to execute. */
-        const char *msg = "Cannot execute command\n";
+        /* As upstream: the reason on standard error, status 255. */
+        char msg[256];
+        snprintf(msg, sizeof msg, "remctld: cannot execute command: %s\n", strerror(fail.err));
         if (c->protocol == 1) {
             buf_append(&c->v1_output, msg, strlen(msg));
         } else {
@@ -387,7 +389,7 @@ static void start_next_job(struct conn *c)
         }
         c->pid = 0;
         c->reaped = true;
-        c->wait_status = 127 << 8;
+        c->wait_status = 255 << 8;
         maybe_job_done(c);
         return;
     }

@@ -242,8 +242,10 @@ static void plan_summary(const struct config *config, const struct job_client *c
         if (!build_job(add_job(plan), &copy, client, rule->command, args, 2, plan))
             return;
     }
-    if (plan->count == 0)
+    if (plan->count == 0 && !plan->error) {
+        slog_info("summary request from user %s, but no defined summaries", client->principal);
         refuse(plan, RMSG_ERROR_UNKNOWN_COMMAND, NULL);
+    }
 }
 
 /* help COMMAND [SUBCOMMAND]: the rule's help= argument. */
@@ -271,6 +273,7 @@ static void plan_help(const struct config *config, const struct job_client *clie
         slog_info("access denied: user %s, command help %s", client->principal, command);
         refuse(plan, RMSG_ERROR_ACCESS, NULL);
     } else if (!rule->help) {
+        slog_info("command %s from user %s has no defined help", command, client->principal);
         refuse(plan, RMSG_ERROR_NO_HELP, NULL);
     } else {
         struct iovec hargs[3] = {{command, strlen(command)},

@@ -217,7 +217,8 @@ def test_logmask(realm, server):
 
 def test_missing_program(realm, server):
     p = remctl(realm, server, "test", "missing")
-    assert p.returncode != 0
+    assert p.returncode == 255
+    assert p.stderr == "remctld: cannot execute command: No such file or directory\n"
 
 
 def test_big_output_streams(realm, server):
@@ -499,3 +500,31 @@ def test_help_and_version_options():
     assert "Supported ACL methods:" in out and "princ" in out
     out = subprocess.run([REMCTLD, "-v"], capture_output=True, text=True).stdout
     assert out.startswith("remctld ")
+
+
+def test_systemd_socket_activation(realm, scripts, tmp_path):
+    from conftest import REMCTLD, free_port, wait_listening
+    conf = tmp_path / "conf"
+    conf.write_text(f"test args {scripts}/args ANYUSER\n")
+    port = free_port()
+    # systemd-socket-activate listens, then execs remctld with LISTEN_FDS;
+    # -p names another port, which socket activation must override.
+    proc = subprocess.Popen(["/usr/bin/systemd-socket-activate", "-l", f"127.0.0.1:{port}",
+                             REMCTLD, "-F", "-m", "-S", "-p", "1", "-k",
+                             realm.server_keytab, "-f", str(conf)],
+                            env=realm.env(), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port, proc=proc)
+        p = remctl_port(realm, port, "test", "args", "activated")
+        assert p.stdout == "[args]\n[activated]\n", p.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+
+
+def remctl_port(realm, port, *args):
+    return subprocess.run([REMCTL, "-p", str(port), "-s", realm.server_principal,
+                           "localhost"] + list(args), env=realm.env(),
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=60)
