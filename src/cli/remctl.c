@@ -28,7 +28,6 @@ static const char usage_text[] =
 
 static bool debug;
 static struct remctl *conn; /* closed on every way out */
-static char *canon;         /* the resolved host name, freed likewise */
 
 static void die(const char *fmt, const char *arg)
 {
@@ -36,7 +35,6 @@ static void die(const char *fmt, const char *arg)
     fprintf(stderr, fmt, arg);
     fputc('\n', stderr);
     remctl_close(conn);
-    free(canon);
     exit(1);
 }
 
@@ -52,25 +50,51 @@ static long parse_number(const char *s)
     return strtol(s, NULL, 10);
 }
 
-/* Without -s, the principal is host/<canonical name>: resolve the name the
- * way upstream does so the connection and the ticket agree. */
-static char *canonical_host(const char *host)
+/* Resolve host once, for both the connection and (without -s) the
+ * principal, which is host/<canonical name> as upstream makes it. */
+static struct addrinfo *resolve(const char *host, unsigned short port)
 {
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_CANONNAME;
-    int rc = getaddrinfo(host, NULL, &hints, &res);
+    hints.ai_flags = AI_CANONNAME | AI_NUMERICSERV;
+    char service[16];
+    snprintf(service, sizeof service, "%hu", port);
+    int rc = getaddrinfo(host, service, &hints, &res);
     if (rc != 0) {
         fprintf(stderr, "remctl: cannot resolve host %s: %s\n", host,
                 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+        remctl_close(conn);
         exit(1);
     }
-    char *name = strdup(res->ai_canonname ? res->ai_canonname : host);
-    freeaddrinfo(res);
-    if (!name)
-        die("%s", "cannot allocate memory");
-    return name;
+    return res;
+}
+
+/* Connect and authenticate; port 0 tries the registered port, then the
+ * legacy one, and reports the first failure as upstream does. */
+static void open_connection(struct remctl *r, const char *host, unsigned short port,
+                            const char *principal)
+{
+    unsigned short ports[2] = {port ? port : REMCTL_PORT, port ? 0 : REMCTL_PORT_OLD};
+    char *first_error = NULL;
+    for (int i = 0; i < 2 && ports[i]; i++) {
+        struct addrinfo *ai = resolve(host, ports[i]);
+        const char *name = principal || !ai->ai_canonname ? host : ai->ai_canonname;
+        if (debug)
+            fprintf(stderr, "remctl: connecting to %s port %hu\n", name, ports[i]);
+        int ok = remctl_open_addrinfo(r, name, ai, principal);
+        freeaddrinfo(ai);
+        if (ok) {
+            free(first_error);
+            return;
+        }
+        if (!first_error)
+            first_error = strdup(remctl_error(r));
+    }
+    fprintf(stderr, "remctl: %s\n", first_error ? first_error : remctl_error(r));
+    free(first_error);
+    remctl_close(r);
+    exit(1);
 }
 
 /* Relay output as it arrives; returns the exit status to use. */
@@ -142,11 +166,8 @@ int main(int argc, char **argv)
     }
     if (argc - optind < 2)
         usage(1);
-    char *host = argv[optind];
+    const char *host = argv[optind];
     const char **command = (const char **)argv + optind + 1;
-    canon = principal ? NULL : canonical_host(host);
-    if (canon)
-        host = canon;
 
     struct remctl *r = conn = remctl_new();
     if (!r)
@@ -155,14 +176,10 @@ int main(int argc, char **argv)
         die("%s", remctl_error(r));
     if (timeout && !remctl_set_timeout(r, timeout))
         die("%s", remctl_error(r));
-    if (debug)
-        fprintf(stderr, "remctl: connecting to %s port %ld\n", host, port);
-    if (!remctl_open(r, host, (unsigned short)port, principal))
-        die("%s", remctl_error(r));
+    open_connection(r, host, (unsigned short)port, principal);
     if (!remctl_command(r, command))
         die("%s", remctl_error(r));
     int status = relay(r);
     remctl_close(r);
-    free(canon);
     return status;
 }

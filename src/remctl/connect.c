@@ -68,6 +68,15 @@ int connect_addr(const struct sockaddr *addr, socklen_t len, const char *source,
     }
     if (source && bind_source(fd, addr->sa_family, source) < 0)
         goto fail;
+    if (timeout_ms <= 0) {
+        /* No timeout: a plain blocking connect (finished by poll when a
+         * signal interrupts it). */
+        if (connect(fd, addr, len) < 0 &&
+            (errno != EINTR || finish_connect(fd, 0) < 0))
+            goto fail;
+        connect_set_nodelay(fd);
+        return fd;
+    }
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
         goto fail;

@@ -10,9 +10,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Read-ahead: ask the kernel for this much at a time, so a stream of
- * 64 KiB tokens costs about one recv per token or less. */
-#define TOKEN_READ_CHUNK ((size_t)256 * 1024)
+/* Read-ahead: ask the kernel for up to this much at a time, so a stream of
+ * 64 KiB tokens costs about one recv per token or less.  The request starts
+ * small (a short exchange needs no large buffer) and doubles whenever a
+ * read fills it. */
+#define TOKEN_READ_CHUNK_MIN ((size_t)16 * 1024)
+#define TOKEN_READ_CHUNK_MAX ((size_t)256 * 1024)
 
 void token_io_init(struct token_io *io, int fd, int timeout_ms)
 {
@@ -147,7 +150,9 @@ static enum token_status wait_readable(struct token_io *io, struct token_fail *f
 /* Read once (waiting at most the timeout) into the read-ahead buffer. */
 static enum token_status fill(struct token_io *io, size_t want, struct token_fail *fail)
 {
-    size_t room = want > TOKEN_READ_CHUNK ? want : TOKEN_READ_CHUNK;
+    if (io->read_chunk < TOKEN_READ_CHUNK_MIN)
+        io->read_chunk = TOKEN_READ_CHUNK_MIN;
+    size_t room = want > io->read_chunk ? want : io->read_chunk;
     uint8_t *p = buf_reserve(&io->in, room);
     room = io->in.cap - io->in.end;
     /* When the last read emptied the socket, wait first rather than try a
@@ -171,6 +176,8 @@ static enum token_status fill(struct token_io *io, size_t want, struct token_fai
             io->in.end += (size_t)r;
             io->received_since_wait += (size_t)r;
             io->drained = (size_t)r < room;
+            if (!io->drained && io->read_chunk < TOKEN_READ_CHUNK_MAX)
+                io->read_chunk *= 2;
             return TOKEN_OK;
         }
         if (r == 0)

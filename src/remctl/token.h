@@ -39,6 +39,7 @@ struct token_io {
     size_t in_used;   /* bytes of the token handed out last, dropped on the next read */
     size_t received_since_wait; /* decides when to acknowledge early */
     bool drained;     /* the last read took all the socket had */
+    size_t read_chunk; /* how much to ask for per read (grows) */
     struct buf out;   /* framing scratch */
 };
 
