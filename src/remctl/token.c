@@ -134,7 +134,9 @@ static enum token_status wait_readable(struct token_io *io, struct token_fail *f
 {
     size_t got = io->received_since_wait;
     io->received_since_wait = 0;
-    if (!io->not_socket) {
+    /* Nothing received since the last wait: nothing to acknowledge, and a
+     * forced ACK would only be one more packet for the peer. */
+    if (!io->not_socket && got > 0) {
         if (got < ACK_AT_ONCE_BELOW) {
             ack_now(io);
         } else {
