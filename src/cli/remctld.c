@@ -126,18 +126,37 @@ static int write_pidfile(const char *path)
     return 0;
 }
 
-static void daemonize(bool keep_stdio)
+/* Detach.  The parent returns only once the child wrote the PID file, so
+ * whoever started us finds it. */
+static void daemonize(bool keep_stdio, const char *pidfile)
 {
+    int ready[2];
+    if (pipe2(ready, O_CLOEXEC) < 0) {
+        slog_error("pipe: %s", strerror(errno));
+        exit(1);
+    }
     pid_t pid = fork();
     if (pid < 0) {
         slog_error("fork: %s", strerror(errno));
         exit(1);
     }
-    if (pid > 0)
-        _exit(0);
+    if (pid > 0) {
+        close(ready[1]);
+        char status = 1;
+        ssize_t n;
+        do
+            n = read(ready[0], &status, 1);
+        while (n < 0 && errno == EINTR);
+        _exit(n == 1 ? status : 1);
+    }
+    close(ready[0]);
     setsid();
     if (chdir("/") < 0)
         slog_error("chdir /: %s", strerror(errno));
+    char status = pidfile && write_pidfile(pidfile) < 0 ? 1 : 0;
+    if (write(ready[1], &status, 1) < 0 || status != 0)
+        exit(1);
+    close(ready[1]);
     int null = open("/dev/null", O_RDWR);
     if (null >= 0) {
         dup2(null, 0);
@@ -231,35 +250,45 @@ int main(int argc, char **argv)
     }
 
     if (!standalone) {
+        if (server_open_loop(&srv) < 0)
+            return 1;
         int rfd = 0, wfd = 1, type;
         socklen_t tlen = sizeof type;
         if (getsockopt(0, SOL_SOCKET, SO_TYPE, &type, &tlen) == 0)
             wfd = 0; /* one socket on both: use it for both directions */
         server_add_connection(&srv, rfd, wfd);
     } else {
-        int nfds = sd_listen_fds(1);
-        if (nfds > 0) {
-            for (int i = 0; i < nfds; i++)
-                server_add_listener(&srv, SD_LISTEN_FDS_START + i);
+        /* Sockets first, so bind errors reach the terminal; the loop after
+         * daemonizing. */
+        int fds[64];
+        size_t nfds = 0;
+        int activated = sd_listen_fds(1);
+        if (activated > 0) {
+            for (int i = 0; i < activated && nfds < 64; i++)
+                fds[nfds++] = SD_LISTEN_FDS_START + i;
         } else {
             unsigned short p = port ? (unsigned short)port : default_port();
             if (nbinds == 0) {
                 int fd = open_listener(NULL, p);
                 if (fd < 0)
                     return 1;
-                server_add_listener(&srv, fd);
+                fds[nfds++] = fd;
             }
             for (size_t i = 0; i < nbinds; i++) {
                 int fd = open_listener(binds[i], p);
                 if (fd < 0)
                     return 1;
-                server_add_listener(&srv, fd);
+                fds[nfds++] = fd;
             }
         }
         if (!foreground)
-            daemonize(opt.stdio_log);
-        if (pidfile && write_pidfile(pidfile) < 0)
+            daemonize(opt.stdio_log, pidfile);
+        else if (pidfile && write_pidfile(pidfile) < 0)
             return 1;
+        if (server_open_loop(&srv) < 0)
+            return 1;
+        for (size_t i = 0; i < nfds; i++)
+            server_add_listener(&srv, fds[i]);
         slog_info("starting");
         sd_notify(0, "READY=1");
         if (stop_when_ready)

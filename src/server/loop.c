@@ -96,6 +96,11 @@ int server_init(struct server *s, const struct server_options *opt)
     s->scratch = malloc(SERVER_SCRATCH_SIZE);
     if (!s->scratch)
         abort();
+    return 0;
+}
+
+int server_open_loop(struct server *s)
+{
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (s->epfd < 0) {
         slog_error("epoll_create1: %s", strerror(errno));

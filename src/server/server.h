@@ -58,9 +58,13 @@ struct server {
     bool single;     /* inetd mode: exit when the one connection ends */
 };
 
-/* Create the loop, load the configuration and acquire credentials.
- * Returns 0, or -1 after logging why. */
+/* Load the configuration and acquire credentials.  Returns 0, or -1 after
+ * logging why. */
 int server_init(struct server *s, const struct server_options *opt);
+/* Create the epoll set and the signalfd.  Called after any fork
+ * (daemonizing): a signalfd polled through an epoll set made before a fork
+ * never wakes for the child's signals. */
+int server_open_loop(struct server *s);
 /* Add a listening socket (non-blocking is set here). */
 void server_add_listener(struct server *s, int fd);
 /* Serve one already-connected client on rfd/wfd (inetd mode). */

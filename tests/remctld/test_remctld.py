@@ -528,3 +528,29 @@ def remctl_port(realm, port, *args):
                            "localhost"] + list(args), env=realm.env(),
                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=60)
+
+
+def test_daemon_mode_pidfile_sigterm(realm, scripts, tmp_path):
+    """-m without -F: the parent returns once the PID file exists; the
+    detached server runs commands (children reaped) and exits on SIGTERM."""
+    from conftest import REMCTLD, free_port, wait_listening
+    conf = tmp_path / "conf"
+    conf.write_text(f"test args {scripts}/args ANYUSER\n")
+    port = free_port()
+    pidfile = tmp_path / "pid"
+    rc = subprocess.run([REMCTLD, "-m", "-p", str(port), "-b", "127.0.0.1", "-P", str(pidfile),
+                         "-k", realm.server_keytab, "-f", str(conf)], env=realm.env(),
+                        stdin=subprocess.DEVNULL, timeout=30).returncode
+    assert rc == 0
+    pid = int(pidfile.read_text())
+    try:
+        wait_listening(port)
+        for i in range(3):
+            p = remctl_port(realm, port, "test", "args", str(i))
+            assert p.stdout == f"[args]\n[{i}]\n", p.stderr
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while pidfile.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
