@@ -11,6 +11,7 @@
  *   all            receive until STATUS or ERROR, printing each message
  *   v1:ARG,ARG     protocol v1 command; print "MIC ok" and "V1 status output"
  *   eof            expect the server to close: prints "EOF" or what came
+ *   pause:MS       sleep (without reading), then print "PAUSED"
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -239,6 +240,9 @@ int main(int argc, char **argv)
             }
         } else if (strncmp(op, "v1:", 3) == 0) {
             v1_command(op + 3);
+        } else if (strncmp(op, "pause:", 6) == 0) {
+            usleep((useconds_t)atoi(op + 6) * 1000);
+            printf("PAUSED\n");
         } else if (strcmp(op, "eof") == 0) {
             recv_one();
         } else {

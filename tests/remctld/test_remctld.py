@@ -554,3 +554,29 @@ def test_daemon_mode_pidfile_sigterm(realm, scripts, tmp_path):
     while pidfile.exists():
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_slow_reader_is_bounded(realm, server):
+    """A client that asks for 200 MB and does not read: the server's memory
+    stays bounded (the command blocks on its pipe), and it answers others."""
+    before = rss_kb(server.proc.pid)
+    cmd = hexmsg(2, 1, command_body([b"test", b"big", b"200000000"], keepalive=0))
+    slow = subprocess.Popen([RAW_CLIENT, str(server.port), realm.server_principal, cmd,
+                             "pause:3000"], env=realm.env(), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(1.5)
+        during = rss_kb(server.proc.pid)
+        assert remctl(realm, server, "test", "args", "meanwhile").stdout == \
+            "[args]\n[meanwhile]\n"
+        assert during - before < 16 * 1024, (before, during)
+    finally:
+        slow.wait(timeout=30)
