@@ -276,6 +276,11 @@ static void conn_close(struct conn *c)
     if (c->state == CONN_FREED || c->state == CONN_DEAD)
         return;
     release_connection(c);
+    if (c->spawn_pending) {
+        /* conn_spawned kills what it started. */
+        c->state = CONN_DEAD;
+        return;
+    }
     close_child_fd(c, &c->cin);
     close_child_fd(c, &c->cout);
     close_child_fd(c, &c->cerr);
@@ -356,7 +361,10 @@ static void maybe_job_done(struct conn *c)
 static void start_next_job(struct conn *c)
 {
     const struct job *j = &c->plan.jobs[c->job_index];
-    struct runner_spec spec = {
+    struct spawn_req *r = &c->spawn;
+    memset(r, 0, sizeof *r);
+    r->conn = c;
+    r->spec = (struct runner_spec){
         .argv = j->argv,
         .path = j->path,
         .envp = j->envp,
@@ -365,26 +373,66 @@ static void start_next_job(struct conn *c)
         .err = RUNNER_PIPE,
     };
     if (j->set_user) {
-        spec.set_uid = spec.set_gid = spec.set_groups = true;
-        spec.uid = j->uid;
-        spec.gid = j->gid;
-        spec.groups = j->groups;
-        spec.ngroups = j->ngroups;
+        r->spec.set_uid = r->spec.set_gid = r->spec.set_groups = true;
+        r->spec.uid = j->uid;
+        r->spec.gid = j->gid;
+        r->spec.groups = j->groups;
+        r->spec.ngroups = j->ngroups;
     }
-    struct runner_child child;
-    struct runner_failure fail;
-    if (runner_spawn(&spec, &child, &fail) < 0) {
+    c->spawn_pending = true;
+    if (c->srv->spawner) {
+        spawner_submit(c->srv->spawner, r);
+        return;
+    }
+    r->rc = runner_spawn(&r->spec, &r->child, &r->fail);
+    conn_spawned(c->srv, r);
+}
+
+void conn_spawned(struct server *s, struct spawn_req *r)
+{
+    struct conn *c = r->conn;
+    c->spawn_pending = false;
+    if (c->state == CONN_DEAD) {
+        /* The client left while the command was starting. */
+        if (r->rc < 0) {
+            bury(c);
+            return;
+        }
+        for (int i = 0; i < 3; i++) {
+            int fd = i == 0 ? r->child.in_fd : i == 1 ? r->child.out_fd : r->child.err_fd;
+            if (fd >= 0)
+                close(fd);
+        }
+        c->pid = r->child.pid;
+        c->reaped = false;
+        int status;
+        if (server_take_orphan(s, c->pid, &status)) {
+            c->pid = -1;
+            bury(c);
+            return;
+        }
+        kill(c->pid, SIGTERM);
+        c->kill_deadline = server_now_ms() + SERVER_KILL_GRACE_MS;
+        run_list_add(c);
+        return;
+    }
+    const struct job *j = &c->plan.jobs[c->job_index];
+    if (r->rc < 0) {
         slog_error("cannot run %s for %s: %s: %s", j->path, c->principal,
-                   fail.what ? fail.what : "spawn", strerror(fail.err));
+                   r->fail.what ? r->fail.what : "spawn", strerror(r->fail.err));
         /* As upstream: the reason on standard error, status 255. */
         char msg[256];
-        snprintf(msg, sizeof msg, "remctld: cannot execute command: %s\n", strerror(fail.err));
+        snprintf(msg, sizeof msg, "remctld: cannot execute command: %s\n",
+                 strerror(r->fail.err));
         if (c->protocol == 1) {
             buf_append(&c->v1_output, msg, strlen(msg));
         } else {
             struct rmsg m = {.version = RMSG_PROTOCOL_BASE, .type = RMSG_OUTPUT, .stream = 2,
                              .data = (const uint8_t *)msg, .data_len = strlen(msg)};
             if (!send_message(c, &m))
+                return;
+            flush_out(c);
+            if (c->state != CONN_RUNNING)
                 return;
         }
         c->pid = 0;
@@ -393,15 +441,21 @@ static void start_next_job(struct conn *c)
         maybe_job_done(c);
         return;
     }
-    c->pid = child.pid;
+    c->pid = r->child.pid;
     c->reaped = false;
     c->stdin_off = 0;
-    c->cin.fd = child.in_fd;
-    c->cout.fd = child.out_fd;
-    c->cerr.fd = child.err_fd;
-    run_list_add(c);
+    c->cin.fd = r->child.in_fd;
+    c->cout.fd = r->child.out_fd;
+    c->cerr.fd = r->child.err_fd;
+    int status;
+    if (server_take_orphan(s, c->pid, &status)) {
+        c->reaped = true;
+        c->wait_status = status;
+    } else {
+        run_list_add(c);
+    }
     if (c->cin.fd >= 0)
-        server_watch(c->srv, &c->cin, EPOLLOUT);
+        server_watch(s, &c->cin, EPOLLOUT);
     update_child_watches(c);
 }
 

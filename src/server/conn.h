@@ -10,6 +10,7 @@
 #include "server/job.h"
 #include "server/server.h"
 #include "server/session.h"
+#include "server/spawner.h"
 #include "util/buf.h"
 
 enum conn_state {
@@ -51,6 +52,8 @@ struct conn {
     size_t stdin_off;
     bool output_paused;      /* the client is backed up */
     struct buf v1_output;    /* protocol v1 collects the output */
+    struct spawn_req spawn;  /* the spawn in a worker thread */
+    bool spawn_pending;      /* the connection lives at least until it ends */
     long long kill_deadline; /* CONN_DEAD: when SIGKILL follows SIGTERM */
     bool killed_hard;
 

@@ -18,6 +18,7 @@
 
 #include "server/conn.h"
 #include "server/slog.h"
+#include "server/spawner.h"
 #include "util/fdio.h"
 
 long long server_now_ms(void)
@@ -123,7 +124,41 @@ int server_open_loop(struct server *s)
         return -1;
     }
     server_watch(s, &s->sigwatch, EPOLLIN);
+    /* Two workers: one per core of a small machine; more only queue up
+     * on the same kernel work.  Without them, spawning stays inline. */
+    int efd;
+    s->spawner = spawner_start(2, &efd);
+    if (s->spawner) {
+        s->spawnwatch = (struct watch){WATCH_SPAWNED, efd, NULL, 0};
+        server_watch(s, &s->spawnwatch, EPOLLIN);
+    } else {
+        slog_error("cannot start spawner threads; spawning in the event loop");
+    }
     return 0;
+}
+
+bool server_take_orphan(struct server *s, pid_t pid, int *status)
+{
+    for (size_t i = 0; i < s->norphans; i++)
+        if (s->orphans[i].pid == pid) {
+            *status = s->orphans[i].status;
+            s->orphans[i] = s->orphans[--s->norphans];
+            return true;
+        }
+    return false;
+}
+
+static void add_orphan(struct server *s, pid_t pid, int status)
+{
+    /* Full: forget the oldest (a failed spawn's child is reaped here and
+     * never claimed). */
+    if (s->norphans == SERVER_MAX_ORPHANS) {
+        memmove(&s->orphans[0], &s->orphans[1], (SERVER_MAX_ORPHANS - 1) * sizeof s->orphans[0]);
+        s->norphans--;
+    }
+    s->orphans[s->norphans].pid = pid;
+    s->orphans[s->norphans].status = status;
+    s->norphans++;
 }
 
 void server_add_listener(struct server *s, int fd)
@@ -221,7 +256,7 @@ static void reap_children(struct server *s)
         if (pid <= 0)
             return;
         if (!conn_child_exited(s, pid, status))
-            slog_debug("reaped unknown child %d", (int)pid);
+            add_orphan(s, pid, status);
     }
 }
 
@@ -295,6 +330,12 @@ int server_run(struct server *s)
             case WATCH_SIGNAL:
                 handle_signals(s);
                 break;
+            case WATCH_SPAWNED:
+                for (struct spawn_req *r = spawner_take_done(s->spawner), *next; r; r = next) {
+                    next = r->next;
+                    conn_spawned(s, r);
+                }
+                break;
             case WATCH_LISTEN:
                 if (!s->stopping && w->fd >= 0)
                     accept_clients(s, w);
@@ -314,6 +355,8 @@ int server_run(struct server *s)
 
 void server_free(struct server *s)
 {
+    spawner_stop(s->spawner);
+    s->spawner = NULL;
     close_listeners(s);
     free(s->listeners);
     conn_bury(s);

@@ -19,10 +19,15 @@
 #define SERVER_KILL_GRACE_MS 2000
 
 struct conn;
+struct spawner;
+struct spawn_req;
+
+/* Children reaped before their spawn result reached the loop. */
+#define SERVER_MAX_ORPHANS 64
 
 /* What an epoll event refers to. */
-enum watch_kind { WATCH_LISTEN, WATCH_SIGNAL, WATCH_CONN_READ, WATCH_CONN_WRITE,
-                  WATCH_CHILD_IN, WATCH_CHILD_OUT, WATCH_CHILD_ERR };
+enum watch_kind { WATCH_LISTEN, WATCH_SIGNAL, WATCH_SPAWNED, WATCH_CONN_READ,
+                  WATCH_CONN_WRITE, WATCH_CHILD_IN, WATCH_CHILD_OUT, WATCH_CHILD_ERR };
 
 struct watch {
     enum watch_kind kind;
@@ -54,6 +59,10 @@ struct server {
     struct conn *graveyard;
     size_t nconns;
     uint8_t *scratch;  /* receive buffer shared by all connections */
+    struct spawner *spawner; /* NULL: spawn in the loop */
+    struct watch spawnwatch;
+    struct { pid_t pid; int status; } orphans[SERVER_MAX_ORPHANS];
+    size_t norphans;
     bool stopping;   /* SIGTERM: no new connections, exit when all are done */
     bool single;     /* inetd mode: exit when the one connection ends */
 };
@@ -81,6 +90,10 @@ void server_conn_gone(struct server *s, struct conn *c);
 
 struct conn *conn_new(struct server *s, int rfd, int wfd);
 void conn_event(struct server *s, struct watch *w, unsigned events);
+/* A spawn finished (in a worker or inline). */
+void conn_spawned(struct server *s, struct spawn_req *r);
+/* Claim the status of pid if it was reaped before its spawn result came. */
+bool server_take_orphan(struct server *s, pid_t pid, int *status);
 /* The child pid exited with status (waitpid's): returns true if it was c's. */
 bool conn_child_exited(struct server *s, pid_t pid, int status);
 /* The idle timeout passed or the server is stopping: close if not busy. */

@@ -577,6 +577,8 @@ def test_slow_reader_is_bounded(realm, server):
         during = rss_kb(server.proc.pid)
         assert remctl(realm, server, "test", "args", "meanwhile").stdout == \
             "[args]\n[meanwhile]\n"
-        assert during - before < 16 * 1024, (before, during)
+        # far below the 200 MB asked for (the margin covers the sanitizer
+        # build's quarantine of freed buffers)
+        assert during - before < 64 * 1024, (before, during)
     finally:
         slow.wait(timeout=30)
