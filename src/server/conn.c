@@ -379,12 +379,19 @@ static void start_next_job(struct conn *c)
         r->spec.groups = j->groups;
         r->spec.ngroups = j->ngroups;
     }
+    if (c->plan_needs_host) {
+        r->lookup_host = true;
+        r->envp = j->envp;
+        r->peer_len = sizeof r->peer;
+        if (getpeername(c->rfd, (struct sockaddr *)&r->peer, &r->peer_len) < 0)
+            r->lookup_host = false;
+    }
     c->spawn_pending = true;
     if (c->srv->spawner) {
         spawner_submit(c->srv->spawner, r);
         return;
     }
-    r->rc = runner_spawn(&r->spec, &r->child, &r->fail);
+    spawner_run_one(r);
     conn_spawned(c->srv, r);
 }
 
@@ -392,6 +399,13 @@ void conn_spawned(struct server *s, struct spawn_req *r)
 {
     struct conn *c = r->conn;
     c->spawn_pending = false;
+    if (r->lookup_host && !c->host_looked_up) {
+        c->host = r->host;
+        c->host_looked_up = true;
+    } else {
+        free(r->host);
+    }
+    r->host = NULL;
     if (c->state == CONN_DEAD) {
         /* The client left while the command was starting. */
         if (r->rc < 0) {
@@ -462,21 +476,12 @@ void conn_spawned(struct server *s, struct spawn_req *r)
 static void run_command(struct conn *c, const struct iovec *args, size_t nargs, bool keepalive)
 {
     struct server *s = c->srv;
-    if (!c->host_looked_up && c->is_socket) {
-        /* Reverse lookup once per connection, when a command first needs
-         * it (usually answered from /etc/hosts or the local resolver). */
-        struct sockaddr_storage ss;
-        socklen_t len = sizeof ss;
-        char host[NI_MAXHOST];
-        if (getpeername(c->rfd, (struct sockaddr *)&ss, &len) == 0 &&
-            getnameinfo((struct sockaddr *)&ss, len, host, sizeof host, NULL, 0,
-                        NI_NAMEREQD) == 0)
-            c->host = strdup(host);
-        c->host_looked_up = true;
-    }
     struct job_client client = {c->principal, c->anonymous, c->addr[0] ? c->addr : NULL,
                                 c->host, c->expires};
     job_plan(s->config, &client, args, nargs, &c->plan);
+    /* REMOTE_HOST is looked up once per connection, by the spawner, for
+     * the jobs planned before it was known. */
+    c->plan_needs_host = !c->host_looked_up && c->is_socket;
     c->keepalive = keepalive;
     if (c->plan.error) {
         bool ok = send_error(c, c->plan.error, c->plan.error_text);

@@ -38,6 +38,7 @@ struct conn {
     char addr[64];
     char *host;              /* REMOTE_HOST once looked up */
     bool host_looked_up;
+    bool plan_needs_host;    /* the plan was made before REMOTE_HOST was known */
     struct session sess;
 
     /* The running command. */

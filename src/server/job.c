@@ -84,7 +84,9 @@ static char **build_env(const struct job_client *c, const char *command)
     size_t n = 0;
     for (char **e = environ; *e; e++)
         n++;
-    char **env = calloc(n + 8, sizeof *env);
+    /* Room for our six variables, the terminator, and one more slot for
+     * REMOTE_HOST added by the spawner once the lookup is done. */
+    char **env = calloc(n + 9, sizeof *env);
     if (!env)
         abort();
     size_t k = 0;

@@ -3,9 +3,12 @@
  * loop. */
 #include "server/spawner.h"
 
+#include <netdb.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -30,6 +33,31 @@ static void push(struct spawn_req **head, struct spawn_req **tail, struct spawn_
     *tail = r;
 }
 
+static void lookup_host(struct spawn_req *r)
+{
+    char host[NI_MAXHOST];
+    if (getnameinfo((struct sockaddr *)&r->peer, r->peer_len, host, sizeof host, NULL, 0,
+                    NI_NAMEREQD) != 0)
+        return;
+    r->host = strdup(host);
+    size_t k = 0;
+    while (r->envp[k])
+        k++;
+    size_t n = strlen(host) + sizeof "REMOTE_HOST=";
+    char *var = malloc(n);
+    if (!r->host || !var)
+        abort();
+    snprintf(var, n, "REMOTE_HOST=%s", host);
+    r->envp[k] = var; /* the spare slot; envp[k + 1] is already NULL */
+}
+
+void spawner_run_one(struct spawn_req *r)
+{
+    if (r->lookup_host)
+        lookup_host(r);
+    r->rc = runner_spawn(&r->spec, &r->child, &r->fail);
+}
+
 static void *worker(void *arg)
 {
     struct spawner *sp = arg;
@@ -44,7 +72,7 @@ static void *worker(void *arg)
         if (!sp->todo_head)
             sp->todo_tail = NULL;
         pthread_mutex_unlock(&sp->lock);
-        r->rc = runner_spawn(&r->spec, &r->child, &r->fail);
+        spawner_run_one(r);
         pthread_mutex_lock(&sp->lock);
         push(&sp->done_head, &sp->done_tail, r);
         uint64_t one = 1;

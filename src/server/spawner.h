@@ -7,6 +7,7 @@
 #define CONDUIT_SERVER_SPAWNER_H
 
 #include <stdbool.h>
+#include <sys/socket.h>
 
 #include "util/runner.h"
 
@@ -16,6 +17,14 @@ struct spawner;
 struct spawn_req {
     struct conn *conn;
     struct runner_spec spec;   /* points into the connection's job plan */
+    /* Reverse lookup of the client's address, done by the worker (a slow
+     * resolver then delays only this client): the result is added to
+     * envp as REMOTE_HOST (envp has a spare slot) and left in host. */
+    bool lookup_host;
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    char **envp;
+    char *host;                /* malloc'ed, or NULL when it did not resolve */
     int rc;                    /* runner_spawn's result */
     struct runner_child child;
     struct runner_failure fail;
@@ -27,6 +36,9 @@ struct spawn_req {
  * mask, so SIGCHLD keeps going to the signalfd). */
 struct spawner *spawner_start(int nthreads, int *event_fd);
 void spawner_submit(struct spawner *sp, struct spawn_req *req);
+/* What a worker does with a request: the lookup, then runner_spawn (also
+ * used inline when no worker could be started). */
+void spawner_run_one(struct spawn_req *r);
 /* Every finished request, oldest first (clears the eventfd). */
 struct spawn_req *spawner_take_done(struct spawner *sp);
 void spawner_stop(struct spawner *sp);
