@@ -63,6 +63,7 @@ test sink {s}/sink stdin=last ANYUSER
 test secret {s}/args logmask=2 ANYUSER
 test help {s}/help help=--help summary=--summary ANYUSER
 test missing /nonexistent/program ANYUSER
+test sudo {s}/args sudo=nobody ANYUSER
 empty EMPTY {s}/args ANYUSER
 acl princ {s}/args princ:{realm.client_principal}
 acl file {s}/args file:{acl_dir}/client
@@ -219,6 +220,16 @@ def test_missing_program(realm, server):
     p = remctl(realm, server, "test", "missing")
     assert p.returncode == 255
     assert p.stderr == "remctld: cannot execute command: No such file or directory\n"
+
+
+def test_sudo_option(realm, server):
+    p = remctl(realm, server, "test", "sudo", "x")
+    if not os.path.exists("/usr/bin/sudo"):
+        # sudo -u nobody -- PROGRAM ... is what would run; here it cannot
+        assert p.returncode == 255
+        assert "cannot execute command" in p.stderr
+    else:
+        assert p.stdout == "[sudo]\n[x]\n", p.stderr
 
 
 def test_big_output_streams(realm, server):
