@@ -13,8 +13,9 @@
 
 #include "server/config.h"
 
-/* Upstream closes a connection when no token arrives for this long. */
-#define SERVER_IDLE_TIMEOUT_MS (60 * 1000)
+/* Upstream closes a connection when no message arrives for an hour
+ * (remctl 2.x NEWS: "a one-hour timeout between messages"). */
+#define SERVER_IDLE_TIMEOUT_MS (60 * 60 * 1000)
 /* A killed command gets this long between SIGTERM and SIGKILL. */
 #define SERVER_KILL_GRACE_MS 2000
 
