@@ -71,9 +71,15 @@ static void finish_command(struct session *s, struct session_result *r)
         set_error(s, r, RMSG_ERROR_TOOMANY_ARGS);
         return;
     }
-    if (st != RMSG_ARGS_OK || count == 0) {
+    if (st != RMSG_ARGS_OK) {
         free(args);
         set_error(s, r, RMSG_ERROR_BAD_COMMAND);
+        return;
+    }
+    if (count == 0) {
+        /* Upstream answers an empty command as an unknown one. */
+        free(args);
+        set_error(s, r, RMSG_ERROR_UNKNOWN_COMMAND);
         return;
     }
     free(s->args);
@@ -86,7 +92,7 @@ static void finish_command(struct session *s, struct session_result *r)
 
 static void handle_command(struct session *s, const struct rmsg *m, struct session_result *r)
 {
-    if (m->keepalive > 1 || m->continue_status > RMSG_LAST) {
+    if (m->continue_status > RMSG_LAST) {
         set_error(s, r, RMSG_ERROR_BAD_COMMAND);
         return;
     }
@@ -132,11 +138,14 @@ void session_input(struct session *s, const uint8_t *msg, size_t len, struct ses
         return;
     }
     if (st != RMSG_OK) {
-        set_error(s, r, RMSG_ERROR_BAD_TOKEN);
+        /* As upstream: a malformed command is a bad command. */
+        set_error(s, r, m.type == RMSG_COMMAND ? RMSG_ERROR_BAD_COMMAND : RMSG_ERROR_BAD_TOKEN);
         return;
     }
     if (s->continuing && m.type != RMSG_COMMAND && m.type != RMSG_QUIT) {
+        /* Upstream closes the connection after this one. */
         set_error(s, r, RMSG_ERROR_UNEXPECTED_MESSAGE);
+        r->keepalive = false;
         return;
     }
     switch (m.type) {
@@ -148,16 +157,12 @@ void session_input(struct session *s, const uint8_t *msg, size_t len, struct ses
         r->event = SESSION_QUIT;
         return;
     case RMSG_NOOP:
-        if (m.version < 3) {
-            /* NOOP is a version 3 message. */
-            set_error(s, r, RMSG_ERROR_UNKNOWN_MESSAGE);
-            return;
-        }
+        /* Upstream answers NOOP whatever version the client marked it. */
         r->event = SESSION_NOOP;
         return;
     default:
-        /* Messages only a server may send. */
-        set_error(s, r, RMSG_ERROR_UNEXPECTED_MESSAGE);
+        /* Messages only a server may send: unknown to a server. */
+        set_error(s, r, RMSG_ERROR_UNKNOWN_MESSAGE);
         return;
     }
 }
