@@ -731,7 +731,9 @@ static void handle_data_token(struct conn *c, uint8_t flags, const uint8_t *data
     } else {
         if (flags != (TOKEN_DATA | TOKEN_PROTOCOL)) {
             slog_error("bad token flags 0x%x from %s", flags, c->principal);
-            send_error(c, RMSG_ERROR_BAD_TOKEN, session_error_text(RMSG_ERROR_BAD_TOKEN));
+            /* As upstream: answered, then the connection is closed. */
+            if (send_error(c, RMSG_ERROR_BAD_TOKEN, session_error_text(RMSG_ERROR_BAD_TOKEN)))
+                c->state = CONN_CLOSING;
             return;
         }
         if (!unwrap(c, data, len, &plain)) {
