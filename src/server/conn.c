@@ -317,7 +317,9 @@ static void command_done(struct conn *c)
     bool ok;
     if (c->protocol == 1) {
         struct buf b = BUF_INIT;
-        rmsg_v1_result_encode(&b, (uint32_t)c->final_status, buf_head(&c->v1_output),
+        const uint8_t *output = buf_len(&c->v1_output) ? buf_head(&c->v1_output)
+                                                       : (const uint8_t *)"";
+        rmsg_v1_result_encode(&b, (uint32_t)c->final_status, output,
                               buf_len(&c->v1_output));
         buf_free(&c->v1_output);
         ok = send_wrapped(c, TOKEN_DATA, buf_head(&b), buf_len(&b));
@@ -774,7 +776,8 @@ static void handle_data_token(struct conn *c, uint8_t flags, const uint8_t *data
 /* Handle every whole token received, as long as the state allows. */
 static void process_input(struct conn *c)
 {
-    while (c->state == CONN_START || c->state == CONN_CONTEXT || c->state == CONN_READY) {
+    while ((c->state == CONN_START || c->state == CONN_CONTEXT || c->state == CONN_READY) &&
+           buf_len(&c->in) > 0) {
         uint8_t flags;
         const uint8_t *payload;
         size_t plen, used;

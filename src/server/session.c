@@ -64,8 +64,10 @@ static void finish_command(struct session *s, struct session_result *r)
 {
     struct iovec *args = NULL;
     size_t count = 0;
-    enum rmsg_args_status st = rmsg_args_parse(buf_head(&s->command), buf_len(&s->command),
-                                               SESSION_MAX_ARGS, &args, &count);
+    /* An empty buffer may have no allocation: no pointer arithmetic on NULL. */
+    const uint8_t *data = buf_len(&s->command) ? buf_head(&s->command) : (const uint8_t *)"";
+    enum rmsg_args_status st = rmsg_args_parse(data, buf_len(&s->command), SESSION_MAX_ARGS,
+                                               &args, &count);
     s->continuing = false;
     if (st == RMSG_ARGS_TOO_MANY) {
         set_error(s, r, RMSG_ERROR_TOOMANY_ARGS);
