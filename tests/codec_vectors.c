@@ -31,22 +31,6 @@ struct vec_sample {
 
 #include "tunnel_vectors.inc"
 
-static const char *type_name(enum tun_type t)
-{
-    switch (t) {
-    case TUN_BOOL: return "bool";
-    case TUN_I32: return "i32";
-    case TUN_I64: return "i64";
-    case TUN_U64: return "u64";
-    case TUN_STR: return "str";
-    case TUN_BYTES: case TUN_STREAM: return "bytes";
-    case TUN_OPT_STR: return "Optional[str]";
-    case TUN_OPT_BYTES: return "Optional[bytes]";
-    case TUN_STR_LIST: return "list[str]";
-    }
-    return "?";
-}
-
 static bool bytes_eq(struct tun_bytes b, const struct vec_value *v)
 {
     return b.present == v->present && (!v->present || (b.len == v->len && memcmp(b.data, v->data, v->len) == 0));
@@ -118,7 +102,7 @@ int main(void)
         CHECK(d && d->id == id);
         for (unsigned f = 0; f < d->nfields; f++) {
             CHECK_STR(d->fields[f].name, vec_field_names[id][f]);
-            CHECK_STR(type_name(d->fields[f].type), vec_field_types[id][f]);
+            CHECK_STR(tun_type_name(d->fields[f].type), vec_field_types[id][f]);
         }
         CHECK(vec_field_names[id][d->nfields] == NULL);
     }

@@ -22,7 +22,7 @@ static PyObject *packets(PyObject *self, PyObject *noargs)
             goto fail;
         for (unsigned i = 0; i < d->nfields; i++) {
             PyObject *f = Py_BuildValue("(ss)", d->fields[i].name,
-                                        pydesc_type_name(d->fields[i].type));
+                                        tun_type_name(d->fields[i].type));
             if (!f) {
                 Py_DECREF(fields);
                 goto fail;

@@ -5,23 +5,6 @@
 
 #define TYPE_COUNT (TUN_STREAM + 1)
 
-const char *pydesc_type_name(enum tun_type t)
-{
-    switch (t) {
-    case TUN_BOOL: return "bool";
-    case TUN_I32: return "i32";
-    case TUN_I64: return "i64";
-    case TUN_U64: return "u64";
-    case TUN_STR: return "str";
-    case TUN_BYTES: return "bytes";
-    case TUN_OPT_STR: return "Optional[str]";
-    case TUN_OPT_BYTES: return "Optional[bytes]";
-    case TUN_STR_LIST: return "list[str]";
-    case TUN_STREAM: return "bytes"; /* a streaming hint; bytes to Python */
-    }
-    return "?";
-}
-
 static int build_custom(struct pydesc *out, uint32_t id, PyObject *fields)
 {
     PyObject *seq = PySequence_Fast(fields, "packet fields must be a sequence");

@@ -36,8 +36,4 @@ void pydesc_release(struct pydesc *d);
 /* Size of the zeroed storage a packet of this descriptor needs (never 0). */
 size_t pydesc_storage_size(const struct pydesc *d);
 
-/* The type name used in the Python classes and in the vectors file
- * ("Optional[bytes]", "list[str]", ...). */
-const char *pydesc_type_name(enum tun_type t);
-
 #endif

@@ -123,7 +123,7 @@ static int put_int(const struct tun_packet_desc *d, const struct tun_field *f, P
     }
 range:
     PyErr_Format(PyExc_OverflowError, "%s.%s is out of range for %s", d->name, f->name,
-                 pydesc_type_name(f->type));
+                 tun_type_name(f->type));
     return -1;
 }
 

@@ -155,23 +155,15 @@ static int read_whole(const char *path, uint8_t **data, size_t *len)
     if (fd < 0)
         return -1;
     struct buf b = BUF_INIT;
-    for (;;) {
-        uint8_t *p = buf_reserve(&b, 64 * 1024);
-        ssize_t n = fdio_read(fd, p, 64 * 1024);
-        if (n < 0) {
-            int e = errno;
-            buf_free(&b);
-            if (fd != STDIN_FILENO)
-                close(fd);
-            errno = e;
-            return -1;
-        }
-        if (n == 0)
-            break;
-        b.end += (size_t)n;
-    }
+    int rc = fdio_read_all(fd, &b, SIZE_MAX);
+    int e = errno;
     if (fd != STDIN_FILENO)
         close(fd);
+    if (rc < 0) {
+        buf_free(&b);
+        errno = e;
+        return -1;
+    }
     *data = buf_steal(&b, len);
     return 0;
 }

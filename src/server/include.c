@@ -34,26 +34,15 @@ int include_read_file(const char *path, char **data, size_t *len, dev_t *dev, in
         return -1;
     }
     struct buf b = BUF_INIT;
-    for (;;) {
-        /* Never trust st_size for the allocation: read in bounded chunks. */
-        uint8_t *p = buf_reserve(&b, 64 * 1024);
-        ssize_t n = fdio_read(fd, p, 64 * 1024);
-        if (n < 0) {
-            *error = srv_asprintf("cannot read %s: %s", path, strerror(errno));
-            buf_free(&b);
-            close(fd);
-            return -1;
-        }
-        if (n == 0)
-            break;
-        b.end += (size_t)n;
-        if (buf_len(&b) > INCLUDE_MAX_FILE_SIZE) {
+    if (fdio_read_all(fd, &b, INCLUDE_MAX_FILE_SIZE) < 0) {
+        if (errno == EFBIG)
             *error = srv_asprintf("cannot read %s: larger than %zu bytes", path,
                                   INCLUDE_MAX_FILE_SIZE);
-            buf_free(&b);
-            close(fd);
-            return -1;
-        }
+        else
+            *error = srv_asprintf("cannot read %s: %s", path, strerror(errno));
+        buf_free(&b);
+        close(fd);
+        return -1;
     }
     close(fd);
     *data = (char *)buf_steal(&b, len);

@@ -38,6 +38,23 @@ const struct tun_packet_desc *tun_packet(uint32_t id)
     return id < TUN_PACKET_COUNT ? &descs[id] : NULL;
 }
 
+const char *tun_type_name(enum tun_type t)
+{
+    switch (t) {
+    case TUN_BOOL: return "bool";
+    case TUN_I32: return "i32";
+    case TUN_I64: return "i64";
+    case TUN_U64: return "u64";
+    case TUN_STR: return "str";
+    case TUN_BYTES: return "bytes";
+    case TUN_OPT_STR: return "Optional[str]";
+    case TUN_OPT_BYTES: return "Optional[bytes]";
+    case TUN_STR_LIST: return "list[str]";
+    case TUN_STREAM: return "bytes"; /* streamed by I/O layers, bytes on the wire */
+    }
+    return "?";
+}
+
 /* ---- decoding ------------------------------------------------------------ */
 
 /* A cursor over the input; `need` records how far past the end a field

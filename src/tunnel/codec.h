@@ -87,6 +87,10 @@ struct tun_packet_desc {
     int stream_field; /* index of the TUN_STREAM field, or -1 */
 };
 
+/* A type as the Python annotations spell it ("Optional[bytes]", "list[str]";
+ * TUN_STREAM is "bytes"). */
+const char *tun_type_name(enum tun_type t);
+
 /* The descriptor of a packet id, or NULL when the id is unknown. */
 const struct tun_packet_desc *tun_packet(uint32_t id);
 

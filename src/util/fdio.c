@@ -1,5 +1,7 @@
 #include "util/fdio.h"
 
+#include "util/buf.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -144,4 +146,21 @@ int fdio_discard(int in, uint64_t len)
         len -= (uint64_t)n;
     }
     return 0;
+}
+
+int fdio_read_all(int fd, struct buf *b, size_t limit)
+{
+    for (;;) {
+        uint8_t *p = buf_reserve(b, 64 * 1024);
+        ssize_t n = fdio_read(fd, p, 64 * 1024);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            return 0;
+        b->end += (size_t)n;
+        if (buf_len(b) > limit) {
+            errno = EFBIG;
+            return -1;
+        }
+    }
 }

@@ -26,6 +26,11 @@ struct fdio_copy {
  * kernel allows and a bounded buffer otherwise (constant memory at any len).
  * Returns 0 when all len bytes were copied, else -1 with *res saying why. */
 int fdio_copy(int in, int out, uint64_t len, struct fdio_copy *res);
+struct buf;
+/* Append everything up to EOF on fd to b, in bounded reads (never trusting a
+ * size from fstat).  Returns 0, or -1 with errno set (EFBIG once b would hold
+ * more than limit bytes; b is left as it was filled). */
+int fdio_read_all(int fd, struct buf *b, size_t limit);
 /* Read and drop exactly len bytes from in.  Returns 0, or -1 at EOF/error. */
 int fdio_discard(int in, uint64_t len);
 
