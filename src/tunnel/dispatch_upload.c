@@ -22,8 +22,10 @@
 
 /* Content lengths beyond this cannot be a real file: refuse them at once. */
 #define MAX_CONTENT ((uint64_t)1 << 62)
-/* Start writeback every so often, so the final fsync has little to do. */
-#define WRITEBACK_STEP (16u * 1024 * 1024)
+/* Bytes per copy step: between steps, answers to earlier requests are
+ * flushed and write errors noticed.  (fdio_copy starts writeback of the
+ * file as it goes, so the final fsync has little left to do.) */
+#define COPY_STEP (16u * 1024 * 1024)
 #define MAX_SYMLINK_HOPS 40
 
 struct upload {
@@ -176,7 +178,6 @@ static bool receive_content(struct dispatcher *d, struct upload *u, uint64_t len
         u->err = errno;
     buf_consume(&d->in, k);
     len -= k;
-    uint64_t since_writeback = k;
     while (len) {
         if (d->in_fd < 0)
             goto eof;
@@ -188,7 +189,7 @@ static bool receive_content(struct dispatcher *d, struct upload *u, uint64_t len
                 goto eof;
             return true;
         }
-        uint64_t step = len < WRITEBACK_STEP ? len : WRITEBACK_STEP;
+        uint64_t step = len < COPY_STEP ? len : COPY_STEP;
         struct fdio_copy res;
         if (fdio_copy(d->in_fd, u->fd, step, &res) < 0) {
             if (res.eof || res.read_errno)
@@ -198,14 +199,6 @@ static bool receive_content(struct dispatcher *d, struct upload *u, uint64_t len
             continue; /* the rest is discarded above */
         }
         len -= step;
-        since_writeback += step;
-        if (since_writeback >= WRITEBACK_STEP) {
-            off_t end = lseek(u->fd, 0, SEEK_CUR);
-            if (end > 0)
-                sync_file_range(u->fd, end - (off_t)since_writeback, (off_t)since_writeback,
-                                SYNC_FILE_RANGE_WRITE);
-            since_writeback = 0;
-        }
     }
     return true;
 eof:

@@ -56,6 +56,39 @@ int fdio_set_cloexec(int fd, bool on)
     return fcntl(fd, F_SETFD, fl);
 }
 
+/* Start writeback after this many bytes written to a regular file. */
+#define WRITEBACK_STEP (8 * 1024 * 1024)
+
+/* Writeback of a regular-file output, started in steps as bytes arrive. */
+struct writeback {
+    bool regular;
+    uint64_t pending; /* written since writeback was last started */
+};
+
+static void writeback_init(struct writeback *w, int out)
+{
+    struct stat st;
+    w->regular = fstat(out, &st) == 0 && S_ISREG(st.st_mode);
+    w->pending = 0;
+}
+
+static void writeback_start(struct writeback *w, int out)
+{
+    if (!w->regular || !w->pending)
+        return;
+    off_t end = lseek(out, 0, SEEK_CUR);
+    if (end >= (off_t)w->pending)
+        sync_file_range(out, end - (off_t)w->pending, (off_t)w->pending, SYNC_FILE_RANGE_WRITE);
+    w->pending = 0;
+}
+
+static void writeback_note(struct writeback *w, int out, uint64_t n)
+{
+    w->pending += n;
+    if (w->pending >= WRITEBACK_STEP)
+        writeback_start(w, out);
+}
+
 static bool is_pipe(int fd)
 {
     struct stat st;
@@ -64,7 +97,8 @@ static bool is_pipe(int fd)
 
 /* splice() needs a pipe on one side; sendfile() needs an mmap-able input.
  * Either may refuse a given pair with EINVAL, in which case we fall back. */
-static int copy_kernel(int in, int out, uint64_t len, struct fdio_copy *res)
+static int copy_kernel(int in, int out, uint64_t len, struct fdio_copy *res,
+                       struct writeback *wb)
 {
     bool in_pipe = is_pipe(in), out_pipe = is_pipe(out);
     if (!in_pipe && !out_pipe)
@@ -92,11 +126,13 @@ static int copy_kernel(int in, int out, uint64_t len, struct fdio_copy *res)
             return -1;
         }
         res->copied += (uint64_t)n;
+        writeback_note(wb, out, (uint64_t)n);
     }
     return 0;
 }
 
-static int copy_buffered(int in, int out, uint64_t len, struct fdio_copy *res)
+static int copy_buffered(int in, int out, uint64_t len, struct fdio_copy *res,
+                         struct writeback *wb)
 {
     size_t cap = len - res->copied < COPY_CHUNK ? (size_t)(len - res->copied) : COPY_CHUNK;
     char *buf = malloc(cap ? cap : 1);
@@ -122,6 +158,7 @@ static int copy_buffered(int in, int out, uint64_t len, struct fdio_copy *res)
             break;
         }
         res->copied += (uint64_t)n;
+        writeback_note(wb, out, (uint64_t)n);
     }
     free(buf);
     return rc;
@@ -130,10 +167,13 @@ static int copy_buffered(int in, int out, uint64_t len, struct fdio_copy *res)
 int fdio_copy(int in, int out, uint64_t len, struct fdio_copy *res)
 {
     *res = (struct fdio_copy){0};
-    int rc = copy_kernel(in, out, len, res);
-    if (rc <= 0)
-        return rc;
-    return copy_buffered(in, out, len, res);
+    struct writeback wb;
+    writeback_init(&wb, out);
+    int rc = copy_kernel(in, out, len, res, &wb);
+    if (rc > 0)
+        rc = copy_buffered(in, out, len, res, &wb);
+    writeback_start(&wb, out);
+    return rc;
 }
 
 int fdio_discard(int in, uint64_t len)

@@ -24,6 +24,9 @@ struct fdio_copy {
 
 /* Copy exactly len bytes from in to out, using splice/sendfile when the
  * kernel allows and a bounded buffer otherwise (constant memory at any len).
+ * When out is a regular file, writeback of what was copied is started every
+ * few MiB (sync_file_range), so a later fsync finds little left to write
+ * and dirty pages never pile up.
  * Returns 0 when all len bytes were copied, else -1 with *res saying why. */
 int fdio_copy(int in, int out, uint64_t len, struct fdio_copy *res);
 struct buf;
