@@ -187,7 +187,13 @@ class Realm:
 
 class Remctld:
     """Debian's /usr/sbin/remctld, stand-alone in the foreground on a free
-    loopback port, with the given configuration text."""
+    loopback port, with the given configuration text.  Subclasses start
+    another server binary by overriding the class attributes."""
+
+    program = REMCTLD
+    flags = ("-F", "-m", "-S")
+    file_prefix = "remctld"
+    stop_timeout = 5.0
 
     def __init__(self, realm, config, port=None, extra_args=(), bind="127.0.0.1"):
         self.realm = realm
@@ -196,14 +202,21 @@ class Remctld:
         self.port = port or free_port()
         self.extra_args = list(extra_args)
         self.proc = None
-        self.conf_path = os.path.join(realm.dir, f"remctld-{self.port}.conf")
-        self.log_path = os.path.join(realm.dir, f"remctld-{self.port}.log")
+        self.conf_path = os.path.join(realm.dir, f"{self.file_prefix}-{self.port}.conf")
+        self.log_path = os.path.join(realm.dir, f"{self.file_prefix}-{self.port}.log")
+
+    def write_config(self, text):
+        """Replace the configuration file atomically (a reload never sees
+        half a file)."""
+        tmp = self.conf_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, self.conf_path)
 
     def start(self):
-        with open(self.conf_path, "w") as f:
-            f.write(self.config)
+        self.write_config(self.config)
         log = open(self.log_path, "wb")
-        argv = [REMCTLD, "-F", "-m", "-S", "-p", str(self.port), "-b", self.bind,
+        argv = [self.program, *self.flags, "-p", str(self.port), "-b", self.bind,
                 "-k", self.realm.server_keytab, "-s", self.realm.server_principal,
                 "-f", self.conf_path] + self.extra_args
         self.proc = subprocess.Popen(argv, env=self.realm.env(), stdin=subprocess.DEVNULL,
@@ -217,8 +230,11 @@ class Remctld:
             return f.read()
 
     def stop(self):
-        stop_process(self.proc)
+        """Stop the server; returns its exit status (0 if not running)."""
+        stop_process(self.proc, timeout=self.stop_timeout)
+        rc = self.proc.returncode if self.proc else 0
         self.proc = None
+        return rc
 
     def __enter__(self):
         try:
