@@ -65,7 +65,21 @@ def stop_process(proc, timeout=5.0):
         proc.wait()
 
 
-class Realm:
+class _Service:
+    """start() in `with`, stop() on the way out (also when start fails)."""
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class Realm(_Service):
     """A running KDC for a private realm, with keytabs and a client ticket."""
 
     def __init__(self, realm="CONDUIT.TEST", tmpdir=None):
@@ -174,18 +188,8 @@ class Realm:
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self):
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
 
-    def __exit__(self, *exc):
-        self.stop()
-
-
-class Remctld:
+class Remctld(_Service):
     """Debian's /usr/sbin/remctld, stand-alone in the foreground on a free
     loopback port, with the given configuration text.  Subclasses start
     another server binary by overriding the class attributes."""
@@ -235,16 +239,6 @@ class Remctld:
         rc = self.proc.returncode if self.proc else 0
         self.proc = None
         return rc
-
-    def __enter__(self):
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 if __name__ == "__main__":
