@@ -268,6 +268,15 @@ void conn_bury(struct server *s)
     }
 }
 
+/* Each command leads its own process group (runner new_session), so the
+ * signal reaches what it started too: a client that leaves takes its
+ * command's grandchildren with it. */
+static void kill_command(pid_t pid, int sig)
+{
+    if (pid > 1) /* never kill(0) or kill(-1): our own group or everything */
+        kill(-pid, sig);
+}
+
 /* Close the client side now.  A running command is killed: SIGTERM, then
  * SIGKILL after SERVER_KILL_GRACE_MS; the connection lingers as CONN_DEAD
  * until the child is reaped, so nothing is ever left unreaped. */
@@ -287,7 +296,7 @@ static void conn_close(struct conn *c)
     if (c->pid > 0 && !c->reaped) {
         slog_info("client %s gone, killing command (pid %d)",
                   c->principal ? c->principal : c->addr, (int)c->pid);
-        kill(c->pid, SIGTERM);
+        kill_command(c->pid, SIGTERM);
         c->kill_deadline = server_now_ms() + SERVER_KILL_GRACE_MS;
         c->state = CONN_DEAD;
         return;
@@ -373,6 +382,7 @@ static void start_next_job(struct conn *c)
         .in = j->stdin_data ? RUNNER_PIPE : RUNNER_NULL,
         .out = RUNNER_PIPE,
         .err = RUNNER_PIPE,
+        .new_session = true,
     };
     if (j->set_user) {
         r->spec.set_uid = r->spec.set_gid = r->spec.set_groups = true;
@@ -427,7 +437,7 @@ void conn_spawned(struct server *s, struct spawn_req *r)
             bury(c);
             return;
         }
-        kill(c->pid, SIGTERM);
+        kill_command(c->pid, SIGTERM);
         c->kill_deadline = server_now_ms() + SERVER_KILL_GRACE_MS;
         run_list_add(c);
         return;
@@ -572,7 +582,7 @@ void conn_check_kills(struct server *s, long long now_ms)
 {
     for (struct conn *c = s->running; c; c = c->run_next)
         if (c->state == CONN_DEAD && !c->killed_hard && now_ms >= c->kill_deadline) {
-            kill(c->pid, SIGKILL);
+            kill_command(c->pid, SIGKILL);
             c->killed_hard = true;
         }
 }

@@ -50,9 +50,10 @@ struct child_report {
 
 static const char *const step_names[] = {
     "dup2", "umask", "setresgid", "setgroups", "setresuid", "chdir", "execve", "sigaction",
+    "setsid",
 };
 enum { STEP_DUP2, STEP_UMASK, STEP_SETRESGID, STEP_SETGROUPS, STEP_SETRESUID, STEP_CHDIR,
-       STEP_EXECVE, STEP_SIGACTION };
+       STEP_EXECVE, STEP_SIGACTION, STEP_SETSID };
 
 struct child_ctx {
     const struct runner_spec *spec;
@@ -138,6 +139,8 @@ __attribute__((no_sanitize("address", "undefined"))) static int child_main(void 
         if (dup2(c->stdio[fd], fd) < 0)
             child_fail(c, RUNNER_STAGE_SETUP, STEP_DUP2, errno);
     }
+    if (s->new_session && setsid() < 0)
+        child_fail(c, RUNNER_STAGE_SETUP, STEP_SETSID, errno);
     if (s->set_umask)
         umask(s->umask);
     /* Raw system calls: glibc's wrappers would try to change the ids of

@@ -33,6 +33,9 @@ struct runner_spec {
     size_t ngroups;
     bool set_uid;       /* real, effective and saved uid */
     uid_t uid;
+    bool new_session;   /* setsid(): the child leads its own session and
+                           process group (pgid == pid), so kill(-pid, ...)
+                           reaches whatever it starts too */
     enum runner_io in, out, err;
     int in_fd, out_fd, err_fd; /* for RUNNER_FD */
 };
@@ -40,7 +43,7 @@ struct runner_spec {
 /* Where spawning failed; the child reports it before exec. */
 enum runner_stage {
     RUNNER_STAGE_NONE = 0,
-    RUNNER_STAGE_SETUP, /* umask, groups, gid, uid: a credential change failed */
+    RUNNER_STAGE_SETUP, /* setsid, umask, groups, gid, uid: a set-up step failed */
     RUNNER_STAGE_CWD,   /* chdir failed */
     RUNNER_STAGE_EXEC,  /* the program could not be executed */
     RUNNER_STAGE_PARENT /* fork or pipe failed in the parent */
