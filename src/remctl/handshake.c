@@ -66,10 +66,9 @@ static int acquire_cred(struct remctl *r, gss_cred_id_t *cred)
 static int establish(struct remctl *r, gss_name_t name, gss_cred_id_t cred)
 {
     struct token_fail fail = {0};
-    if (token_send(&r->io, TOKEN_NOOP | TOKEN_CONTEXT_NEXT | TOKEN_PROTOCOL, NULL, 0, &fail)) {
-        client_token_error(r, "sending initial token", &fail);
-        return 0;
-    }
+    /* The initial token goes out in the same write as the first context
+     * token: the server reads them in order, and wakes once for both. */
+    token_queue(&r->io, TOKEN_NOOP | TOKEN_CONTEXT_NEXT | TOKEN_PROTOCOL, NULL, 0);
     int protocol = RMSG_PROTOCOL_MAX;
     bool first_reply = true;
     gss_buffer_desc in = GSS_C_EMPTY_BUFFER;
@@ -82,11 +81,13 @@ static int establish(struct remctl *r, gss_name_t name, gss_cred_id_t cred)
             GSS_C_NO_CHANNEL_BINDINGS, &in, NULL, &out, &ret_flags, NULL);
         if (out.length > 0) {
             uint8_t flags = TOKEN_CONTEXT | (protocol > 1 ? TOKEN_PROTOCOL : 0);
+            bool initial = buf_len(&r->io.out) > 0;
             enum token_status st = token_send(&r->io, flags, out.value, out.length, &fail);
             OM_uint32 m2;
             gss_release_buffer(&m2, &out);
             if (st != TOKEN_OK) {
-                client_token_error(r, "sending token", &fail);
+                client_token_error(r, initial ? "sending initial token" : "sending token",
+                                   &fail);
                 return 0;
             }
         }

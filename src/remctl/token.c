@@ -1,5 +1,7 @@
 #include "remctl/token.h"
 
+#include <gssapi/gssapi_ext.h>
+
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -51,19 +53,6 @@ static enum token_status wait_ready(struct token_io *io, short events, struct to
     }
 }
 
-static ssize_t try_read(struct token_io *io, void *p, size_t n)
-{
-    if (!io->not_socket) {
-        ssize_t r = recv(io->fd, p, n, MSG_DONTWAIT);
-        if (r >= 0 || errno != ENOTSOCK)
-            return r;
-        io->not_socket = true;
-    }
-    /* Not a socket: only read once poll said so, to honour the timeout. */
-    errno = EAGAIN;
-    return -1;
-}
-
 static ssize_t try_write(struct token_io *io, const void *p, size_t n)
 {
     if (!io->not_socket) {
@@ -105,14 +94,26 @@ static enum token_status write_all(struct token_io *io, const uint8_t *p, size_t
     return TOKEN_OK;
 }
 
+void token_queue(struct token_io *io, uint8_t flags, const void *data, size_t len)
+{
+    frame_append(&io->out, flags, data, len);
+}
+
 enum token_status token_send(struct token_io *io, uint8_t flags, const void *data, size_t len,
                              struct token_fail *fail)
 {
-    if (len > FRAME_MAX_PAYLOAD)
+    if (len > FRAME_MAX_PAYLOAD) {
+        buf_clear(&io->out);
         return fail_with(fail, TOKEN_FAIL_LARGE, EMSGSIZE);
-    buf_clear(&io->out);
+    }
     frame_append(&io->out, flags, data, len);
-    return write_all(io, buf_head(&io->out), buf_len(&io->out), fail);
+    enum token_status st = write_all(io, buf_head(&io->out), buf_len(&io->out), fail);
+    buf_clear(&io->out);
+    /* What we send carries the ACK of all we received: no forced ACK is
+     * needed until more arrives. */
+    if (st == TOKEN_OK)
+        io->received_since_wait = 0;
+    return st;
 }
 
 /* Waiting for the peer: a peer that wrote a small token and then another
@@ -130,23 +131,26 @@ static void ack_now(struct token_io *io)
     (void)setsockopt(io->fd, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on);
 }
 
-static enum token_status wait_readable(struct token_io *io, struct token_fail *fail)
+/* Before waiting for data: acknowledge what arrived if the peer may be
+ * holding data back for that ACK.  Sets *ready when data is already there
+ * (the bulk case found it within ACK_AFTER_MS). */
+static void before_wait(struct token_io *io, bool *ready)
 {
     size_t got = io->received_since_wait;
     io->received_since_wait = 0;
-    /* Nothing received since the last wait: nothing to acknowledge, and a
-     * forced ACK would only be one more packet for the peer. */
-    if (!io->not_socket && got > 0) {
-        if (got < ACK_AT_ONCE_BELOW) {
-            ack_now(io);
-        } else {
-            struct pollfd pfd = {io->fd, POLLIN, 0};
-            if (poll(&pfd, 1, ACK_AFTER_MS) > 0)
-                return TOKEN_OK;
-            ack_now(io);
+    *ready = false;
+    /* Nothing received since the last wait (or all of it acknowledged by
+     * what we sent since): a forced ACK would only be one more packet. */
+    if (io->not_socket || got == 0)
+        return;
+    if (got >= ACK_AT_ONCE_BELOW) {
+        struct pollfd pfd = {io->fd, POLLIN, 0};
+        if (poll(&pfd, 1, ACK_AFTER_MS) > 0) {
+            *ready = true;
+            return;
         }
     }
-    return wait_ready(io, POLLIN, fail);
+    ack_now(io);
 }
 
 /* Read once (waiting at most the timeout) into the read-ahead buffer. */
@@ -157,18 +161,33 @@ static enum token_status fill(struct token_io *io, size_t want, struct token_fai
     size_t room = want > io->read_chunk ? want : io->read_chunk;
     uint8_t *p = buf_reserve(&io->in, room);
     room = io->in.cap - io->in.end;
-    /* When the last read emptied the socket, wait first rather than try a
-     * read that would only say "nothing yet". */
-    bool wait_first = io->drained && !io->not_socket;
-    for (;;) {
-        if (wait_first) {
-            enum token_status st = wait_readable(io, fail);
-            if (st != TOKEN_OK)
-                return st;
-            wait_first = false;
+    /* When the last read emptied the socket, the next one would only say
+     * "nothing yet": wait first.  Without a timeout the wait is the recv
+     * itself (one syscall, no poll); with one, poll bounds it. */
+    int recv_flags = MSG_DONTWAIT;
+    if (io->drained && !io->not_socket) {
+        bool ready;
+        before_wait(io, &ready);
+        if (!ready) {
+            if (io->timeout_ms > 0) {
+                enum token_status st = wait_ready(io, POLLIN, fail);
+                if (st != TOKEN_OK)
+                    return st;
+            } else {
+                recv_flags = 0;
+            }
         }
-        ssize_t r = try_read(io, p, room);
-        if (r < 0 && errno == EAGAIN && io->not_socket) {
+    }
+    for (;;) {
+        ssize_t r;
+        if (!io->not_socket) {
+            r = recv(io->fd, p, room, recv_flags);
+            if (r < 0 && errno == ENOTSOCK)
+                io->not_socket = true;
+        }
+        if (io->not_socket) {
+            /* Not a socket: only read once poll said so, to honour the
+             * timeout. */
             enum token_status st = wait_ready(io, POLLIN, fail);
             if (st != TOKEN_OK)
                 return st;
@@ -187,7 +206,16 @@ static enum token_status fill(struct token_io *io, size_t want, struct token_fai
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            wait_first = true;
+            /* Nothing yet (or a caller's descriptor in non-blocking mode):
+             * acknowledge if needed, wait, and read again. */
+            bool ready;
+            before_wait(io, &ready);
+            if (!ready) {
+                enum token_status st = wait_ready(io, POLLIN, fail);
+                if (st != TOKEN_OK)
+                    return st;
+            }
+            recv_flags = MSG_DONTWAIT;
             continue;
         }
         return fail_with(fail, TOKEN_FAIL_SYSTEM, errno);
@@ -254,6 +282,39 @@ enum token_status token_recv_priv(struct token_io *io, gss_ctx_id_t ctx, uint8_t
         gss_release_buffer(&minor, plain);
         return fail_with(fail, TOKEN_FAIL_INVALID, 0);
     }
+    return TOKEN_OK;
+}
+
+enum token_status token_recv_unwrap(struct token_io *io, gss_ctx_id_t ctx, uint8_t *flags,
+                                    const uint8_t **plain, size_t *plain_len,
+                                    struct token_fail *fail)
+{
+    *plain = NULL;
+    *plain_len = 0;
+    const uint8_t *data;
+    size_t len;
+    enum token_status st = token_recv(io, flags, &data, &len, fail);
+    if (st != TOKEN_OK || !(*flags & TOKEN_DATA))
+        return st;
+    /* A STREAM buffer makes the mechanism decrypt in place and point DATA
+     * into it; the bytes are ours (the read-ahead buffer) until the next
+     * receive. */
+    gss_iov_buffer_desc iov[2] = {
+        {GSS_IOV_BUFFER_TYPE_STREAM, {len, (void *)data}},
+        {GSS_IOV_BUFFER_TYPE_DATA, GSS_C_EMPTY_BUFFER},
+    };
+    int conf = 0;
+    OM_uint32 minor = 0;
+    OM_uint32 major = gss_unwrap_iov(&minor, ctx, &conf, NULL, iov, 2);
+    if (major != GSS_S_COMPLETE) {
+        fail->major = major;
+        fail->minor = minor;
+        return fail_with(fail, TOKEN_FAIL_GSSAPI, 0);
+    }
+    if (!conf)
+        return fail_with(fail, TOKEN_FAIL_INVALID, 0);
+    *plain = iov[1].buffer.value;
+    *plain_len = iov[1].buffer.length;
     return TOKEN_OK;
 }
 

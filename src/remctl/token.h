@@ -47,7 +47,10 @@ void token_io_init(struct token_io *io, int fd, int timeout_ms);
 /* Free the buffers; the descriptor is the caller's. */
 void token_io_free(struct token_io *io);
 
-/* Send one token (flags, payload). */
+/* Frame a token to go out with the next token_send, in the same write (the
+ * peer reads them in order; one write saves it a wake-up). */
+void token_queue(struct token_io *io, uint8_t flags, const void *data, size_t len);
+/* Send one token (flags, payload), after any queued ones. */
 enum token_status token_send(struct token_io *io, uint8_t flags, const void *data, size_t len,
                              struct token_fail *fail);
 /* Receive one token; *data stays valid until the next call on io. */
@@ -63,6 +66,14 @@ enum token_status token_send_priv(struct token_io *io, gss_ctx_id_t ctx, uint8_t
  * confidentiality is TOKEN_FAIL_INVALID. */
 enum token_status token_recv_priv(struct token_io *io, gss_ctx_id_t ctx, uint8_t *flags,
                                   gss_buffer_desc *plain, struct token_fail *fail);
+
+/* Like token_recv_priv, but the token is decrypted where it lies in the
+ * read-ahead buffer (no allocation, no copy): *plain stays valid until the
+ * next call on io, and is NULL with *plain_len 0 for a token without
+ * TOKEN_DATA. */
+enum token_status token_recv_unwrap(struct token_io *io, gss_ctx_id_t ctx, uint8_t *flags,
+                                    const uint8_t **plain, size_t *plain_len,
+                                    struct token_fail *fail);
 
 /* A malloc'ed "MAJOR, MINOR" text for a GSS-API failure. */
 char *token_gss_message(OM_uint32 major, OM_uint32 minor);
