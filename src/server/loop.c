@@ -85,6 +85,20 @@ int server_init(struct server *s, const struct server_options *opt)
     s->opt = *opt;
     s->epfd = -1;
     s->sigwatch.fd = -1;
+    s->idle_timeout_ms = SERVER_IDLE_TIMEOUT_MS;
+    const char *idle = getenv(SERVER_IDLE_TIMEOUT_ENV);
+    if (idle && *idle) {
+        char *end;
+        errno = 0;
+        unsigned long long secs = strtoull(idle, &end, 10);
+        /* Whole seconds, at most a year: a typo must not silently mean 0. */
+        if (errno || *end || idle[0] == '-' || secs == 0 || secs > 366ULL * 24 * 3600) {
+            slog_error("invalid %s: %s (whole seconds, 1 to 31622400)",
+                       SERVER_IDLE_TIMEOUT_ENV, idle);
+            return -1;
+        }
+        s->idle_timeout_ms = (long long)secs * 1000;
+    }
     char *error = NULL;
     s->config = config_load(opt->config_path, 0, &error);
     if (!s->config) {
@@ -285,7 +299,7 @@ static void handle_signals(struct server *s)
 
 static void expire_idle(struct server *s, long long now)
 {
-    while (s->idle_head && now - s->idle_head->last_active_ms >= SERVER_IDLE_TIMEOUT_MS) {
+    while (s->idle_head && now - s->idle_head->last_active_ms >= s->idle_timeout_ms) {
         struct conn *c = s->idle_head;
         conn_idle_close(s, c);
         if (s->idle_head == c)
@@ -297,7 +311,7 @@ static int next_timeout(struct server *s, long long now)
 {
     long long t = -1;
     if (s->idle_head) {
-        t = s->idle_head->last_active_ms + SERVER_IDLE_TIMEOUT_MS - now;
+        t = s->idle_head->last_active_ms + s->idle_timeout_ms - now;
         if (t < 0)
             t = 0;
     }

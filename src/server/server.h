@@ -16,6 +16,8 @@
 /* Upstream closes a connection when no message arrives for an hour
  * (remctl 2.x NEWS: "a one-hour timeout between messages"). */
 #define SERVER_IDLE_TIMEOUT_MS (60 * 60 * 1000)
+/* REMCTLD_IDLE_TIMEOUT=seconds in the environment replaces it (tests). */
+#define SERVER_IDLE_TIMEOUT_ENV "REMCTLD_IDLE_TIMEOUT"
 /* A killed command gets this long between SIGTERM and SIGKILL. */
 #define SERVER_KILL_GRACE_MS 2000
 
@@ -66,6 +68,7 @@ struct server {
     size_t norphans;
     bool stopping;   /* SIGTERM: no new connections, exit when all are done */
     bool single;     /* inetd mode: exit when the one connection ends */
+    long long idle_timeout_ms; /* SERVER_IDLE_TIMEOUT_MS or the environment's */
 };
 
 /* Load the configuration and acquire credentials.  Returns 0, or -1 after

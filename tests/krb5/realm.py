@@ -199,8 +199,9 @@ class Remctld(_Service):
     file_prefix = "remctld"
     stop_timeout = 5.0
 
-    def __init__(self, realm, config, port=None, extra_args=(), bind="127.0.0.1"):
+    def __init__(self, realm, config, port=None, extra_args=(), bind="127.0.0.1", env=None):
         self.realm = realm
+        self.extra_env = dict(env or {})  # on top of the realm's environment
         self.bind = bind
         self.config = config
         self.port = port or free_port()
@@ -223,8 +224,8 @@ class Remctld(_Service):
         argv = [self.program, *self.flags, "-p", str(self.port), "-b", self.bind,
                 "-k", self.realm.server_keytab, "-s", self.realm.server_principal,
                 "-f", self.conf_path] + self.extra_args
-        self.proc = subprocess.Popen(argv, env=self.realm.env(), stdin=subprocess.DEVNULL,
-                                     stdout=log, stderr=log)
+        self.proc = subprocess.Popen(argv, env={**self.realm.env(), **self.extra_env},
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         log.close()
         wait_listening(self.port, host=self.bind, proc=self.proc)
         return self

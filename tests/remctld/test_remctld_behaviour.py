@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import OurRemctld
-from realm import Remctld
+from realm import Remctld, free_port
 
 REMCTL = "/usr/bin/remctl"
 SUDO = "/usr/bin/sudo"
@@ -132,3 +132,77 @@ def test_debian_leaves_the_command_running(realm, scripts, start, tmp_path):
                 os.kill(p, 9)
             except ProcessLookupError:
                 pass
+
+
+# ---- idle timeout (REMCTLD_IDLE_TIMEOUT shortens upstream's hour) -------
+
+def pyremctl(realm, code):
+    env = realm.env()
+    env.pop("PYTHONPATH", None)
+    p = subprocess.run(["/usr/bin/python3", "-c", code], env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+# One kept-alive connection: a command, a pause of `pause` seconds, another.
+KEEPALIVE = """
+import time, remctl
+r = remctl.Remctl()
+r.open("localhost", {port}, "{principal}")
+def run(*args):
+    r.command([a.encode() for a in args])
+    text = b""
+    while True:
+        t, data, stream, status, err = r.output()
+        if t == "output":
+            text += data
+        if t in ("status", "error", "done"):
+            return text.decode().strip().replace("\\n", " ")
+print("first", run("test", "args", "1"))
+time.sleep({pause})
+try:
+    print("second", run({second}))
+except remctl.RemctlError as e:
+    print("closed", e)
+"""
+
+
+def keepalive(realm, server, pause, second='"test", "args", "2"'):
+    return pyremctl(realm, KEEPALIVE.format(port=server.port, principal=realm.server_principal,
+                                            pause=pause, second=second)).splitlines()
+
+
+def test_idle_connection_closed_after_timeout(realm, scripts, start):
+    server = start("ours", f"test args {scripts}/args ANYUSER\n",
+                   env={"REMCTLD_IDLE_TIMEOUT": "2"})
+    # a bare TCP connection that never speaks is closed too
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        t0 = time.monotonic()
+        assert sock.recv(1) == b""
+        assert 1.5 <= time.monotonic() - t0 < 6
+    out = keepalive(realm, server, 3.5)
+    assert out[0] == "first [args] [1]"
+    assert out[1].startswith("closed"), out
+    # inside the timeout the connection stays
+    assert keepalive(realm, server, 0.5) == ["first [args] [1]", "second [args] [2]"]
+
+
+def test_long_command_is_not_idleness(realm, scripts, start):
+    server = start("ours", f"test args {scripts}/args ANYUSER\n"
+                           f"test slow {scripts}/slow ANYUSER\n",
+                   env={"REMCTLD_IDLE_TIMEOUT": "2"})
+    t0 = time.monotonic()
+    out = keepalive(realm, server, 0, second='"test", "slow", "4"')
+    assert out == ["first [args] [1]", "second done"]
+    assert time.monotonic() - t0 >= 4
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "2s", "99999999999"])
+def test_bad_idle_timeout_refuses_to_start(realm, value):
+    p = subprocess.run([OurRemctld.program, "-F", "-m", "-S", "-p", str(free_port()), "-b", "127.0.0.1",
+                        "-k", realm.server_keytab, "-f", "/dev/null"],
+                       env={**realm.env(), "REMCTLD_IDLE_TIMEOUT": value},
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0
+    assert "REMCTLD_IDLE_TIMEOUT" in p.stdout + p.stderr
