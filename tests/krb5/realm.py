@@ -12,7 +12,8 @@ temporary directory; nothing touches the system's Kerberos configuration.
 
 Principals: host/localhost@REALM (server, realm.server_keytab),
 client@REALM (realm.ccache, realm.client_keytab) and client2@REALM
-(realm.client2_keytab, realm.client2_ccache) for ACL tests.
+(realm.client2_keytab, realm.client2_ccache) for ACL tests; add_client(name)
+makes more.
 """
 
 import os
@@ -181,6 +182,18 @@ class Realm(_Service):
 
     def kinit(self, keytab, principal, ccache):
         self._run([KINIT, "-k", "-t", keytab, "-c", ccache, principal])
+
+    def add_client(self, name):
+        """Another client principal NAME@REALM with a ticket; returns
+        (principal, ccache) for env(ccache=...)."""
+        principal = f"{name}@{self.realm}"
+        keytab = os.path.join(self.dir, f"{name}.keytab")
+        ccache = "FILE:" + os.path.join(self.dir, f"{name}.ccache")
+        self._run([KADMIN_LOCAL, "-r", self.realm, "-q", f"addprinc -randkey {principal}"])
+        self._run([KADMIN_LOCAL, "-r", self.realm, "-q",
+                   f"ktadd -k {keytab} -norandkey {principal}"])
+        self.kinit(keytab, principal, ccache)
+        return principal, ccache
 
     def stop(self):
         stop_process(self.kdc)

@@ -206,3 +206,94 @@ def test_bad_idle_timeout_refuses_to_start(realm, value):
                        capture_output=True, text=True, timeout=30)
     assert p.returncode != 0
     assert "REMCTLD_IDLE_TIMEOUT" in p.stdout + p.stderr
+
+
+# ---- needs root -------------------------------------------------------
+
+def require(condition, reason):
+    """Skip without `condition` -- except under CI=true, which runs as root
+    with every package of scripts/install-deps, where a skip would hide a
+    gap: there it fails."""
+    if condition:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI must run this test: {reason}")
+    pytest.skip(reason)
+
+
+# ---- sudo= -------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["ours", "debian"])
+def test_sudo_runs_as_that_user(realm, scripts, start, kind):
+    """sudo=nobody runs `sudo -u nobody -- PROGRAM SUBCOMMAND ARGS...`
+    (man 8 remctld): sudo execs the full path, so $0 is the path, not the
+    base name a direct command gets."""
+    require(os.geteuid() == 0, "root may sudo -u nobody under Debian's default sudoers")
+    require(os.access(SUDO, os.X_OK), f"{SUDO} missing (scripts/install-deps installs sudo)")
+    server = start(kind, f"test whoami {scripts}/whoami sudo=nobody ANYUSER\n")
+    p = remctl(realm, server, "test", "whoami", "a b", "--", "-u")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == f"nobody\n[{scripts}/whoami]\n[whoami]\n[a b]\n[--]\n[-u]\n"
+
+
+# ---- localgroup: with real local accounts ------------------------------
+
+def run_quiet(*argv):
+    subprocess.run(argv, check=True, stdin=subprocess.DEVNULL, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def local_accounts(realm):
+    """A throwaway group with one supplementary member and one user whose
+    primary group it is, one user outside it; each has a principal of the
+    same name in the realm (the default auth_to_local maps NAME@REALM to
+    NAME).  All removed afterwards."""
+    require(os.geteuid() == 0, "creating local users and groups needs root")
+    tag = f"{os.getpid() % 100000:05d}"
+    group = f"cdt{tag}g"
+    users = {"member": f"cdt{tag}m", "primary": f"cdt{tag}p", "outsider": f"cdt{tag}o"}
+    made = []
+    try:
+        run_quiet("groupadd", group)
+        made.append(("groupdel", group))
+        common = ["useradd", "-M", "-d", "/nonexistent", "-s", "/usr/sbin/nologin"]
+        run_quiet(*common, "-N", "-G", group, users["member"])
+        made.append(("userdel", users["member"]))
+        run_quiet(*common, "-g", group, users["primary"])
+        made.append(("userdel", users["primary"]))
+        run_quiet(*common, "-N", users["outsider"])
+        made.append(("userdel", users["outsider"]))
+        ccaches = {role: realm.add_client(name)[1] for role, name in users.items()}
+        yield group, users, ccaches
+    finally:
+        # users first: a group that is someone's primary one cannot go
+        for cmd, name in sorted(made, key=lambda m: m[0] == "groupdel"):
+            subprocess.run([cmd, name], stdin=subprocess.DEVNULL, capture_output=True)
+
+
+@pytest.mark.parametrize("kind", ["ours", "debian"])
+def test_localgroup_end_to_end(realm, scripts, start, local_accounts, kind):
+    group, users, ccaches = local_accounts
+    server = start(kind, f"test args {scripts}/args localgroup:{group}\n"
+                         f"test notin {scripts}/args deny:localgroup:{group} ANYUSER\n")
+    p = remctl(realm, server, "test", "args", "x", ccache=ccaches["member"])
+    assert p.returncode == 0 and p.stdout == "[args]\n[x]\n", p.stderr
+    p = remctl(realm, server, "test", "args", "x", ccache=ccaches["outsider"])
+    assert "Access denied" in p.stderr and p.stdout == ""
+    # client@ maps to "client", which has no local account here
+    p = remctl(realm, server, "test", "args", "x")
+    assert "Access denied" in p.stderr
+    # deny:localgroup: refuses members, lets others through to ANYUSER
+    p = remctl(realm, server, "test", "notin", ccache=ccaches["member"])
+    assert "Access denied" in p.stderr
+    p = remctl(realm, server, "test", "notin", ccache=ccaches["outsider"])
+    assert p.returncode == 0 and p.stdout == "[notin]\n", p.stderr
+
+
+@pytest.mark.parametrize("kind", ["ours", "debian"])
+def test_localgroup_primary_group(realm, scripts, start, local_accounts, kind):
+    """A user whose primary group it is, without being listed as a member."""
+    group, users, ccaches = local_accounts
+    server = start(kind, f"test args {scripts}/args localgroup:{group}\n")
+    p = remctl(realm, server, "test", "args", ccache=ccaches["primary"])
+    assert p.returncode == 0, p.stderr
