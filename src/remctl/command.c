@@ -23,16 +23,27 @@ static int send_message(struct remctl *r, struct buf *msg)
     return 1;
 }
 
+/* Past this, scratch buffers are freed after the command rather than kept. */
+#define SCRATCH_KEEP ((size_t)256 * 1024)
+
+static void scratch_done(struct buf *b)
+{
+    if (b->cap > SCRATCH_KEEP)
+        buf_free(b);
+    else
+        buf_clear(b);
+}
+
 static int command_v2(struct remctl *r, const struct iovec *args, size_t count)
 {
     struct rmsg_args_writer w;
     rmsg_args_writer_init(&w, args, count);
-    struct buf chunk = BUF_INIT, msg = BUF_INIT;
+    struct buf *chunk = &r->cmd_args, *msg = &r->cmd_msg;
     bool first = true;
     int ok = 1;
     while (ok) {
-        buf_clear(&chunk);
-        rmsg_args_writer_fill(&w, &chunk, COMMAND_CHUNK);
+        buf_clear(chunk);
+        rmsg_args_writer_fill(&w, chunk, COMMAND_CHUNK);
         bool last = rmsg_args_writer_done(&w);
         struct rmsg m = {
             .version = RMSG_PROTOCOL_BASE,
@@ -40,18 +51,18 @@ static int command_v2(struct remctl *r, const struct iovec *args, size_t count)
             .keepalive = 1,
             .continue_status = first ? (last ? RMSG_COMPLETE : RMSG_FIRST)
                                      : (last ? RMSG_LAST : RMSG_MIDDLE),
-            .data = buf_head(&chunk),
-            .data_len = buf_len(&chunk),
+            .data = buf_head(chunk),
+            .data_len = buf_len(chunk),
         };
-        buf_clear(&msg);
-        rmsg_encode(&msg, &m);
-        ok = send_message(r, &msg);
+        buf_clear(msg);
+        rmsg_encode(msg, &m);
+        ok = send_message(r, msg);
         first = false;
         if (last)
             break;
     }
-    buf_free(&chunk);
-    buf_free(&msg);
+    scratch_done(chunk);
+    scratch_done(msg);
     return ok;
 }
 
@@ -123,17 +134,23 @@ EXPORT int remctl_command(struct remctl *r, const char **command)
     size_t count = 0;
     while (command[count])
         count++;
-    struct iovec *iov = calloc(count ? count : 1, sizeof *iov);
-    if (!iov) {
-        client_set_error(r, "cannot allocate memory");
-        return 0;
+    /* Most commands have a few words: no allocation for them. */
+    struct iovec small[32] = {{0}};
+    struct iovec *iov = small;
+    if (count > sizeof small / sizeof small[0]) {
+        iov = calloc(count, sizeof *iov);
+        if (!iov) {
+            client_set_error(r, "cannot allocate memory");
+            return 0;
+        }
     }
     for (size_t i = 0; i < count; i++) {
         iov[i].iov_base = (void *)command[i];
         iov[i].iov_len = strlen(command[i]);
     }
     int ok = remctl_commandv(r, iov, count);
-    free(iov);
+    if (iov != small)
+        free(iov);
     return ok;
 }
 

@@ -40,6 +40,10 @@ struct remctl {
      * read-ahead buffer, valid until the next receive. */
     struct remctl_output output;
 
+    /* Scratch for encoding commands, kept between commands (no malloc per
+     * command) unless a large command made it big. */
+    struct buf cmd_args, cmd_msg;
+
     char *error;
 };
 

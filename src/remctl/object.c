@@ -99,6 +99,8 @@ EXPORT void remctl_close(struct remctl *r)
     if (!r)
         return;
     client_quit(r);
+    buf_free(&r->cmd_args);
+    buf_free(&r->cmd_msg);
     free(r->ccache);
     free(r->source);
     free(r->host);
