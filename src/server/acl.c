@@ -253,6 +253,19 @@ static enum acl_result check_file_target(struct acl_eval *ev, const char *target
     return result;
 }
 
+/* RFC 6112's anonymous principal is WELLKNOWN/ANONYMOUS, in the realm
+ * WELLKNOWN:ANONYMOUS or (realm-only anonymity) the client's own.  The
+ * GSS-API flag is not enough: MIT's acceptor did not set GSS_C_ANON_FLAG for
+ * Debian's remctl holding an anonymous PKINIT ticket (the client did not ask
+ * for anonymity, it just had no other ticket), and Debian's remctld still
+ * refuses that client under anyuser:auth.  The name is reserved, so only a
+ * KDC issuing an anonymous ticket can put it there. */
+static bool is_anonymous(const struct acl_subject *who)
+{
+    static const char prefix[] = "WELLKNOWN/ANONYMOUS@";
+    return who->anonymous || strncmp(who->principal, prefix, sizeof prefix - 1) == 0;
+}
+
 static enum acl_result check_entry(struct acl_eval *ev, const struct acl_entry *e,
                                    const char *file, unsigned line)
 {
@@ -263,7 +276,7 @@ static enum acl_result check_entry(struct acl_eval *ev, const struct acl_entry *
         r = strcmp(ev->who->principal, e->data) == 0 ? ACL_ALLOW : ACL_NOMATCH;
         break;
     case ACL_METHOD_ANYUSER:
-        r = (e->anonymous || !ev->who->anonymous) ? ACL_ALLOW : ACL_NOMATCH;
+        r = (e->anonymous || !is_anonymous(ev->who)) ? ACL_ALLOW : ACL_NOMATCH;
         break;
     case ACL_METHOD_DENY:
         r = check_entry(ev, e->inner, file, line);

@@ -83,8 +83,12 @@ class _Service:
 class Realm(_Service):
     """A running KDC for a private realm, with keytabs and a client ticket."""
 
-    def __init__(self, realm="CONDUIT.TEST", tmpdir=None):
+    def __init__(self, realm="CONDUIT.TEST", tmpdir=None, anonymous=False):
         self.realm = realm
+        # anonymous=True: anonymous PKINIT (needs Debian's krb5-pkinit and
+        # openssl); start() then leaves an anonymous ticket in
+        # self.anonymous_ccache.
+        self.anonymous = anonymous
         self._own_dir = tmpdir is None
         self.dir = tmpdir or tempfile.mkdtemp(prefix="krb5-realm-")
         self.kdc_port = None
@@ -100,6 +104,7 @@ class Realm(_Service):
         self.ccache = "FILE:" + os.path.join(self.dir, "client.ccache")
         self.client2_ccache = "FILE:" + os.path.join(self.dir, "client2.ccache")
         self.empty_ccache = "FILE:" + os.path.join(self.dir, "empty.ccache")
+        self.anonymous_ccache = "FILE:" + os.path.join(self.dir, "anon.ccache")
 
     # -- environment ---------------------------------------------------
     def env(self, ccache=None, base=None):
@@ -133,7 +138,7 @@ class Realm(_Service):
 
 [realms]
     {self.realm} = {{
-        kdc = 127.0.0.1:{self.kdc_port}
+        kdc = 127.0.0.1:{self.kdc_port}{self._pkinit_conf("client")}
     }}
 
 [domain_realm]
@@ -154,7 +159,7 @@ class Realm(_Service):
         kdc_tcp_ports = {self.kdc_port}
         max_life = 1d
         max_renewable_life = 0
-        supported_enctypes = aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal
+        supported_enctypes = aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal{self._pkinit_conf("kdc")}
     }}
 
 [logging]
@@ -165,6 +170,7 @@ class Realm(_Service):
             f"addprinc -randkey {self.server_principal}",
             f"addprinc -randkey {self.client_principal}",
             f"addprinc -randkey {self.client2_principal}",
+            *([f"addprinc -randkey WELLKNOWN/ANONYMOUS@{self.realm}"] if self.anonymous else []),
             f"ktadd -k {self.server_keytab} -norandkey {self.server_principal}",
             f"ktadd -k {self.client_keytab} -norandkey {self.client_principal}",
             f"ktadd -k {self.client2_keytab} -norandkey {self.client2_principal}",
@@ -178,7 +184,56 @@ class Realm(_Service):
         wait_listening(self.kdc_port, proc=self.kdc)
         self.kinit(self.client_keytab, self.client_principal, self.ccache)
         self.kinit(self.client2_keytab, self.client2_principal, self.client2_ccache)
+        if self.anonymous:
+            self._run([KINIT, "-n", "-c", self.anonymous_ccache, "@" + self.realm])
         return self
+
+    # -- anonymous PKINIT ----------------------------------------------
+    def _pkinit_conf(self, side):
+        """The realm stanza's PKINIT lines (certificates made on the way)."""
+        if not self.anonymous:
+            return ""
+        if side == "client":
+            return f"\n        pkinit_anchors = FILE:{os.path.join(self.dir, 'ca.pem')}"
+        self._make_kdc_certificate()
+        pem = os.path.join(self.dir, "kdc.pem")
+        key = os.path.join(self.dir, "kdc-key.pem")
+        return (f"\n        pkinit_identity = FILE:{pem},{key}"
+                f"\n        pkinit_anchors = FILE:{os.path.join(self.dir, 'ca.pem')}")
+
+    def _make_kdc_certificate(self):
+        """A throwaway CA and a KDC certificate it signs, with what PKINIT
+        clients check (RFC 4556): the KDC extended key usage and the
+        krbtgt/REALM@REALM principal as a subject alternative name."""
+        ext = os.path.join(self.dir, "kdc-ext.cnf")
+        with open(ext, "w") as f:
+            f.write(f"""[kdc]
+basicConstraints = CA:FALSE
+keyUsage = digitalSignature, keyEncipherment, keyAgreement
+extendedKeyUsage = 1.3.6.1.5.2.3.5
+subjectAltName = otherName:1.3.6.1.5.2.2;SEQUENCE:krb5principal
+
+[krb5principal]
+realm = EXP:0,GeneralString:{self.realm}
+name = EXP:1,SEQUENCE:principalname
+
+[principalname]
+type = EXP:0,INTEGER:2
+parts = EXP:1,SEQUENCE:krbtgt
+
+[krbtgt]
+a = GeneralString:krbtgt
+b = GeneralString:{self.realm}
+""")
+        def ssl(*args):
+            self._run(["openssl", *args], cwd=self.dir)
+        ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem",
+            "-out", "ca.pem", "-days", "2", "-subj", "/CN=conduit throwaway CA")
+        ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "kdc-key.pem",
+            "-out", "kdc.csr", "-subj", f"/CN=kdc {self.realm}")
+        ssl("x509", "-req", "-in", "kdc.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
+            "-CAcreateserial", "-out", "kdc.pem", "-days", "2", "-extfile", ext,
+            "-extensions", "kdc")
 
     def kinit(self, keytab, principal, ccache):
         self._run([KINIT, "-k", "-t", keytab, "-c", ccache, principal])

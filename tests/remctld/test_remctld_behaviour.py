@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import OurRemctld
-from realm import Remctld, free_port
+from realm import Realm, Remctld, free_port
 
 REMCTL = "/usr/bin/remctl"
 SUDO = "/usr/bin/sudo"
@@ -21,13 +21,13 @@ SCRIPTS = {
     "whoami": '#!/bin/sh\nid -un\nprintf "[%s]\\n" "$0" "$@"\n',
     "args": '#!/bin/sh\nfor a in "$@"; do printf "[%s]\\n" "$a"; done\n',
     "slow": '#!/bin/sh\nsleep "$2"\necho done\n',
+    "showenv": "#!/bin/sh\nenv | grep -E '^(REMUSER|REMOTE_USER)=' | sort\n",
 }
 
 SERVERS = {"ours": OurRemctld, "debian": Remctld}
 
 
-@pytest.fixture(scope="module")
-def scripts(realm):
+def write_scripts(realm):
     # world-readable: sudo=nobody and user= commands must reach them
     d = os.path.join(realm.dir, "bscripts")
     os.makedirs(d, exist_ok=True)
@@ -39,6 +39,16 @@ def scripts(realm):
             f.write(body)
         os.chmod(p, 0o755)
     return d
+
+
+@pytest.fixture(scope="module")
+def scripts(realm):
+    return write_scripts(realm)
+
+
+@pytest.fixture(scope="module")
+def scripts_anon(anon_realm):
+    return write_scripts(anon_realm)
 
 
 @pytest.fixture
@@ -297,3 +307,40 @@ def test_localgroup_primary_group(realm, scripts, start, local_accounts, kind):
     server = start(kind, f"test args {scripts}/args localgroup:{group}\n")
     p = remctl(realm, server, "test", "args", ccache=ccaches["primary"])
     assert p.returncode == 0, p.stderr
+
+
+# ---- anyuser:anonymous with a real anonymous PKINIT ticket -------------
+
+PKINIT_PLUGIN = "/usr/lib/x86_64-linux-gnu/krb5/plugins/preauth/pkinit.so"
+ANONYMOUS = "WELLKNOWN/ANONYMOUS@WELLKNOWN:ANONYMOUS"
+
+
+@pytest.fixture(scope="module")
+def anon_realm():
+    require(os.path.exists(PKINIT_PLUGIN),
+            "anonymous PKINIT needs krb5-pkinit (scripts/install-deps installs it)")
+    with Realm(anonymous=True) as r:
+        yield r
+
+
+@pytest.mark.parametrize("kind", ["ours", "debian"])
+def test_anyuser_anonymous(anon_realm, scripts_anon, kind):
+    r = anon_realm
+    config = (f"test anon {scripts_anon}/showenv anyuser:anonymous\n"
+              f"test auth {scripts_anon}/showenv anyuser:auth\n"
+              f"test any {scripts_anon}/showenv ANYUSER\n"
+              f"test princ {scripts_anon}/showenv princ:{ANONYMOUS}\n")
+    with SERVERS[kind](r, config) as server:
+        p = remctl(r, server, "test", "anon", ccache=r.anonymous_ccache)
+        assert p.returncode == 0, p.stderr
+        assert f"REMUSER={ANONYMOUS}\n" in p.stdout
+        for sub in ("auth", "any"):
+            p = remctl(r, server, "test", sub, ccache=r.anonymous_ccache)
+            assert "Access denied" in p.stderr and p.stdout == "", (sub, p.stdout, p.stderr)
+        # princ: names the anonymous principal like any other
+        p = remctl(r, server, "test", "princ", ccache=r.anonymous_ccache)
+        assert p.returncode == 0, p.stderr
+        # an authenticated client passes both anyuser forms
+        for sub in ("anon", "auth", "any"):
+            p = remctl(r, server, "test", sub)
+            assert f"REMUSER={r.client_principal}\n" in p.stdout, (sub, p.stderr)

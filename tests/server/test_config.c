@@ -302,6 +302,20 @@ static void test_acls(void)
     CHECK(check(c, "x@X", false, "an", "an", NULL) == ACL_ALLOW);
     CHECK(check(c, "x@Y", false, "lg", "lg", NULL) == ACL_ALLOW);
     CHECK(check(c, "anon", true, "lg", "lg", NULL) == ACL_DENY);
+    /* The anonymous principal by name, without the GSS-API flag (Debian's
+     * remctl with an anonymous PKINIT ticket): still anonymous. */
+    const char *anon = "WELLKNOWN/ANONYMOUS@WELLKNOWN:ANONYMOUS";
+    CHECK(check(c, anon, false, "au", "au", NULL) == ACL_DENY);
+    CHECK(check(c, anon, false, "lg", "lg", NULL) == ACL_DENY);
+    CHECK(check(c, anon, false, "an", "an", NULL) == ACL_ALLOW);
+    CHECK(check(c, anon, true, "au", "au", NULL) == ACL_DENY);
+    CHECK(check(c, anon, true, "an", "an", NULL) == ACL_ALLOW);
+    /* realm-only anonymity (RFC 6112): the client's realm, same name */
+    CHECK(check(c, "WELLKNOWN/ANONYMOUS@X", false, "au", "au", NULL) == ACL_DENY);
+    CHECK(check(c, "WELLKNOWN/ANONYMOUS@X", false, "an", "an", NULL) == ACL_ALLOW);
+    /* only that exact name: look-alikes are ordinary principals */
+    CHECK(check(c, "wellknown/anonymous@X", false, "au", "au", NULL) == ACL_ALLOW);
+    CHECK(check(c, "WELLKNOWN/ANONYMOUSX@X", false, "au", "au", NULL) == ACL_ALLOW);
 
     CHECK(verdict(c, "host/www.example.org@X", "re", "re") == ACL_ALLOW);
     CHECK(verdict(c, "host/www.example.org@XY", "re", "re") == ACL_DENY);
