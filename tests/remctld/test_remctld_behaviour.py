@@ -3,6 +3,7 @@ process groups of commands, sudo=, localgroup: end to end, the anonymous
 principal, the idle timeout.  Each case runs against Debian's remctld too
 where the same configuration can show the same thing."""
 import os
+import pathlib
 import socket
 import subprocess
 import time
@@ -98,11 +99,11 @@ def wait_until(pred, timeout=10.0):
 
 # ---- a client killed mid-command: the whole process group goes ---------
 
-def run_family(realm, server, tmp_path):
+def run_family(realm, server, tmp_path, sub="family"):
     """Start the family command, wait for its pids, kill the client."""
-    pidfile = tmp_path / f"family-{server.port}"
+    pidfile = tmp_path / f"{sub}-{server.port}"
     client = subprocess.Popen([REMCTL, "-p", str(server.port), "-s", realm.server_principal,
-                               "localhost", "test", "family", str(pidfile)], env=realm.env(),
+                               "localhost", "test", sub, str(pidfile)], env=realm.env(),
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     try:
         assert wait_until(lambda: pidfile.exists() and len(pidfile.read_text().split()) == 3)
@@ -122,6 +123,23 @@ def test_client_killed_takes_grandchildren(realm, scripts, start, tmp_path):
     assert wait_until(lambda: not any(exists(p) for p in pids)), \
         [open(f"/proc/{p}/stat").read() for p in pids if exists(p)]
     assert remctl(realm, server, "test", "args", "after").stdout == "[args]\n[after]\n"
+    zombies = subprocess.run(["ps", "--ppid", str(server.proc.pid), "-o", "stat="],
+                             capture_output=True, text=True).stdout.split()
+    assert "Z" not in "".join(zombies)
+
+
+def test_client_killed_takes_sudo_command(realm, scripts, start):
+    """Under sudo= the command is sudo's child (on a pty with Debian's
+    use_pty): SIGTERM to our child's group reaches sudo, which passes it on."""
+    require(os.geteuid() == 0, "root may sudo -u nobody under Debian's default sudoers")
+    require(os.access(SUDO, os.X_OK), f"{SUDO} missing (scripts/install-deps installs sudo)")
+    server = start("ours", f"test family {scripts}/family sudo=nobody ANYUSER\n")
+    shared = os.path.join(os.path.dirname(scripts), "family-pids")
+    os.makedirs(shared, exist_ok=True)
+    os.chmod(shared, 0o1777)  # the command writes its pids as nobody
+    pids = run_family(realm, server, pathlib.Path(shared))
+    assert wait_until(lambda: not any(exists(p) for p in pids)), \
+        [open(f"/proc/{p}/stat").read() for p in pids if exists(p)]
     zombies = subprocess.run(["ps", "--ppid", str(server.proc.pid), "-o", "stat="],
                              capture_output=True, text=True).stdout.split()
     assert "Z" not in "".join(zombies)
