@@ -65,7 +65,9 @@ def start(realm):
 
     yield go
     for s in running:
-        s.stop()
+        rc = s.stop()
+        if isinstance(s, OurRemctld):
+            assert rc == 0, f"remctld exited {rc}:\n{s.log()}"
 
 
 def remctl(realm, server, *args, ccache=None, **kw):
@@ -362,3 +364,5 @@ def test_anyuser_anonymous(anon_realm, scripts_anon, kind):
         for sub in ("anon", "auth", "any"):
             p = remctl(r, server, "test", sub)
             assert f"REMUSER={r.client_principal}\n" in p.stdout, (sub, p.stderr)
+        if kind == "ours":
+            assert "access denied: user " + ANONYMOUS in server.log()
