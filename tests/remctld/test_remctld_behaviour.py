@@ -130,12 +130,15 @@ def test_client_killed_takes_grandchildren(realm, scripts, start, tmp_path):
     assert "Z" not in "".join(zombies)
 
 
-def test_client_killed_takes_sudo_command(realm, scripts, start):
-    """Under sudo= the command is sudo's child (on a pty with Debian's
-    use_pty): SIGTERM to our child's group reaches sudo, which passes it on."""
-    require(os.geteuid() == 0, "root may sudo -u nobody under Debian's default sudoers")
-    require(os.access(SUDO, os.X_OK), f"{SUDO} missing (scripts/install-deps installs sudo)")
-    server = start("ours", f"test family {scripts}/family sudo=nobody ANYUSER\n")
+@pytest.mark.parametrize("option", ["user=nobody", "sudo=nobody"])
+def test_client_killed_takes_other_users_command(realm, scripts, start, option):
+    """The same as another user.  Under sudo= the command is sudo's child
+    (on a pty with Debian's use_pty): SIGTERM to our child's group reaches
+    sudo, which passes it on."""
+    require(os.geteuid() == 0, "user= and sudo -u nobody need root")
+    if option.startswith("sudo"):
+        require(os.access(SUDO, os.X_OK), f"{SUDO} missing (scripts/install-deps installs sudo)")
+    server = start("ours", f"test family {scripts}/family {option} ANYUSER\n")
     shared = os.path.join(os.path.dirname(scripts), "family-pids")
     os.makedirs(shared, exist_ok=True)
     os.chmod(shared, 0o1777)  # the command writes its pids as nobody
