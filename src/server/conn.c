@@ -383,6 +383,7 @@ static void start_next_job(struct conn *c)
         .out = RUNNER_PIPE,
         .err = RUNNER_PIPE,
         .new_session = true,
+        .reset_signals = &c->srv->reset_signals,
     };
     if (j->set_user) {
         r->spec.set_uid = r->spec.set_gid = r->spec.set_groups = true;

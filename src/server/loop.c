@@ -20,6 +20,7 @@
 #include "server/slog.h"
 #include "server/spawner.h"
 #include "util/fdio.h"
+#include "util/runner.h"
 
 long long server_now_ms(void)
 {
@@ -131,6 +132,9 @@ int server_open_loop(struct server *s)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigprocmask(SIG_BLOCK, &set, NULL);
+    /* Nothing changes a disposition after this point, so the set each
+     * command must reset is found once, not with 64 queries per spawn. */
+    runner_signals_to_reset(&s->reset_signals);
     s->sigwatch.kind = WATCH_SIGNAL;
     s->sigwatch.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (s->sigwatch.fd < 0) {

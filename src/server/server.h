@@ -6,6 +6,7 @@
 #define CONDUIT_SERVER_SERVER_H
 
 #include <gssapi/gssapi.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -68,6 +69,8 @@ struct server {
     size_t norphans;
     bool stopping;   /* SIGTERM: no new connections, exit when all are done */
     bool single;     /* inetd mode: exit when the one connection ends */
+    /* Dispositions every command resets, found once (runner_spec). */
+    sigset_t reset_signals;
     long long idle_timeout_ms; /* SERVER_IDLE_TIMEOUT_MS or the environment's */
 };
 

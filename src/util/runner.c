@@ -4,8 +4,10 @@
  * memory until it execs, so spawning costs no page-table copy however big
  * the parent is.  Everything the child needs (exec candidates, the list of
  * signals to reset, /dev/null) is prepared in the parent, and the child only
- * makes system calls: no malloc, no locks.  Its failures travel back over a
- * CLOEXEC pipe that exec closes, so an empty read means success. */
+ * makes system calls: no malloc, no locks.  Its failures are written into
+ * that shared memory before it exits: with CLONE_VFORK we resume only once
+ * the child has exec'ed or exited, so an untouched report means success
+ * (no report pipe, and no wait for exec to close it). */
 #include "util/runner.h"
 
 #include <errno.h>
@@ -13,6 +15,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -23,7 +26,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "util/fdio.h"
 
 extern char **environ;
 
@@ -61,7 +63,7 @@ struct child_ctx {
     const char *candidates[MAX_CANDIDATES];
     size_t ncandidates;
     int stdio[3]; /* what becomes the child's 0, 1, 2 */
-    int report_fd;
+    volatile struct child_report *report; /* in the parent's frame */
     sigset_t ignored; /* dispositions to reset to default */
     sigset_t old_mask;
 };
@@ -106,11 +108,9 @@ static size_t exec_candidates(const char *name, char *storage, size_t storage_le
 __attribute__((noreturn)) static void child_fail(const struct child_ctx *c, int stage, int step,
                                                  int err)
 {
-    struct child_report r = {stage, err, step};
-    ssize_t w;
-    do
-        w = write(c->report_fd, &r, sizeof r);
-    while (w < 0 && errno == EINTR);
+    c->report->err = err;
+    c->report->what = step;
+    c->report->stage = stage; /* nonzero: the parent's sign of failure */
     _exit(127);
 }
 
@@ -173,6 +173,42 @@ __attribute__((no_sanitize("address", "undefined"))) static int child_main(void 
     child_fail(c, RUNNER_STAGE_EXEC, STEP_EXECVE, first_err ? first_err : ENOENT);
 }
 
+/* The child's stack, one per spawning thread and kept for its life: once
+ * clone returns the child has exec'ed or exited, so the next spawn may
+ * reuse it, and an munmap per spawn (a TLB shootdown across the threads'
+ * CPUs) is saved.  Freed when the thread exits. */
+static pthread_key_t stack_key;
+static pthread_once_t stack_once = PTHREAD_ONCE_INIT;
+
+static void stack_free(void *stack)
+{
+    munmap(stack, CHILD_STACK_SIZE);
+}
+
+static void stack_key_init(void)
+{
+    if (pthread_key_create(&stack_key, stack_free) != 0)
+        abort();
+}
+
+static void *child_stack(void)
+{
+    pthread_once(&stack_once, stack_key_init);
+    void *stack = pthread_getspecific(stack_key);
+    if (stack)
+        return stack;
+    stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED)
+        return NULL;
+    if (pthread_setspecific(stack_key, stack) != 0) {
+        munmap(stack, CHILD_STACK_SIZE);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return stack;
+}
+
 static void close_if(int *fd)
 {
     if (*fd >= 0)
@@ -209,7 +245,13 @@ static int open_stdio(enum runner_io io, int given, int child_fd, int *ours, int
             *theirs = p[1];
             *ours = p[0];
         }
-        fdio_set_nonblock(*ours, true);
+        /* A new pipe end has no other status flag: one call, not F_GETFL
+         * and F_SETFL. */
+        if (fcntl(*ours, F_SETFL, O_NONBLOCK) < 0) {
+            close_if(ours);
+            close_if(theirs);
+            return -1;
+        }
         return 0;
     }
     case RUNNER_NULL:
@@ -225,6 +267,17 @@ static int open_stdio(enum runner_io io, int given, int child_fd, int *ours, int
     }
     errno = EINVAL;
     return -1;
+}
+
+void runner_signals_to_reset(sigset_t *set)
+{
+    sigemptyset(set);
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction sa;
+        if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL && sig != SIGKILL &&
+            sig != SIGSTOP)
+            sigaddset(set, sig); /* handlers too: reset before the mask opens */
+    }
 }
 
 int runner_spawn(const struct runner_spec *spec, struct runner_child *child,
@@ -246,10 +299,11 @@ int runner_spawn(const struct runner_spec *spec, struct runner_child *child,
     const char *program = spec->path ? spec->path : spec->argv[0];
     c.ncandidates = exec_candidates(program, paths, sizeof paths, c.candidates);
 
-    int devnull = -1, ours[3] = {-1, -1, -1}, theirs[3] = {-1, -1, -1}, report[2] = {-1, -1};
+    int devnull = -1, ours[3] = {-1, -1, -1}, theirs[3] = {-1, -1, -1};
+    volatile struct child_report report = {RUNNER_STAGE_NONE, 0, 0};
+    c.report = &report;
     const enum runner_io io[3] = {spec->in, spec->out, spec->err};
     const int given[3] = {spec->in_fd, spec->out_fd, spec->err_fd};
-    void *stack = MAP_FAILED;
     for (int fd = 0; fd < 3; fd++) {
         if (open_stdio(io[fd], given[fd], fd, &ours[fd], &theirs[fd], &devnull) < 0) {
             fail_set(fail, RUNNER_STAGE_PARENT, errno, "pipe");
@@ -257,23 +311,13 @@ int runner_spawn(const struct runner_spec *spec, struct runner_child *child,
         }
         c.stdio[fd] = theirs[fd];
     }
-    if (pipe2(report, O_CLOEXEC) < 0) {
-        fail_set(fail, RUNNER_STAGE_PARENT, errno, "pipe");
-        goto fail;
-    }
-    c.report_fd = report[1];
+    if (spec->reset_signals)
+        c.ignored = *spec->reset_signals;
+    else
+        runner_signals_to_reset(&c.ignored);
 
-    sigemptyset(&c.ignored);
-    for (int sig = 1; sig < NSIG; sig++) {
-        struct sigaction sa;
-        if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL && sig != SIGKILL &&
-            sig != SIGSTOP)
-            sigaddset(&c.ignored, sig); /* handlers too: reset before the mask opens */
-    }
-
-    stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED) {
+    void *stack = child_stack();
+    if (!stack) {
         fail_set(fail, RUNNER_STAGE_PARENT, errno, "mmap");
         goto fail;
     }
@@ -286,26 +330,18 @@ int runner_spawn(const struct runner_spec *spec, struct runner_child *child,
                       CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
     int clone_err = errno;
     sigprocmask(SIG_SETMASK, &c.old_mask, NULL);
-    munmap(stack, CHILD_STACK_SIZE);
-    stack = MAP_FAILED;
     if (pid < 0) {
         fail_set(fail, RUNNER_STAGE_PARENT, clone_err, "clone");
         goto fail;
     }
 
-    close_if(&report[1]);
-    struct child_report r;
-    ssize_t n;
-    do
-        n = read(report[0], &r, sizeof r);
-    while (n < 0 && errno == EINTR);
-    close_if(&report[0]);
-    if (n == (ssize_t)sizeof r) {
+    if (report.stage != RUNNER_STAGE_NONE) {
         runner_wait(pid);
-        const char *what = r.what >= 0 && (size_t)r.what < sizeof step_names / sizeof *step_names
-                               ? step_names[r.what]
+        int step = report.what;
+        const char *what = step >= 0 && (size_t)step < sizeof step_names / sizeof *step_names
+                               ? step_names[step]
                                : "spawn";
-        fail_set(fail, (enum runner_stage)r.stage, r.err, what);
+        fail_set(fail, (enum runner_stage)report.stage, report.err, what);
         goto fail;
     }
 
@@ -326,10 +362,6 @@ fail:
             close_if(&theirs[fd]);
     }
     close_if(&devnull);
-    close_if(&report[0]);
-    close_if(&report[1]);
-    if (stack != MAP_FAILED)
-        munmap(stack, CHILD_STACK_SIZE);
     return -1;
 }
 

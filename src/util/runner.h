@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -38,6 +39,10 @@ struct runner_spec {
                            reaches whatever it starts too */
     enum runner_io in, out, err;
     int in_fd, out_fd, err_fd; /* for RUNNER_FD */
+    /* Signals whose disposition the child resets to SIG_DFL, from
+     * runner_signals_to_reset; NULL: found at each spawn (one sigaction
+     * query per signal, 64 system calls). */
+    const sigset_t *reset_signals;
 };
 
 /* Where spawning failed; the child reports it before exec. */
@@ -61,6 +66,9 @@ struct runner_failure {
     int err; /* errno */
     const char *what; /* e.g. "setresuid"; static string */
 };
+
+/* The signals not at SIG_DFL in this process (ignored or handled). */
+void runner_signals_to_reset(sigset_t *set);
 
 /* Start the child.  Returns 0, or -1 with *fail saying what went wrong (no
  * child is left behind on failure). */
