@@ -59,11 +59,18 @@ static void free_strv(char **v)
     free(v);
 }
 
+static size_t base_env_count(void);
+
 static void job_free(struct job *j)
 {
     free(j->path);
     free_strv(j->argv);
-    free_strv(j->envp);
+    if (j->envp) {
+        /* The first entries are the shared base (see build_env). */
+        for (char **p = j->envp + base_env_count(); *p; p++)
+            free(*p);
+        free(j->envp);
+    }
     free(j->stdin_data);
     free(j->groups);
 }
@@ -77,19 +84,22 @@ void job_plan_free(struct job_plan *plan)
     memset(plan, 0, sizeof *plan);
 }
 
-/* The environment: ours without the service manager's variables, plus the
- * client's. */
-static char **build_env(const struct job_client *c, const char *command)
+/* Our environment without the service manager's variables and the ones we
+ * set: the same for every command, so filtered and copied once (the server
+ * never changes its environment) and shared by every job's envp. */
+static char **base_env;
+static size_t base_env_n;
+
+static size_t base_env_count(void)
 {
+    if (base_env)
+        return base_env_n;
     size_t n = 0;
     for (char **e = environ; *e; e++)
         n++;
-    /* Room for our six variables, the terminator, and one more slot for
-     * REMOTE_HOST added by the spawner once the lookup is done. */
-    char **env = calloc(n + 9, sizeof *env);
-    if (!env)
+    base_env = calloc(n + 1, sizeof *base_env);
+    if (!base_env)
         abort();
-    size_t k = 0;
     static const char *const dropped[] = {
         "LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=", "NOTIFY_SOCKET=", "REMUSER=",
         "REMOTE_USER=", "REMOTE_ADDR=", "REMOTE_HOST=", "REMCTL_COMMAND=", "REMOTE_EXPIRES=",
@@ -100,8 +110,23 @@ static char **build_env(const struct job_client *c, const char *command)
             if (strncmp(*e, dropped[i], strlen(dropped[i])) == 0)
                 drop = true;
         if (!drop)
-            env[k++] = xstrdup(*e);
+            base_env[base_env_n++] = xstrdup(*e);
     }
+    return base_env_n;
+}
+
+/* The environment: the shared base, plus the client's variables (owned by
+ * the job). */
+static char **build_env(const struct job_client *c, const char *command)
+{
+    size_t n = base_env_count();
+    /* Room for our six variables, the terminator, and one more slot for
+     * REMOTE_HOST added by the spawner once the lookup is done. */
+    char **env = calloc(n + 9, sizeof *env);
+    if (!env)
+        abort();
+    memcpy(env, base_env, n * sizeof *env);
+    size_t k = n;
     env[k++] = xasprintf("%s%s", "REMUSER=", c->principal);
     env[k++] = xasprintf("%s%s", "REMOTE_USER=", c->principal);
     if (c->addr)

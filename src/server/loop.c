@@ -280,24 +280,30 @@ static void reap_children(struct server *s)
 
 static void handle_signals(struct server *s)
 {
-    struct signalfd_siginfo si;
-    while (read(s->sigwatch.fd, &si, sizeof si) == (ssize_t)sizeof si) {
-        switch (si.ssi_signo) {
-        case SIGCHLD:
-            reap_children(s);
+    /* Several at a time; a short read means none is left (the signalfd is
+     * level-triggered in epoll, so a later one wakes us again). */
+    struct signalfd_siginfo si[8];
+    for (;;) {
+        ssize_t n = read(s->sigwatch.fd, si, sizeof si);
+        if (n < (ssize_t)sizeof si[0])
             break;
-        case SIGHUP:
-            reload(s);
-            break;
-        case SIGTERM:
-        case SIGINT:
-            begin_stop(s);
-            break;
-        default:
-            break;
+        for (size_t i = 0; i < (size_t)n / sizeof si[0]; i++) {
+            switch (si[i].ssi_signo) {
+            case SIGHUP:
+                reload(s);
+                break;
+            case SIGTERM:
+            case SIGINT:
+                begin_stop(s);
+                break;
+            default: /* SIGCHLD: the sweep below */
+                break;
+            }
         }
+        if ((size_t)n < sizeof si)
+            break;
     }
-    /* Coalesced SIGCHLDs: always sweep. */
+    /* SIGCHLDs coalesce: one sweep reaps every child that has exited. */
     reap_children(s);
 }
 
