@@ -3,8 +3,13 @@
  * in the way.  A kept-alive command can never go faster than this.
  *
  *   remctld_spawn_floor true N   posix_spawn /bin/true, waitpid; N times
- *   remctld_spawn_floor echo N   posix_spawn /bin/echo x with its stdout on a
+ *   remctld_spawn_floor echo N   posix_spawn /bin/echo with its stdout on a
  *                                pipe, read to EOF, waitpid; N times
+ *
+ * The argument vectors are the ones remctld builds for the benchmark's
+ * commands "t true" and "t line x" (program base name, subcommand, then the
+ * arguments): coreutils' true given one argument sets up its locale to look
+ * for --help, which costs more than the bare `true`.
  *
  * Prints "RESULT <microseconds per command>".  One warm-up round first. */
 #include <spawn.h>
@@ -39,7 +44,7 @@ static void reap(pid_t pid)
 
 static void run_true(void)
 {
-    char *argv[] = {"true", NULL};
+    char *argv[] = {"true", "true", NULL};
     pid_t pid;
     if (posix_spawn(&pid, "/bin/true", NULL, NULL, argv, environ) != 0)
         die("posix_spawn");
@@ -56,7 +61,7 @@ static void run_echo(void)
     posix_spawn_file_actions_adddup2(&fa, p[1], 1);
     posix_spawn_file_actions_addclose(&fa, p[0]);
     posix_spawn_file_actions_addclose(&fa, p[1]);
-    char *argv[] = {"echo", "x", NULL};
+    char *argv[] = {"echo", "line", "x", NULL};
     pid_t pid;
     if (posix_spawn(&pid, "/bin/echo", &fa, NULL, argv, environ) != 0)
         die("posix_spawn");
@@ -67,7 +72,7 @@ static void run_echo(void)
     ssize_t n;
     while ((n = read(p[0], buf, sizeof buf)) > 0)
         got += (size_t)n;
-    if (n < 0 || got != 2)
+    if (n < 0 || got != sizeof "line x" - 1 + 1)
         die("read");
     close(p[0]);
     reap(pid);
