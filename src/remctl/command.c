@@ -174,18 +174,18 @@ EXPORT int remctl_noop(struct remctl *r)
         return 0;
     struct token_fail fail = {0};
     uint8_t flags;
-    const uint8_t *plain;
-    size_t plain_len;
-    if (token_recv_unwrap(&r->io, r->ctx, &flags, &plain, &plain_len, &fail) != TOKEN_OK) {
+    gss_buffer_desc plain;
+    if (token_recv_priv(&r->io, r->ctx, &flags, &plain, &fail) != TOKEN_OK) {
         client_token_error(r, "receiving token", &fail);
         client_disconnect(r);
         return 0;
     }
+    OM_uint32 minor;
     struct rmsg m;
     if (flags != (TOKEN_DATA | TOKEN_PROTOCOL)) {
         client_set_error(r, "unexpected token from server");
         ok = 0;
-    } else if (rmsg_decode(plain, plain_len, &m) != RMSG_OK) {
+    } else if (rmsg_decode(plain.value, plain.length, &m) != RMSG_OK) {
         client_set_error(r, "malformed result token from server");
         ok = 0;
     } else if (m.type == RMSG_VERSION) {
@@ -201,5 +201,6 @@ EXPORT int remctl_noop(struct remctl *r)
         client_set_error(r, "unexpected message type %d from server", m.type);
         ok = 0;
     }
+    gss_release_buffer(&minor, &plain);
     return ok;
 }

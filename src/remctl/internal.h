@@ -36,9 +36,8 @@ struct remctl {
     int v1_status;
     bool v1_used; /* a v1 connection serves one command */
 
-    /* What remctl_output returned last; its data points into io's
-     * read-ahead buffer, valid until the next receive. */
-    struct remctl_output output;
+    struct remctl_output output; /* what remctl_output returned last */
+    gss_buffer_desc plain;       /* the message output.data points into */
 
     /* Scratch for encoding commands, kept between commands (no malloc per
      * command) unless a large command made it big. */

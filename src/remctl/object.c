@@ -59,6 +59,10 @@ EXPORT int remctl_set_timeout(struct remctl *r, time_t timeout)
 
 void client_release_output(struct remctl *r)
 {
+    OM_uint32 minor;
+    if (r->plain.value)
+        gss_release_buffer(&minor, &r->plain);
+    r->plain = (gss_buffer_desc)GSS_C_EMPTY_BUFFER;
     memset(&r->output, 0, sizeof r->output);
 }
 

@@ -6,14 +6,13 @@
 #include "remctl/internal.h"
 #include "remctl/message.h"
 
-/* Receive and unwrap the next token (in place, valid until the next
- * receive); 1, or 0 with the error recorded (and the connection dropped on
- * transport failures). */
-static int next_plain(struct remctl *r, uint8_t want_flags, const uint8_t **p, size_t *n)
+/* Receive and unwrap the next token into r->plain; 1, or 0 with the
+ * error recorded (and the connection dropped on transport failures). */
+static int next_plain(struct remctl *r, uint8_t want_flags)
 {
     struct token_fail fail = {0};
     uint8_t flags;
-    if (token_recv_unwrap(&r->io, r->ctx, &flags, p, n, &fail) != TOKEN_OK) {
+    if (token_recv_priv(&r->io, r->ctx, &flags, &r->plain, &fail) != TOKEN_OK) {
         client_token_error(r, "receiving token", &fail);
         client_disconnect(r);
         return 0;
@@ -61,11 +60,9 @@ static struct remctl_output *output_v1(struct remctl *r)
 {
     if (r->v1_status_pending)
         return v1_status(r);
-    const uint8_t *p;
-    size_t n;
-    if (!next_plain(r, TOKEN_DATA, &p, &n))
+    if (!next_plain(r, TOKEN_DATA))
         return NULL;
-    return client_output_from_v1(r, p, n);
+    return client_output_from_v1(r, r->plain.value, r->plain.length);
 }
 
 struct remctl_output *client_output_from_message(struct remctl *r, const uint8_t *p, size_t n)
@@ -131,11 +128,9 @@ struct remctl_output *client_output_from_message(struct remctl *r, const uint8_t
 
 static struct remctl_output *output_v2(struct remctl *r)
 {
-    const uint8_t *p;
-    size_t n;
-    if (!next_plain(r, TOKEN_DATA | TOKEN_PROTOCOL, &p, &n))
+    if (!next_plain(r, TOKEN_DATA | TOKEN_PROTOCOL))
         return NULL;
-    return client_output_from_message(r, p, n);
+    return client_output_from_message(r, r->plain.value, r->plain.length);
 }
 
 EXPORT struct remctl_output *remctl_output(struct remctl *r)

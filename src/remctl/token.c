@@ -9,9 +9,6 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <gssapi/gssapi_ext.h>
-
-#include "util/wire.h"
 
 /* Read-ahead: ask the kernel for up to this much at a time, so a stream of
  * 64 KiB tokens costs about one recv per token or less.  The request starts
@@ -251,62 +248,21 @@ enum token_status token_recv(struct token_io *io, uint8_t *flags, const uint8_t 
     }
 }
 
-static enum token_status gss_fail(struct token_fail *fail, OM_uint32 major, OM_uint32 minor)
-{
-    fail->major = major;
-    fail->minor = minor;
-    return fail_with(fail, TOKEN_FAIL_GSSAPI, 0);
-}
-
 enum token_status token_send_priv(struct token_io *io, gss_ctx_id_t ctx, uint8_t flags,
                                   const void *data, size_t len, struct token_fail *fail)
 {
-    /* Wrap straight into the output buffer behind the frame header: the
-     * same bytes as gss_wrap's token, without its allocation and copy. */
-    gss_iov_buffer_desc iov[4] = {
-        {GSS_IOV_BUFFER_TYPE_HEADER, GSS_C_EMPTY_BUFFER},
-        {GSS_IOV_BUFFER_TYPE_DATA, {len, (void *)data}},
-        {GSS_IOV_BUFFER_TYPE_PADDING, GSS_C_EMPTY_BUFFER},
-        {GSS_IOV_BUFFER_TYPE_TRAILER, GSS_C_EMPTY_BUFFER},
-    };
+    gss_buffer_desc in = {len, (void *)data}, out = GSS_C_EMPTY_BUFFER;
     int conf = 0;
     OM_uint32 minor = 0;
-    OM_uint32 major = gss_wrap_iov_length(&minor, ctx, 1, GSS_C_QOP_DEFAULT, &conf, iov, 4);
-    if (major != GSS_S_COMPLETE)
-        return gss_fail(fail, major, minor);
-    size_t head = iov[0].buffer.length, pad = iov[2].buffer.length,
-           tail = iov[3].buffer.length;
-    size_t total = head + len + pad + tail;
-    if (len > FRAME_MAX_PAYLOAD || total > FRAME_MAX_PAYLOAD) {
-        buf_clear(&io->out);
-        return fail_with(fail, TOKEN_FAIL_LARGE, EMSGSIZE);
-    }
-    uint8_t *p = buf_reserve(&io->out, FRAME_HEADER_LEN + total);
-    p[0] = flags;
-    wire_put_u32(p + 1, (uint32_t)total);
-    uint8_t *q = p + FRAME_HEADER_LEN;
-    iov[0].buffer.value = q;
-    q += head;
-    if (len)
-        memcpy(q, data, len);
-    iov[1].buffer.value = q;
-    q += len;
-    iov[2].buffer.value = q;
-    iov[3].buffer.value = q + pad;
-    major = gss_wrap_iov(&minor, ctx, 1, GSS_C_QOP_DEFAULT, &conf, iov, 4);
+    OM_uint32 major = gss_wrap(&minor, ctx, 1, GSS_C_QOP_DEFAULT, &in, &conf, &out);
     if (major != GSS_S_COMPLETE) {
-        buf_clear(&io->out);
-        return gss_fail(fail, major, minor);
+        fail->major = major;
+        fail->minor = minor;
+        return fail_with(fail, TOKEN_FAIL_GSSAPI, 0);
     }
-    /* The mechanism may report shorter padding or trailer than it asked
-     * room for; the token is what it filled in, contiguous. */
-    if (iov[2].buffer.length != pad || iov[3].buffer.length != tail ||
-        iov[0].buffer.length != head) {
-        buf_clear(&io->out);
-        return fail_with(fail, TOKEN_FAIL_INVALID, 0);
-    }
-    io->out.end += FRAME_HEADER_LEN + total;
-    return flush(io, fail);
+    enum token_status st = token_send(io, flags, out.value, out.length, fail);
+    gss_release_buffer(&minor, &out);
+    return st;
 }
 
 enum token_status token_recv_priv(struct token_io *io, gss_ctx_id_t ctx, uint8_t *flags,
@@ -331,39 +287,6 @@ enum token_status token_recv_priv(struct token_io *io, gss_ctx_id_t ctx, uint8_t
         gss_release_buffer(&minor, plain);
         return fail_with(fail, TOKEN_FAIL_INVALID, 0);
     }
-    return TOKEN_OK;
-}
-
-enum token_status token_recv_unwrap(struct token_io *io, gss_ctx_id_t ctx, uint8_t *flags,
-                                    const uint8_t **plain, size_t *plain_len,
-                                    struct token_fail *fail)
-{
-    *plain = NULL;
-    *plain_len = 0;
-    const uint8_t *data;
-    size_t len;
-    enum token_status st = token_recv(io, flags, &data, &len, fail);
-    if (st != TOKEN_OK || !(*flags & TOKEN_DATA))
-        return st;
-    /* A STREAM buffer makes the mechanism decrypt in place and point DATA
-     * into it; the bytes are ours (the read-ahead buffer) until the next
-     * receive. */
-    gss_iov_buffer_desc iov[2] = {
-        {GSS_IOV_BUFFER_TYPE_STREAM, {len, (void *)data}},
-        {GSS_IOV_BUFFER_TYPE_DATA, GSS_C_EMPTY_BUFFER},
-    };
-    int conf = 0;
-    OM_uint32 minor = 0;
-    OM_uint32 major = gss_unwrap_iov(&minor, ctx, &conf, NULL, iov, 2);
-    if (major != GSS_S_COMPLETE) {
-        fail->major = major;
-        fail->minor = minor;
-        return fail_with(fail, TOKEN_FAIL_GSSAPI, 0);
-    }
-    if (!conf)
-        return fail_with(fail, TOKEN_FAIL_INVALID, 0);
-    *plain = iov[1].buffer.value;
-    *plain_len = iov[1].buffer.length;
     return TOKEN_OK;
 }
 

@@ -67,14 +67,6 @@ enum token_status token_send_priv(struct token_io *io, gss_ctx_id_t ctx, uint8_t
 enum token_status token_recv_priv(struct token_io *io, gss_ctx_id_t ctx, uint8_t *flags,
                                   gss_buffer_desc *plain, struct token_fail *fail);
 
-/* Like token_recv_priv, but the token is decrypted where it lies in the
- * read-ahead buffer (no allocation, no copy): *plain stays valid until the
- * next call on io, and is NULL with *plain_len 0 for a token without
- * TOKEN_DATA. */
-enum token_status token_recv_unwrap(struct token_io *io, gss_ctx_id_t ctx, uint8_t *flags,
-                                    const uint8_t **plain, size_t *plain_len,
-                                    struct token_fail *fail);
-
 /* A malloc'ed "MAJOR, MINOR" text for a GSS-API failure. */
 char *token_gss_message(OM_uint32 major, OM_uint32 minor);
 
