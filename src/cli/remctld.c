@@ -267,23 +267,24 @@ int main(int argc, char **argv)
             for (int i = 0; i < activated && nfds < 64; i++)
                 fds[nfds++] = SD_LISTEN_FDS_START + i;
         } else {
+            /* In the foreground the PID file comes first: whoever can
+             * connect can also read it. */
+            if (foreground && pidfile && write_pidfile(pidfile) < 0)
+                return 1;
             unsigned short p = port ? (unsigned short)port : default_port();
-            if (nbinds == 0) {
-                int fd = open_listener(NULL, p);
-                if (fd < 0)
+            for (size_t i = 0; i < (nbinds ? nbinds : 1); i++) {
+                int fd = open_listener(nbinds ? binds[i] : NULL, p);
+                if (fd < 0) {
+                    if (foreground && pidfile)
+                        unlink(pidfile);
                     return 1;
-                fds[nfds++] = fd;
-            }
-            for (size_t i = 0; i < nbinds; i++) {
-                int fd = open_listener(binds[i], p);
-                if (fd < 0)
-                    return 1;
+                }
                 fds[nfds++] = fd;
             }
         }
         if (!foreground)
             daemonize(opt.stdio_log, pidfile);
-        else if (pidfile && write_pidfile(pidfile) < 0)
+        else if (activated > 0 && pidfile && write_pidfile(pidfile) < 0)
             return 1;
         if (server_open_loop(&srv) < 0)
             return 1;
