@@ -561,6 +561,18 @@ static void child_input(struct conn *c)
     close_child_fd(c, &c->cin);
 }
 
+void conn_child_exiting(struct server *s, pid_t pid)
+{
+    /* A vanished client's command is over once its leader exits: what the
+     * leader started and left behind (a grandchild that ignored SIGTERM,
+     * say) gets SIGKILL now rather than running on unowned. */
+    for (struct conn *c = s->running; c; c = c->run_next)
+        if (c->pid == pid && c->state == CONN_DEAD && !c->killed_hard) {
+            kill_command(pid, SIGKILL);
+            c->killed_hard = true;
+        }
+}
+
 bool conn_child_exited(struct server *s, pid_t pid, int status)
 {
     for (struct conn *c = s->running; c; c = c->run_next) {

@@ -269,9 +269,16 @@ static void begin_stop(struct server *s)
 static void reap_children(struct server *s)
 {
     for (;;) {
+        /* Look before reaping: while the exited child is a zombie its
+         * process-group id cannot be reused, so what it leaves behind can
+         * still be signalled safely (conn_child_exiting). */
+        siginfo_t info = {0};
+        if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid == 0)
+            return;
+        pid_t pid = info.si_pid;
+        conn_child_exiting(s, pid);
         int status;
-        pid_t pid = waitpid(-1, &status, WNOHANG);
-        if (pid <= 0)
+        if (waitpid(pid, &status, WNOHANG) != pid)
             return;
         if (!conn_child_exited(s, pid, status))
             add_orphan(s, pid, status);

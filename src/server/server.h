@@ -101,6 +101,8 @@ void conn_event(struct server *s, struct watch *w, unsigned events);
 void conn_spawned(struct server *s, struct spawn_req *r);
 /* Claim the status of pid if it was reaped before its spawn result came. */
 bool server_take_orphan(struct server *s, pid_t pid, int *status);
+/* The child pid has exited and is not reaped yet (its group id still held). */
+void conn_child_exiting(struct server *s, pid_t pid);
 /* The child pid exited with status (waitpid's): returns true if it was c's. */
 bool conn_child_exited(struct server *s, pid_t pid, int status);
 /* The idle timeout passed or the server is stopping: close if not busy. */

@@ -19,6 +19,9 @@ SUDO = "/usr/bin/sudo"
 SCRIPTS = {
     # a background grandchild and a foreground one; both pids to a file
     "family": '#!/bin/sh\nsleep 300 &\nbg=$!\nsleep 300 &\necho "$$ $bg $!" > "$2"\nwait\n',
+    # the same, but the grandchildren ignore SIGTERM and the shell does not
+    "stubborn": '#!/bin/sh\n(trap "" TERM; exec sleep 300) &\nbg=$!\n'
+                '(trap "" TERM; exec sleep 300) &\necho "$$ $bg $!" > "$2"\nwait\n',
     "whoami": '#!/bin/sh\nid -un\nprintf "[%s]\\n" "$0" "$@"\n',
     "args": '#!/bin/sh\nfor a in "$@"; do printf "[%s]\\n" "$a"; done\n',
     "slow": '#!/bin/sh\nsleep "$2"\necho done\n',
@@ -128,6 +131,16 @@ def test_client_killed_takes_grandchildren(realm, scripts, start, tmp_path):
     zombies = subprocess.run(["ps", "--ppid", str(server.proc.pid), "-o", "stat="],
                              capture_output=True, text=True).stdout.split()
     assert "Z" not in "".join(zombies)
+
+
+def test_client_killed_takes_grandchildren_that_ignore_sigterm(realm, scripts, start,
+                                                              tmp_path):
+    """The shell dies of SIGTERM at once; its children ignore it.  They get
+    SIGKILL when the shell is reaped, not a two-second grace later or never."""
+    server = start("ours", f"test stubborn {scripts}/stubborn ANYUSER\n")
+    pids = run_family(realm, server, tmp_path, sub="stubborn")
+    assert wait_until(lambda: not any(alive(p) for p in pids), timeout=1.5), \
+        [open(f"/proc/{p}/stat").read() for p in pids if exists(p)]
 
 
 @pytest.mark.parametrize("option", ["user=nobody", "sudo=nobody"])
