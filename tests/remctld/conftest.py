@@ -1,6 +1,7 @@
 """Fixtures for the remctld tests: a throwaway realm (tests/krb5) and OUR
 server started stand-alone on a free loopback port."""
 import os
+import subprocess
 import sys
 
 import pytest
@@ -49,3 +50,29 @@ def server_factory(realm):
         if s.proc is not None:
             rc = s.stop()
             assert rc == 0, f"remctld exited {rc}:\n{s.log()}"
+
+
+def write_scripts(realm, name, scripts):
+    """Write {file name: text} as programs into realm.dir/name.  Everything
+    is world-readable: user= and sudo= commands run them as nobody."""
+    d = os.path.join(realm.dir, name)
+    os.makedirs(d, exist_ok=True)
+    os.chmod(realm.dir, 0o755)
+    os.chmod(d, 0o755)
+    for file, body in scripts.items():
+        p = os.path.join(d, file)
+        with open(p, "w") as f:
+            f.write(body)
+        os.chmod(p, 0o755)
+    return d
+
+
+def pyremctl(realm, code):
+    """Run code under Debian's python3 with Debian's remctl module (and so
+    upstream's libremctl); returns its standard output."""
+    env = realm.env()
+    env.pop("PYTHONPATH", None)
+    p = subprocess.run(["/usr/bin/python3", "-c", code], env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return p.stdout

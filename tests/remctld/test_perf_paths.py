@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import OurRemctld
+from conftest import OurRemctld, pyremctl
 
 REMCTL = "/usr/bin/remctl"
 
@@ -51,15 +51,6 @@ def run(realm, server, *args):
                            "localhost"] + list(args), env=realm.env(),
                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=60)
-
-
-def pyremctl(realm, code):
-    env = realm.env()
-    env.pop("PYTHONPATH", None)
-    p = subprocess.run(["/usr/bin/python3", "-c", code], env=env, capture_output=True,
-                       text=True, timeout=120)
-    assert p.returncode == 0, p.stderr
-    return p.stdout
 
 
 def test_environment_on_one_connection_and_the_next(realm, server):

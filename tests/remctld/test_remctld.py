@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import RAW_CLIENT
+from conftest import RAW_CLIENT, pyremctl, write_scripts
 
 REMCTL = "/usr/bin/remctl"
 API_DRIVER = os.environ.get("REMCTL_API_DRIVER", "")
@@ -30,16 +30,7 @@ SCRIPTS = {
 
 @pytest.fixture(scope="module")
 def scripts(realm):
-    d = os.path.join(realm.dir, "scripts")
-    os.makedirs(d, exist_ok=True)
-    os.chmod(realm.dir, 0o755)
-    os.chmod(d, 0o755)
-    for name, body in SCRIPTS.items():
-        p = os.path.join(d, name)
-        with open(p, "w") as f:
-            f.write(body)
-        os.chmod(p, 0o755)
-    return d
+    return write_scripts(realm, "scripts", SCRIPTS)
 
 
 def config_text(realm, s):
@@ -241,15 +232,6 @@ def test_big_output_streams(realm, server):
 
 
 # ---- Debian's Python module (upstream's libremctl) -------------------
-
-def pyremctl(realm, code):
-    env = realm.env()
-    env.pop("PYTHONPATH", None)
-    p = subprocess.run(["/usr/bin/python3", "-c", code], env=env, capture_output=True,
-                       text=True, timeout=120)
-    assert p.returncode == 0, p.stderr
-    return p.stdout
-
 
 def test_pyremctl_keepalive_noop_errors(realm, server):
     out = pyremctl(realm, f"""

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import OurRemctld
+from conftest import OurRemctld, pyremctl, write_scripts
 from realm import Realm, Remctld, free_port
 
 REMCTL = "/usr/bin/remctl"
@@ -31,28 +31,14 @@ SCRIPTS = {
 SERVERS = {"ours": OurRemctld, "debian": Remctld}
 
 
-def write_scripts(realm):
-    # world-readable: sudo=nobody and user= commands must reach them
-    d = os.path.join(realm.dir, "bscripts")
-    os.makedirs(d, exist_ok=True)
-    os.chmod(realm.dir, 0o755)
-    os.chmod(d, 0o755)
-    for name, body in SCRIPTS.items():
-        p = os.path.join(d, name)
-        with open(p, "w") as f:
-            f.write(body)
-        os.chmod(p, 0o755)
-    return d
-
-
 @pytest.fixture(scope="module")
 def scripts(realm):
-    return write_scripts(realm)
+    return write_scripts(realm, "bscripts", SCRIPTS)
 
 
 @pytest.fixture(scope="module")
 def scripts_anon(anon_realm):
-    return write_scripts(anon_realm)
+    return write_scripts(anon_realm, "bscripts", SCRIPTS)
 
 
 @pytest.fixture
@@ -181,15 +167,6 @@ def test_debian_leaves_the_command_running(realm, scripts, start, tmp_path):
 
 
 # ---- idle timeout (REMCTLD_IDLE_TIMEOUT shortens upstream's hour) -------
-
-def pyremctl(realm, code):
-    env = realm.env()
-    env.pop("PYTHONPATH", None)
-    p = subprocess.run(["/usr/bin/python3", "-c", code], env=env, capture_output=True,
-                       text=True, timeout=120)
-    assert p.returncode == 0, p.stderr
-    return p.stdout
-
 
 # One kept-alive connection: a command, a pause of `pause` seconds, another.
 KEEPALIVE = """
