@@ -15,16 +15,20 @@
 #define CONDUIT_REMCTL_VERSION "3.18"
 
 static const char usage_text[] =
-    "Usage: remctl <options> <host> <command> [<subcommand> [<parameters>]]\n"
+    "usage: remctl [-dhv] [-b address] [-p port] [-s principal] [-t seconds]\n"
+    "              host command [subcommand [argument ...]]\n"
     "\n"
-    "Options:\n"
-    "    -b <source>   Source IP used for outgoing connections\n"
-    "    -d            Debugging level of output\n"
-    "    -h            Display this help\n"
-    "    -p <port>     remctld port (default: 4373 falling back to 4444)\n"
-    "    -s <service>  remctld service principal (default: host/<host>)\n"
-    "    -t <timeout>  Timeout in seconds (default: 0, disable timeout)\n"
-    "    -v            Display the version of remctl\n";
+    "Runs a command on a remctld server over Kerberos (GSS-API) and relays its\n"
+    "output; exits with the command's status, 255 when the server refuses it,\n"
+    "1 on any other error.\n"
+    "\n"
+    "  -b address    bind our end of the connection to this local address\n"
+    "  -d            say on standard error where we connect\n"
+    "  -h            print this help and exit\n"
+    "  -p port       server port (default: 4373, then the older 4444)\n"
+    "  -s principal  server principal (default: host/ + the host's canonical name)\n"
+    "  -t seconds    give up when the network is silent that long (0: wait forever)\n"
+    "  -v            print the version and exit\n";
 
 static bool debug;
 static struct remctl *conn; /* closed on every way out */
