@@ -67,6 +67,19 @@ def write_scripts(realm, name, scripts):
     return d
 
 
+# Prepended to pyremctl code: read one command's answer on a Remctl object.
+PY_DRAIN = """
+def drain(r):
+    text = b""
+    while True:
+        t, data, stream, status, err = r.output()
+        if t == "output":
+            text += data
+        if t in ("status", "error", "done"):
+            return text, t, status
+"""
+
+
 def pyremctl(realm, code):
     """Run code under Debian's python3 with Debian's remctl module (and so
     upstream's libremctl); returns its standard output."""

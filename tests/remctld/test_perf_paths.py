@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import OurRemctld, pyremctl
+from conftest import PY_DRAIN, OurRemctld, pyremctl
 
 REMCTL = "/usr/bin/remctl"
 
@@ -57,20 +57,14 @@ def test_environment_on_one_connection_and_the_next(realm, server):
     """Every command of a kept-alive connection, and those of a second one,
     see the same base and their own client variables: freeing one job's
     environment must leave the shared base intact."""
-    code = f"""
+    code = PY_DRAIN + f"""
 import remctl
 for conn in range(2):
     r = remctl.Remctl()
     r.open("localhost", {server.port}, "{realm.server_principal}")
     for i in range(4):
         r.command([b"t", b"env"])
-        text = b""
-        while True:
-            t, data, stream, status, err = r.output()
-            if t == "output":
-                text += data
-            if t in ("status", "error", "done"):
-                break
+        text, t, status = drain(r)
         print(text.decode().replace("\\n", ";"), t, status)
     r.close()
 """

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import OurRemctld, pyremctl, write_scripts
+from conftest import PY_DRAIN, OurRemctld, pyremctl, write_scripts
 from realm import Realm, Remctld, free_port
 
 REMCTL = "/usr/bin/remctl"
@@ -169,19 +169,13 @@ def test_debian_leaves_the_command_running(realm, scripts, start, tmp_path):
 # ---- idle timeout (REMCTLD_IDLE_TIMEOUT shortens upstream's hour) -------
 
 # One kept-alive connection: a command, a pause of `pause` seconds, another.
-KEEPALIVE = """
+KEEPALIVE = PY_DRAIN.replace("{", "{{").replace("}", "}}") + """
 import time, remctl
 r = remctl.Remctl()
 r.open("localhost", {port}, "{principal}")
 def run(*args):
     r.command([a.encode() for a in args])
-    text = b""
-    while True:
-        t, data, stream, status, err = r.output()
-        if t == "output":
-            text += data
-        if t in ("status", "error", "done"):
-            return text.decode().strip().replace("\\n", " ")
+    return drain(r)[0].decode().strip().replace("\\n", " ")
 print("first", run("test", "args", "1"))
 time.sleep({pause})
 try:
