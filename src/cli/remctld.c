@@ -265,15 +265,15 @@ int main(int argc, char **argv)
          * daemonizing. */
         int fds[64];
         size_t nfds = 0;
+        /* In the foreground the PID file comes first: whoever can connect
+         * can also read it. */
+        if (foreground && pidfile && write_pidfile(pidfile) < 0)
+            return 1;
         int activated = sd_listen_fds(1);
         if (activated > 0) {
             for (int i = 0; i < activated && nfds < 64; i++)
                 fds[nfds++] = SD_LISTEN_FDS_START + i;
         } else {
-            /* In the foreground the PID file comes first: whoever can
-             * connect can also read it. */
-            if (foreground && pidfile && write_pidfile(pidfile) < 0)
-                return 1;
             unsigned short p = port ? (unsigned short)port : default_port();
             for (size_t i = 0; i < (nbinds ? nbinds : 1); i++) {
                 int fd = open_listener(nbinds ? binds[i] : NULL, p);
@@ -287,8 +287,6 @@ int main(int argc, char **argv)
         }
         if (!foreground)
             daemonize(opt.stdio_log, pidfile);
-        else if (activated > 0 && pidfile && write_pidfile(pidfile) < 0)
-            return 1;
         if (server_open_loop(&srv) < 0)
             return 1;
         for (size_t i = 0; i < nfds; i++)
