@@ -202,7 +202,8 @@ static int read_request(struct dispatcher *d, const struct tun_packet_desc *desc
     }
 }
 
-int dispatcher_run(struct dispatcher *d)
+/* The loop proper; dispatcher_run adds the last flush. */
+static int serve_requests(struct dispatcher *d)
 {
     for (;;) {
         give_back_input(d);
@@ -254,4 +255,19 @@ int dispatcher_run(struct dispatcher *d)
         if (hr != HANDLED)
             return DISPATCH_EXIT_BAD_INPUT;
     }
+}
+
+int dispatcher_run(struct dispatcher *d)
+{
+    int rc = serve_requests(d);
+    /* A fatal packet must not take the answers to the requests before it
+     * along: send what is queued.  The stream is already being abandoned,
+     * so a failed write here adds no second message. */
+    if (rc != 0 && buf_len(&d->out)) {
+        bool quiet = d->quiet;
+        d->quiet = true;
+        dispatch_flush(d);
+        d->quiet = quiet;
+    }
+    return rc;
 }

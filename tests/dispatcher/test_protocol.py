@@ -126,6 +126,24 @@ def test_impossible_length_aborts_at_once(data, field):
     assert field in line
 
 
+@pytest.mark.parametrize('bad', [
+    struct.pack('>I', 10) + HUGE,                 # a length that can never fit
+    struct.pack('>I', 99),                        # an unknown packet id
+    struct.pack('>I', 1),                         # a response sent as a request
+    tunnelwire.encode('Stat', path='/')[:-3],     # input that ends inside a packet
+], ids=['impossible-length', 'unknown-id', 'response', 'truncated'])
+def test_answers_before_a_fatal_packet_are_sent(bad):
+    # Requests pipelined ahead of a fatal packet were answered; those answers
+    # reach the client before the dispatcher gives up, whatever the fault.
+    good = tunnelwire.encode('CheckAlive') + tunnelwire.encode('Stat', path='/')
+    rc, out, err = run_raw(good + bad)
+    assert rc == 3
+    abort_line(err)
+    packets = tunnelwire.decode_bytes(out)
+    assert [name for name, _ in packets] == ['Ack', 'StatResult']
+    assert packets[1][1]['type'] == 'dir'
+
+
 @pytest.mark.parametrize('name,field,fields', [
     ('Stat', 'path', {'path': '/etc\0/passwd'}),
     ('Download', 'file', {'file': '/etc/passwd\0'}),
