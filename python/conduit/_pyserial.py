@@ -34,7 +34,10 @@ def _encode(out: list[bytes], vtype: Any, value: Any) -> None:
         out.append(struct.pack(_INTS[vtype], value))
     elif vtype is bytes:
         out.append(struct.pack('>Q', len(value)))
-        out.append(bytes(value))
+        try:
+            out.append(bytes(memoryview(value)))
+        except TypeError:  # the seed's binary write refuses it in these words
+            raise TypeError(f"a bytes-like object is required, not '{type(value).__name__}'") from None
     elif vtype is str:
         _encode(out, bytes, value.encode('utf-8'))
     elif _optional_of(vtype) is not None:
@@ -68,10 +71,7 @@ def _decode(conn: td.Connection, vtype: Any) -> Any:
     if vtype is bytes:
         return _read_exact(conn, _decode(conn, td.u64))
     if vtype is str:
-        try:
-            return _decode(conn, bytes).decode('utf-8')
-        except UnicodeDecodeError as e:
-            raise IOError("Invalid UTF-8 in data stream") from e
+        return _decode(conn, bytes).decode('utf-8')
     inner = _optional_of(vtype)
     if inner is not None:
         return _decode(conn, inner) if _decode(conn, bool) else None

@@ -55,19 +55,14 @@ static int fill_to(PyObject *read, struct buf *b, size_t want)
     return 0;
 }
 
-static PyObject *str_value(const struct tun_packet_desc *d, const struct tun_field *f,
-                           struct tun_bytes v)
+/* Invalid UTF-8 raises the UnicodeDecodeError of bytes.decode('utf-8'),
+ * as the seed's decoder does. */
+static PyObject *str_value(struct tun_bytes v)
 {
-    PyObject *s = PyUnicode_DecodeUTF8((const char *)v.data, (Py_ssize_t)v.len, "strict");
-    if (!s && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_OSError, "Invalid UTF-8 in field '%s' of %s", f->name, d->name);
-    }
-    return s;
+    return PyUnicode_DecodeUTF8((const char *)v.data, (Py_ssize_t)v.len, "strict");
 }
 
-static PyObject *field_value(const struct tun_packet_desc *d, const struct tun_field *f,
-                             const void *pkt)
+static PyObject *field_value(const struct tun_field *f, const void *pkt)
 {
     const void *m = (const uint8_t *)pkt + f->offset;
     switch (f->type) {
@@ -84,7 +79,7 @@ static PyObject *field_value(const struct tun_packet_desc *d, const struct tun_f
             Py_RETURN_NONE;
         /* fall through */
     case TUN_STR:
-        return str_value(d, f, *(const struct tun_bytes *)m);
+        return str_value(*(const struct tun_bytes *)m);
     case TUN_OPT_BYTES:
         if (!((const struct tun_bytes *)m)->present)
             Py_RETURN_NONE;
@@ -100,7 +95,7 @@ static PyObject *field_value(const struct tun_packet_desc *d, const struct tun_f
         if (!list)
             return NULL;
         for (uint64_t i = 0; i < l->count; i++) {
-            PyObject *s = str_value(d, f, l->items[i]);
+            PyObject *s = str_value(l->items[i]);
             if (!s) {
                 Py_DECREF(list);
                 return NULL;
@@ -120,7 +115,7 @@ static PyObject *values_tuple(const struct tun_packet_desc *d, const void *pkt)
     if (!t)
         return NULL;
     for (unsigned i = 0; i < d->nfields; i++) {
-        PyObject *v = field_value(d, &d->fields[i], pkt);
+        PyObject *v = field_value(&d->fields[i], pkt);
         if (!v) {
             Py_DECREF(t);
             return NULL;

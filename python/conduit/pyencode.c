@@ -33,11 +33,56 @@ static int type_error(const struct tun_packet_desc *d, const struct tun_field *f
     return -1;
 }
 
+/* Raise what the seed's serializer raises for v, by running the same
+ * standard-library operation it runs: struct.pack for integers,
+ * str.encode for strings, len() and a binary write for bytes.  Code written
+ * for the seed catches those exceptions, so they must match in type and
+ * text.  Reached only for values already refused, so good values pay
+ * nothing. */
+static int seed_error(const struct tun_packet_desc *d, const struct tun_field *f, PyObject *v)
+{
+    PyObject *r = NULL;
+    switch (f->type) {
+    case TUN_I32:
+    case TUN_I64:
+    case TUN_U64: {
+        PyObject *mod = PyImport_ImportModule("struct");
+        if (!mod)
+            return -1;
+        const char *fmt = f->type == TUN_I32 ? ">i" : f->type == TUN_I64 ? ">q" : ">Q";
+        r = PyObject_CallMethod(mod, "pack", "sO", fmt, v);
+        Py_DECREF(mod);
+        break;
+    }
+    case TUN_STR:
+    case TUN_OPT_STR:
+    case TUN_STR_LIST:
+        r = PyObject_CallMethod(v, "encode", "s", "utf-8");
+        break;
+    case TUN_BYTES:
+    case TUN_OPT_BYTES:
+    case TUN_STREAM:
+        if (PyObject_Size(v) < 0)
+            return -1;
+        PyErr_Format(PyExc_TypeError, "a bytes-like object is required, not '%.200s'",
+                     Py_TYPE(v)->tp_name);
+        return -1;
+    case TUN_BOOL:
+        break;
+    }
+    if (!r)
+        return -1;
+    /* The seed would have accepted v (a str subclass with its own encode,
+     * say); we still cannot encode it. */
+    Py_DECREF(r);
+    return type_error(d, f, tun_type_name(f->type), v);
+}
+
 static int put_str(const struct tun_packet_desc *d, const struct tun_field *f, PyObject *v,
                    struct tun_bytes *out)
 {
     if (!PyUnicode_Check(v))
-        return type_error(d, f, "str", v);
+        return seed_error(d, f, v);
     Py_ssize_t len;
     /* UTF-8 is cached on the str object, which outlives the encode. */
     const char *s = PyUnicode_AsUTF8AndSize(v, &len);
@@ -52,7 +97,7 @@ static int put_bytes(const struct tun_packet_desc *d, const struct tun_field *f,
 {
     if (PyUnicode_Check(v) || PyObject_GetBuffer(v, view, PyBUF_SIMPLE) < 0) {
         PyErr_Clear();
-        return type_error(d, f, "bytes", v);
+        return seed_error(d, f, v);
     }
     /* A NULL pointer would mean "streamed separately" to the codec. */
     *out = tun_data(view->buf ? view->buf : "", (uint64_t)view->len);
@@ -62,8 +107,12 @@ static int put_bytes(const struct tun_packet_desc *d, const struct tun_field *f,
 static int put_list(const struct tun_packet_desc *d, const struct tun_field *f, PyObject *v,
                     struct tun_bytes **items_out, struct tun_str_list *out)
 {
+    /* The seed would send a str as a list of its characters; we refuse
+     * that trap (documented in docs/python-tunnel.md). */
     if (PyUnicode_Check(v) || PyBytes_Check(v))
         return type_error(d, f, "a list of str", v);
+    if (PyObject_Size(v) < 0) /* the seed's len() */
+        return -1;
     PyObject *seq = PySequence_Fast(v, "");
     if (!seq) {
         PyErr_Clear();
@@ -94,37 +143,40 @@ static int put_list(const struct tun_packet_desc *d, const struct tun_field *f, 
 static int put_int(const struct tun_packet_desc *d, const struct tun_field *f, PyObject *v,
                    void *m)
 {
-    if (!PyLong_Check(v)) /* bool is an int, as for struct.pack */
-        return type_error(d, f, "int", v);
+    /* What struct.pack takes: int, bool, anything with __index__. */
+    PyObject *n = PyNumber_Index(v);
+    if (!n) {
+        PyErr_Clear();
+        return seed_error(d, f, v);
+    }
     int overflow = 0;
-    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
-    if (x == -1 && PyErr_Occurred())
+    long long x = PyLong_AsLongLongAndOverflow(n, &overflow);
+    if (x == -1 && PyErr_Occurred()) {
+        Py_DECREF(n);
         return -1;
+    }
+    bool fits = !overflow;
     switch (f->type) {
     case TUN_I32:
-        if (overflow || x < INT32_MIN || x > INT32_MAX)
-            goto range;
-        *(int32_t *)m = (int32_t)x;
-        return 0;
+        fits = fits && x >= INT32_MIN && x <= INT32_MAX;
+        if (fits)
+            *(int32_t *)m = (int32_t)x;
+        break;
     case TUN_I64:
-        if (overflow)
-            goto range;
-        *(int64_t *)m = x;
-        return 0;
+        if (fits)
+            *(int64_t *)m = x;
+        break;
     default: {
-        unsigned long long u = PyLong_AsUnsignedLongLong(v);
-        if (u == (unsigned long long)-1 && PyErr_Occurred()) {
-            PyErr_Clear();
-            goto range;
-        }
-        *(uint64_t *)m = u;
-        return 0;
+        unsigned long long u = PyLong_AsUnsignedLongLong(n);
+        fits = !(u == (unsigned long long)-1 && PyErr_Occurred());
+        PyErr_Clear();
+        if (fits)
+            *(uint64_t *)m = u;
+        break;
     }
     }
-range:
-    PyErr_Format(PyExc_OverflowError, "%s.%s is out of range for %s", d->name, f->name,
-                 tun_type_name(f->type));
-    return -1;
+    Py_DECREF(n);
+    return fits ? 0 : seed_error(d, f, v);
 }
 
 static int put_field(const struct tun_packet_desc *d, unsigned i, PyObject *v, void *pkt,

@@ -77,7 +77,7 @@ class InvalidFieldError(ValueError):
     """The dispatcher rejected the value sent for a request field."""
 
     def __init__(self, field_name: str, value: Optional[str], error_message: str):
-        super().__init__(f"invalid value '{value}' given for field '{field_name}': {error_message}")
+        super().__init__(f"Invalid value '{value}' given for field '{field_name}': {error_message}")
         self.field = field_name
         self.value = value
         self.error_message = error_message

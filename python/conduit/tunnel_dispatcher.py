@@ -254,8 +254,9 @@ def receive_packet(conn: Connection, request: Any = None) -> Any:
     Receives the next packet from the given connection.
 
     Raises RemoteOSError for an OSError answer, ValueError for an InvalidField
-    answer (naming the value of the request's field), and IOError when the
-    stream ends early or carries an unknown packet id.
+    answer (naming the value of the request's field), IOError when the
+    stream ends early or carries an unknown packet id, and UnicodeDecodeError
+    for a str field that is not UTF-8 -- each with the seed's text.
     """
     packet_id, values = _tunnel.decode(conn.read, _registered_fields)
     cls = packets[packet_id]
@@ -266,8 +267,10 @@ def receive_packet(conn: Connection, request: Any = None) -> Any:
     if isinstance(packet, PacketOSError):  # type: ignore[name-defined]  # noqa: F821
         raise RemoteOSError(msg=packet.msg, errno=packet.errno, strerror=packet.strerror)
     if isinstance(packet, PacketInvalidField):  # type: ignore[name-defined]  # noqa: F821
-        value = getattr(request, packet.field, None)
-        raise ValueError(f"invalid value '{value}' given for field '{packet.field}': {packet.error_message}")
+        # Without the request there is no value to name: like the seed, the
+        # lookup itself fails (AttributeError).
+        value = getattr(request, packet.field)
+        raise ValueError(f"Invalid value '{value}' given for field '{packet.field}': {packet.error_message}")
     return packet
 
 

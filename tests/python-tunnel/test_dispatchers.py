@@ -77,18 +77,18 @@ def test_process_answers(answers):
         'RemoteOSError', 2, 'No such file or directory',
         "[Errno 2] No such file or directory: 'echo test'")
     assert answers[0]['bad umask'] == (
-        'ValueError', "invalid value 'xyz' given for field 'umask': "
+        'ValueError', "Invalid value 'xyz' given for field 'umask': "
         "Invalid value 'xyz': Must be in octal format.")
     assert packet(answers, 'umask')[1][0] == b'0022\n'
     assert packet(answers, 'default umask')[1][0] == b'0077\n'
     assert answers[0]['bad user'] == (
-        'ValueError', "invalid value 'nosuchuser' given for field 'user': "
+        'ValueError', "Invalid value 'nosuchuser' given for field 'user': "
         "The user with the name 'nosuchuser' does not exist.")
     assert answers[0]['bad group'] == (
-        'ValueError', "invalid value 'nosuchgroup' given for field 'group': "
+        'ValueError', "Invalid value 'nosuchgroup' given for field 'group': "
         "The group with the name 'nosuchgroup' does not exist.")
     assert answers[0]['bad cwd'] == (
-        'ValueError', "invalid value '/nonexistent' given for field 'cwd': "
+        'ValueError', "Invalid value '/nonexistent' given for field 'cwd': "
         "The directory does not exist")
     assert packet(answers, 'cwd')[1][0] == answers[2].encode() + b'\n'
 
@@ -117,7 +117,7 @@ def test_stat_answers(answers):
         assert packet(answers, 'stat unnamed owner')[1][2:4] == ('4242', '4243')
     missing = os.path.join(tree, 'missing')
     assert answers[0]['stat missing'] == (
-        'ValueError', f"invalid value '{missing}' given for field 'path': "
+        'ValueError', f"Invalid value '{missing}' given for field 'path': "
         f"[Errno 2] No such file or directory: '{missing}'")
     below = os.path.join(tree, 'file', 'below')
     assert answers[0]['stat not a dir'] == (
@@ -131,9 +131,9 @@ def test_resolve_answers(answers):
     assert packet(answers, 'resolve name') == ('PacketResolveResult', ('nobody',))
     assert packet(answers, 'resolve gid') == ('PacketResolveResult', ('nogroup',))
     assert answers[0]['resolve bad user'] == (
-        'ValueError', "invalid value 'nosuchuser' given for field 'user': The user does not exist")
+        'ValueError', "Invalid value 'nosuchuser' given for field 'user': The user does not exist")
     assert answers[0]['resolve bad group'] == (
-        'ValueError', "invalid value 'nosuchgroup' given for field 'group': "
+        'ValueError', "Invalid value 'nosuchgroup' given for field 'group': "
         "The group does not exist")
 
 
@@ -155,7 +155,7 @@ def test_upload_download_answers(answers):
     tree = answers[2]
     missing = os.path.join(tree, 'missing')
     assert answers[0]['download missing'] == (
-        'ValueError', f"invalid value '{missing}' given for field 'file': "
+        'ValueError', f"Invalid value '{missing}' given for field 'file': "
         f"[Errno 2] No such file or directory: '{missing}'")
     assert answers[0]['download dir'] == (
         'RemoteOSError', 21, 'Is a directory', f"[Errno 21] Is a directory: '{tree}'")
@@ -169,7 +169,7 @@ def test_query_answers(answers):
     if ROOT:
         assert isinstance(packet(answers, 'query hash')[1][5], str)
     assert answers[0]['query bad user'] == (
-        'ValueError', "invalid value 'nosuchuser' given for field 'user': The user does not exist")
+        'ValueError', "Invalid value 'nosuchuser' given for field 'user': The user does not exist")
     assert packet(answers, 'query group')[1][:2] == ('root', 0)
     assert packet(answers, 'query gid')[1][:2] == ('nogroup', 65534)
     assert answers[0]['query bad group'][0] == 'ValueError'

@@ -44,7 +44,7 @@ def test_requests(tmp_path):
 
 def test_errors(tmp_path):
     missing = str(tmp_path / 'missing')
-    with pytest.raises(ValueError, match=f"^invalid value '{missing}' given for field 'path'"):
+    with pytest.raises(ValueError, match=f"^Invalid value '{missing}' given for field 'path'"):
         handled(td.PacketStat(path=missing))
     with pytest.raises(td.RemoteOSError) as e:
         handled(td.PacketDownload(file=str(tmp_path)))

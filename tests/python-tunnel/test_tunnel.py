@@ -74,7 +74,7 @@ def test_run_errors(tunnel):
         2, 'No such file or directory', "[Errno 2] No such file or directory: 'echo test'")
     with pytest.raises(ValueError) as e:
         tunnel.run(['true'], user='nosuchuser')
-    assert str(e.value) == ("invalid value 'nosuchuser' given for field 'user': "
+    assert str(e.value) == ("Invalid value 'nosuchuser' given for field 'user': "
                             "The user with the name 'nosuchuser' does not exist.")
     assert isinstance(e.value, InvalidFieldError) and e.value.field == 'user'
     with pytest.raises(ValueError, match="field 'umask': Invalid value '8': Must be in octal format."):

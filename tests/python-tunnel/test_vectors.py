@@ -86,7 +86,7 @@ def test_decode(packet, sample):
         request = td.PacketResolveUser(user='nosuch')
         with pytest.raises(ValueError) as e:
             td.receive_packet(conn, request=request)
-        assert str(e.value) == ("invalid value 'nosuch' given for field 'user': "
+        assert str(e.value) == ("Invalid value 'nosuch' given for field 'user': "
                                 "The user does not exist")
     else:
         received = td.receive_packet(conn)
