@@ -682,11 +682,18 @@ static bool context_established(struct conn *c, gss_name_t name, OM_uint32 ret_f
 
 static bool handle_context_token(struct conn *c, uint8_t flags, const uint8_t *data, size_t len)
 {
-    uint8_t want = TOKEN_CONTEXT | (c->protocol > 1 ? TOKEN_PROTOCOL : 0);
-    if ((flags & want) != want || !(flags & TOKEN_CONTEXT)) {
+    /* A context token without TOKEN_PROTOCOL drops the connection to
+     * protocol 1, even after a protocol-2 first token: that is how an
+     * upstream client falls back, and upstream's server follows (the
+     * protocol draft has the client drop TOKEN_PROTOCOL when the server
+     * answers without it).  One with it never raises a protocol-1 one. */
+    if (flags == TOKEN_CONTEXT) {
+        c->protocol = 1;
+    } else if (flags != (TOKEN_CONTEXT | TOKEN_PROTOCOL)) {
         slog_error("bad token flags 0x%x from %s during authentication", flags, c->addr);
         return false;
     }
+    uint8_t want = TOKEN_CONTEXT | (c->protocol > 1 ? TOKEN_PROTOCOL : 0);
     gss_buffer_desc in = {len, (void *)data}, out = GSS_C_EMPTY_BUFFER;
     gss_name_t name = GSS_C_NO_NAME;
     OM_uint32 minor, ret_flags = 0, time_rec = 0;
@@ -815,12 +822,16 @@ static void process_input(struct conn *c)
             break;
         switch (c->state) {
         case CONN_START:
-            if ((flags & (TOKEN_NOOP | TOKEN_CONTEXT_NEXT)) != (TOKEN_NOOP | TOKEN_CONTEXT_NEXT)) {
+            /* Exactly these two, as upstream. */
+            if (flags == (TOKEN_NOOP | TOKEN_CONTEXT_NEXT | TOKEN_PROTOCOL)) {
+                c->protocol = 2;
+            } else if (flags == (TOKEN_NOOP | TOKEN_CONTEXT_NEXT)) {
+                c->protocol = 1;
+            } else {
                 slog_error("bad initial token flags 0x%x from %s", flags, c->addr);
                 conn_close(c);
                 return;
             }
-            c->protocol = (flags & TOKEN_PROTOCOL) ? 2 : 1;
             c->state = CONN_CONTEXT;
             break;
         case CONN_CONTEXT:
