@@ -201,10 +201,14 @@ static bool send_message(struct conn *c, const struct rmsg *m)
 static bool send_error(struct conn *c, uint32_t code, const char *text)
 {
     if (c->protocol == 1) {
-        /* Version 1 has no error message: the text is the output. */
-        struct buf b = BUF_INIT;
-        rmsg_v1_result_encode(&b, (uint32_t)-1, text, strlen(text));
+        /* Version 1 has no error message: the text is the output, a line
+         * of it (as upstream). */
+        struct buf line = BUF_INIT, b = BUF_INIT;
+        buf_append(&line, text, strlen(text));
+        buf_append(&line, "\n", 1);
+        rmsg_v1_result_encode(&b, (uint32_t)-1, buf_head(&line), buf_len(&line));
         bool ok = send_wrapped(c, TOKEN_DATA, buf_head(&b), buf_len(&b));
+        buf_free(&line);
         buf_free(&b);
         return ok;
     }
