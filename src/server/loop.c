@@ -88,13 +88,15 @@ int server_init(struct server *s, const struct server_options *opt)
     s->sigwatch.fd = -1;
     s->idle_timeout_ms = SERVER_IDLE_TIMEOUT_MS;
     const char *idle = getenv(SERVER_IDLE_TIMEOUT_ENV);
-    if (idle && *idle) {
-        char *end;
+    if (idle) {
+        /* Whole seconds in digits, at most a year: a typo (empty, a sign,
+         * a space, a unit) must not silently mean something else. */
+        size_t len = strlen(idle);
         errno = 0;
-        unsigned long long secs = strtoull(idle, &end, 10);
-        /* Whole seconds, at most a year: a typo must not silently mean 0. */
-        if (errno || *end || idle[0] == '-' || secs == 0 || secs > 366ULL * 24 * 3600) {
-            slog_error("invalid %s: %s (whole seconds, 1 to 31622400)",
+        unsigned long long secs = strtoull(idle, NULL, 10);
+        if (len == 0 || strspn(idle, "0123456789") != len || errno || secs == 0 ||
+            secs > 366ULL * 24 * 3600) {
+            slog_error("invalid %s: \"%s\" (whole seconds, 1 to 31622400)",
                        SERVER_IDLE_TIMEOUT_ENV, idle);
             return -1;
         }
