@@ -7,10 +7,8 @@
  * its own command (which blocks on a full pipe). */
 #include "server/conn.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <gssapi/gssapi_krb5.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -18,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -26,6 +25,7 @@
 #include "remctl/frame.h"
 #include "remctl/message.h"
 #include "server/slog.h"
+#include "server/workers.h"
 #include "util/runner.h"
 
 #define OUT_HIGH ((size_t)512 * 1024)
@@ -99,21 +99,20 @@ void server_touch(struct server *s, struct conn *c)
 
 /* ---- creation */
 
-static void remote_address(struct conn *c)
+/* REMOTE_ADDR now; REMOTE_HOST looked up in a thread of its own, so it is
+ * usually known by the first command (which waits for it if not). */
+static void client_address(struct conn *c)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
+    struct sockaddr_storage addr;
+    socklen_t len;
     c->addr[0] = '\0';
-    if (getpeername(c->rfd, (struct sockaddr *)&ss, &len) < 0)
+    if (!c->is_socket || !peer_address(c->rfd, &addr, &len, c->addr, sizeof c->addr))
         return;
-    if (ss.ss_family == AF_INET) {
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->addr, sizeof c->addr);
-    } else if (ss.ss_family == AF_INET6) {
-        struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
-        if (IN6_IS_ADDR_V4MAPPED(a))
-            inet_ntop(AF_INET, &a->s6_addr[12], c->addr, sizeof c->addr);
-        else
-            inet_ntop(AF_INET6, a, c->addr, sizeof c->addr);
+    struct host_lookup *l = host_lookup_new(c, &addr, len);
+    c->lookup = l;
+    if (!c->srv->resolver || !workers_submit(c->srv->resolver, &l->work)) {
+        l->work.run(&l->work);
+        conn_resolved(c->srv, l);
     }
 }
 
@@ -143,7 +142,7 @@ struct conn *conn_new(struct server *s, int rfd, int wfd)
     c->cerr.kind = WATCH_CHILD_ERR;
     c->cin.conn = c->cout.conn = c->cerr.conn = c;
     session_init(&c->sess);
-    remote_address(c);
+    client_address(c);
     s->nconns++;
     server_touch(s, c);
     server_watch(s, &c->rw, EPOLLIN | EPOLLRDHUP);
@@ -201,10 +200,14 @@ static bool send_message(struct conn *c, const struct rmsg *m)
 static bool send_error(struct conn *c, uint32_t code, const char *text)
 {
     if (c->protocol == 1) {
-        /* Version 1 has no error message: the text is the output. */
-        struct buf b = BUF_INIT;
-        rmsg_v1_result_encode(&b, (uint32_t)-1, text, strlen(text));
+        /* Version 1 has no error message: the text is the output, a line
+         * of it (as upstream). */
+        struct buf line = BUF_INIT, b = BUF_INIT;
+        buf_append(&line, text, strlen(text));
+        buf_append(&line, "\n", 1);
+        rmsg_v1_result_encode(&b, (uint32_t)-1, buf_head(&line), buf_len(&line));
         bool ok = send_wrapped(c, TOKEN_DATA, buf_head(&b), buf_len(&b));
+        buf_free(&line);
         buf_free(&b);
         return ok;
     }
@@ -245,6 +248,11 @@ static void release_connection(struct conn *c)
 static void bury(struct conn *c)
 {
     struct server *s = c->srv;
+    if (c->lookup) {
+        /* Still running: freed when it comes back (conn_resolved). */
+        c->lookup->conn = NULL;
+        c->lookup = NULL;
+    }
     run_list_remove(c);
     idle_list_remove(c);
     c->state = CONN_FREED;
@@ -316,6 +324,19 @@ static void update_child_watches(struct conn *c)
 }
 
 static void start_next_job(struct conn *c);
+static void forward_output(struct conn *c, int stream, uint8_t *buf, size_t n);
+
+/* The status the client gets for the plan's jobs, as upstream reckons it:
+ * a command's exit code, or -1 if a signal killed it (255 in a v2 status
+ * byte).  A summary runs several: if the last one that failed was killed,
+ * -1, else the exit code of the last one run -- so a failure followed by
+ * a success reports 0, as upstream's does. */
+static int plan_status(const struct conn *c)
+{
+    if (c->failed_status != 0 && !WIFEXITED(c->failed_status))
+        return -1;
+    return WEXITSTATUS(c->last_status);
+}
 
 /* The command (or the summary's last one) is done: report. */
 static void command_done(struct conn *c)
@@ -324,18 +345,18 @@ static void command_done(struct conn *c)
     c->pid = -1;
     run_list_remove(c);
     bool ok;
+    int status = plan_status(c);
     if (c->protocol == 1) {
         struct buf b = BUF_INIT;
         const uint8_t *output = buf_len(&c->v1_output) ? buf_head(&c->v1_output)
                                                        : (const uint8_t *)"";
-        rmsg_v1_result_encode(&b, (uint32_t)c->final_status, output,
-                              buf_len(&c->v1_output));
+        rmsg_v1_result_encode(&b, (uint32_t)status, output, buf_len(&c->v1_output));
         buf_free(&c->v1_output);
         ok = send_wrapped(c, TOKEN_DATA, buf_head(&b), buf_len(&b));
         buf_free(&b);
     } else {
         struct rmsg m = {.version = RMSG_PROTOCOL_BASE, .type = RMSG_STATUS,
-                         .status = (uint8_t)c->final_status};
+                         .status = (uint8_t)status};
         ok = send_message(c, &m);
     }
     if (!ok)
@@ -349,16 +370,16 @@ static void command_done(struct conn *c)
     }
 }
 
-/* The child exited and its pipes are drained: next job or the end. */
+/* The child exited and what it left in its pipes is sent: next job or the
+ * end. */
 static void maybe_job_done(struct conn *c)
 {
     if (!c->reaped || c->cout.fd >= 0 || c->cerr.fd >= 0)
         return;
     close_child_fd(c, &c->cin);
-    int st = WIFEXITED(c->wait_status) ? WEXITSTATUS(c->wait_status) : 255;
-    /* A summary reports its first command's status, as upstream does. */
-    if (c->job_index == 0)
-        c->final_status = st;
+    c->last_status = c->wait_status;
+    if (c->wait_status != 0)
+        c->failed_status = c->wait_status;
     c->job_index++;
     c->pid = -1;
     c->reaped = false;
@@ -369,12 +390,32 @@ static void maybe_job_done(struct conn *c)
     command_done(c);
 }
 
+/* The command has exited.  What it wrote is all in its pipes now; that
+ * much is read and sent, then the pipes are closed, whoever else holds
+ * them (a background process it left: it keeps running, as under
+ * upstream's remctld, and its later writes fail with EPIPE). */
+static void child_reaped(struct conn *c, int status)
+{
+    c->reaped = true;
+    c->wait_status = status;
+    struct watch *pipes[2] = {&c->cout, &c->cerr};
+    size_t *left[2] = {&c->drain_out, &c->drain_err};
+    for (int i = 0; i < 2; i++) {
+        int queued = 0;
+        if (pipes[i]->fd >= 0 && ioctl(pipes[i]->fd, FIONREAD, &queued) < 0)
+            queued = 0;
+        *left[i] = queued > 0 ? (size_t)queued : 0;
+        if (*left[i] == 0)
+            close_child_fd(c, pipes[i]);
+    }
+    maybe_job_done(c);
+}
+
 static void start_next_job(struct conn *c)
 {
     const struct job *j = &c->plan.jobs[c->job_index];
     struct spawn_req *r = &c->spawn;
-    memset(r, 0, sizeof *r);
-    r->conn = c;
+    spawn_req_init(r, c);
     r->spec = (struct runner_spec){
         .argv = j->argv,
         .path = j->path,
@@ -392,19 +433,10 @@ static void start_next_job(struct conn *c)
         r->spec.groups = j->groups;
         r->spec.ngroups = j->ngroups;
     }
-    if (c->plan_needs_host) {
-        r->lookup_host = true;
-        r->envp = j->envp;
-        r->peer_len = sizeof r->peer;
-        if (getpeername(c->rfd, (struct sockaddr *)&r->peer, &r->peer_len) < 0)
-            r->lookup_host = false;
-    }
     c->spawn_pending = true;
-    if (c->srv->spawner) {
-        spawner_submit(c->srv->spawner, r);
+    if (c->srv->spawner && workers_submit(c->srv->spawner, &r->work))
         return;
-    }
-    spawner_run_one(r);
+    r->work.run(&r->work);
     conn_spawned(c->srv, r);
 }
 
@@ -412,13 +444,6 @@ void conn_spawned(struct server *s, struct spawn_req *r)
 {
     struct conn *c = r->conn;
     c->spawn_pending = false;
-    if (r->lookup_host && !c->host_looked_up) {
-        c->host = r->host;
-        c->host_looked_up = true;
-    } else {
-        free(r->host);
-    }
-    r->host = NULL;
     if (c->state == CONN_DEAD) {
         /* The client left while the command was starting. */
         if (r->rc < 0) {
@@ -462,6 +487,7 @@ void conn_spawned(struct server *s, struct spawn_req *r)
             if (c->state != CONN_RUNNING)
                 return;
         }
+        /* Upstream's child exits with -1 when exec fails. */
         c->pid = 0;
         c->reaped = true;
         c->wait_status = 255 << 8;
@@ -474,16 +500,36 @@ void conn_spawned(struct server *s, struct spawn_req *r)
     c->cin.fd = r->child.in_fd;
     c->cout.fd = r->child.out_fd;
     c->cerr.fd = r->child.err_fd;
-    int status;
-    if (server_take_orphan(s, c->pid, &status)) {
-        c->reaped = true;
-        c->wait_status = status;
-    } else {
-        run_list_add(c);
-    }
     if (c->cin.fd >= 0)
         server_watch(s, &c->cin, EPOLLOUT);
     update_child_watches(c);
+    int status;
+    if (server_take_orphan(s, c->pid, &status))
+        child_reaped(c, status);
+    else
+        run_list_add(c);
+}
+
+/* Attach the looked-up name to the connection; a command that waited for
+ * it starts now. */
+void conn_resolved(struct server *s, struct host_lookup *l)
+{
+    (void)s;
+    struct conn *c = l->conn;
+    if (!c) {
+        host_lookup_free(l); /* the client left meanwhile */
+        return;
+    }
+    c->lookup = NULL;
+    c->host = l->host;
+    l->host = NULL;
+    host_lookup_free(l);
+    if (c->awaiting_host) {
+        c->awaiting_host = false;
+        if (c->host)
+            job_plan_add_host(&c->plan, c->host);
+        start_next_job(c);
+    }
 }
 
 static void run_command(struct conn *c, const struct iovec *args, size_t nargs, bool keepalive)
@@ -492,9 +538,6 @@ static void run_command(struct conn *c, const struct iovec *args, size_t nargs, 
     struct job_client client = {c->principal, c->anonymous, c->addr[0] ? c->addr : NULL,
                                 c->host, c->expires};
     job_plan(s->config, &client, args, nargs, &c->plan);
-    /* REMOTE_HOST is looked up once per connection, by the spawner, for
-     * the jobs planned before it was known. */
-    c->plan_needs_host = !c->host_looked_up && c->is_socket;
     c->keepalive = keepalive;
     if (c->plan.error) {
         bool ok = send_error(c, c->plan.error, c->plan.error_text);
@@ -505,7 +548,13 @@ static void run_command(struct conn *c, const struct iovec *args, size_t nargs, 
     }
     c->state = CONN_RUNNING;
     c->job_index = 0;
-    c->final_status = 0;
+    c->last_status = c->failed_status = 0;
+    if (c->lookup) {
+        /* Planned now (errors are answered without waiting); started once
+         * the name is known, with REMOTE_HOST if there is one. */
+        c->awaiting_host = true;
+        return;
+    }
     start_next_job(c);
 }
 
@@ -514,23 +563,40 @@ static void run_command(struct conn *c, const struct iovec *args, size_t nargs, 
 static void child_output(struct conn *c, struct watch *w)
 {
     uint8_t *buf = c->srv->scratch;
-    ssize_t n = read(w->fd, buf + 16, OUTPUT_CHUNK);
+    int stream = w->kind == WATCH_CHILD_OUT ? 1 : 2;
+    size_t *left = stream == 1 ? &c->drain_out : &c->drain_err;
+    size_t want = OUTPUT_CHUNK;
+    if (c->reaped && *left < want)
+        want = *left; /* only what was there when the command exited */
+    ssize_t n = read(w->fd, buf + 16, want);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
-    if (n <= 0) {
-        close_child_fd(c, w);
-        maybe_job_done(c);
+    if (n > 0 && c->reaped)
+        *left -= (size_t)n;
+    if (n <= 0 || (c->reaped && *left == 0)) {
+        if (n > 0)
+            forward_output(c, stream, buf, (size_t)n);
+        if (c->state == CONN_RUNNING) {
+            close_child_fd(c, w);
+            maybe_job_done(c);
+        }
         return;
     }
+    forward_output(c, stream, buf, (size_t)n);
+}
+
+/* Send n bytes of the command's output (at buf + 16, with room for the
+ * message header before it), or keep them for protocol v1. */
+static void forward_output(struct conn *c, int stream, uint8_t *buf, size_t n)
+{
     server_touch(c->srv, c);
-    int stream = w->kind == WATCH_CHILD_OUT ? 1 : 2;
     if (c->protocol == 1) {
         size_t room = V1_OUTPUT_MAX - buf_len(&c->v1_output);
-        buf_append(&c->v1_output, buf + 16, (size_t)n < room ? (size_t)n : room);
+        buf_append(&c->v1_output, buf + 16, n < room ? n : room);
         return;
     }
     struct rmsg m = {.version = RMSG_PROTOCOL_BASE, .type = RMSG_OUTPUT,
-                     .stream = (uint8_t)stream, .data = buf + 16, .data_len = (size_t)n};
+                     .stream = (uint8_t)stream, .data = buf + 16, .data_len = n};
     /* Encode in place ahead of the data (7 header bytes) to avoid a copy. */
     uint8_t *head = buf + 16 - 7;
     head[0] = m.version;
@@ -540,7 +606,7 @@ static void child_output(struct conn *c, struct watch *w)
     head[4] = (uint8_t)(n >> 16);
     head[5] = (uint8_t)(n >> 8);
     head[6] = (uint8_t)n;
-    if (!send_wrapped(c, TOKEN_DATA | TOKEN_PROTOCOL, head, (size_t)n + 7))
+    if (!send_wrapped(c, TOKEN_DATA | TOKEN_PROTOCOL, head, n + 7))
         return;
     flush_out(c);
 }
@@ -578,13 +644,12 @@ bool conn_child_exited(struct server *s, pid_t pid, int status)
     for (struct conn *c = s->running; c; c = c->run_next) {
         if (c->pid != pid)
             continue;
-        c->reaped = true;
-        c->wait_status = status;
         if (c->state == CONN_DEAD) {
+            c->reaped = true;
             c->pid = -1;
             bury(c);
         } else {
-            maybe_job_done(c);
+            child_reaped(c, status);
         }
         return true;
     }
@@ -682,11 +747,18 @@ static bool context_established(struct conn *c, gss_name_t name, OM_uint32 ret_f
 
 static bool handle_context_token(struct conn *c, uint8_t flags, const uint8_t *data, size_t len)
 {
-    uint8_t want = TOKEN_CONTEXT | (c->protocol > 1 ? TOKEN_PROTOCOL : 0);
-    if ((flags & want) != want || !(flags & TOKEN_CONTEXT)) {
+    /* A context token without TOKEN_PROTOCOL drops the connection to
+     * protocol 1, even after a protocol-2 first token: that is how an
+     * upstream client falls back, and upstream's server follows (the
+     * protocol draft has the client drop TOKEN_PROTOCOL when the server
+     * answers without it).  One with it never raises a protocol-1 one. */
+    if (flags == TOKEN_CONTEXT) {
+        c->protocol = 1;
+    } else if (flags != (TOKEN_CONTEXT | TOKEN_PROTOCOL)) {
         slog_error("bad token flags 0x%x from %s during authentication", flags, c->addr);
         return false;
     }
+    uint8_t want = TOKEN_CONTEXT | (c->protocol > 1 ? TOKEN_PROTOCOL : 0);
     gss_buffer_desc in = {len, (void *)data}, out = GSS_C_EMPTY_BUFFER;
     gss_name_t name = GSS_C_NO_NAME;
     OM_uint32 minor, ret_flags = 0, time_rec = 0;
@@ -815,12 +887,16 @@ static void process_input(struct conn *c)
             break;
         switch (c->state) {
         case CONN_START:
-            if ((flags & (TOKEN_NOOP | TOKEN_CONTEXT_NEXT)) != (TOKEN_NOOP | TOKEN_CONTEXT_NEXT)) {
+            /* Exactly these two, as upstream. */
+            if (flags == (TOKEN_NOOP | TOKEN_CONTEXT_NEXT | TOKEN_PROTOCOL)) {
+                c->protocol = 2;
+            } else if (flags == (TOKEN_NOOP | TOKEN_CONTEXT_NEXT)) {
+                c->protocol = 1;
+            } else {
                 slog_error("bad initial token flags 0x%x from %s", flags, c->addr);
                 conn_close(c);
                 return;
             }
-            c->protocol = (flags & TOKEN_PROTOCOL) ? 2 : 1;
             c->state = CONN_CONTEXT;
             break;
         case CONN_CONTEXT:

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "server/job.h"
+#include "server/resolver.h"
 #include "server/server.h"
 #include "server/session.h"
 #include "server/spawner.h"
@@ -35,10 +36,10 @@ struct conn {
     char *principal;
     bool anonymous;
     long long expires;
-    char addr[64];
-    char *host;              /* REMOTE_HOST once looked up */
-    bool host_looked_up;
-    bool plan_needs_host;    /* the plan was made before REMOTE_HOST was known */
+    char addr[64];           /* REMOTE_ADDR */
+    char *host;              /* REMOTE_HOST, once looked up (NULL: no name) */
+    struct host_lookup *lookup; /* the lookup while it runs */
+    bool awaiting_host;      /* a planned command waits for the lookup */
     struct session sess;
 
     /* The running command. */
@@ -48,8 +49,14 @@ struct conn {
     pid_t pid;               /* -1 when none */
     bool reaped;
     int wait_status;
-    int final_status;        /* summary: the status reported at the end */
+    /* Wait statuses of the plan's jobs so far (a summary runs several):
+     * the last one's, and the last nonzero one's (0: none). */
+    int last_status, failed_status;
     struct watch cin, cout, cerr;
+    /* Once the command has exited: what was in its stdout and stderr
+     * pipes then, still to be read and sent; a background process still
+     * holding them is not waited for. */
+    size_t drain_out, drain_err;
     size_t stdin_off;
     bool output_paused;      /* the client is backed up */
     struct buf v1_output;    /* protocol v1 collects the output */

@@ -75,6 +75,17 @@ static void job_free(struct job *j)
     free(j->groups);
 }
 
+void job_plan_add_host(struct job_plan *plan, const char *host)
+{
+    for (size_t i = 0; i < plan->count; i++) {
+        char **env = plan->jobs[i].envp;
+        size_t k = 0;
+        while (env[k])
+            k++;
+        env[k] = xasprintf("%s%s", "REMOTE_HOST=", host); /* the spare slot */
+    }
+}
+
 void job_plan_free(struct job_plan *plan)
 {
     for (size_t i = 0; i < plan->count; i++)
@@ -121,7 +132,8 @@ static char **build_env(const struct job_client *c, const char *command)
 {
     size_t n = base_env_count();
     /* Room for our six variables, the terminator, and one more slot for
-     * REMOTE_HOST added by the spawner once the lookup is done. */
+     * REMOTE_HOST added when the lookup ends after planning
+     * (job_plan_add_host). */
     char **env = calloc(n + 9, sizeof *env);
     if (!env)
         abort();
@@ -252,21 +264,27 @@ static enum acl_result check(const struct config *config, const struct config_ru
     return res;
 }
 
-/* help with no arguments: every authorised rule's summary. */
+/* help with no arguments: every authorised rule with a summary= runs its
+ * program as upstream does, with the summary word, then the rule's
+ * subcommand unless that is ALL or EMPTY (so one program serving several
+ * subcommands can tell which one to summarise); REMCTL_COMMAND is the
+ * summary word. */
 static void plan_summary(const struct config *config, const struct job_client *client,
                          struct job_plan *plan)
 {
     for (size_t i = 0; i < config->count; i++) {
         const struct config_rule *rule = &config->rules[i];
-        if (!rule->summary || strcmp(rule->command, "ALL") == 0)
+        if (!rule->summary)
             continue;
         if (check(config, rule, client) != ACL_ALLOW)
             continue;
-        struct iovec args[2] = {{(void *)rule->command, strlen(rule->command)},
-                                {rule->summary, strlen(rule->summary)}};
+        bool named = strcmp(rule->subcommand, "ALL") != 0 && strcmp(rule->subcommand, "EMPTY") != 0;
+        struct iovec args[3] = {{(void *)rule->command, strlen(rule->command)},
+                                {rule->summary, strlen(rule->summary)},
+                                {(void *)rule->subcommand, strlen(rule->subcommand)}};
         struct config_rule copy = *rule;
         copy.stdin_arg = CONFIG_STDIN_NONE;
-        if (!build_job(add_job(plan), &copy, client, rule->command, args, 2, plan))
+        if (!build_job(add_job(plan), &copy, client, rule->summary, args, named ? 3 : 2, plan))
             return;
     }
     if (plan->count == 0 && !plan->error) {

@@ -47,6 +47,9 @@ struct job_plan {
  * command (masked) and any refusal. */
 void job_plan(const struct config *config, const struct job_client *client,
               const struct iovec *args, size_t nargs, struct job_plan *plan);
+/* REMOTE_HOST=host for every job of a plan made while the client's name
+ * was not known yet (each envp has a spare slot for it; call once). */
+void job_plan_add_host(struct job_plan *plan, const char *host);
 void job_plan_free(struct job_plan *plan);
 
 #endif

@@ -18,7 +18,9 @@
 
 #include "server/conn.h"
 #include "server/slog.h"
+#include "server/resolver.h"
 #include "server/spawner.h"
+#include "server/workers.h"
 #include "util/fdio.h"
 #include "util/runner.h"
 
@@ -88,13 +90,15 @@ int server_init(struct server *s, const struct server_options *opt)
     s->sigwatch.fd = -1;
     s->idle_timeout_ms = SERVER_IDLE_TIMEOUT_MS;
     const char *idle = getenv(SERVER_IDLE_TIMEOUT_ENV);
-    if (idle && *idle) {
-        char *end;
+    if (idle) {
+        /* Whole seconds in digits, at most a year: a typo (empty, a sign,
+         * a space, a unit) must not silently mean something else. */
+        size_t len = strlen(idle);
         errno = 0;
-        unsigned long long secs = strtoull(idle, &end, 10);
-        /* Whole seconds, at most a year: a typo must not silently mean 0. */
-        if (errno || *end || idle[0] == '-' || secs == 0 || secs > 366ULL * 24 * 3600) {
-            slog_error("invalid %s: %s (whole seconds, 1 to 31622400)",
+        unsigned long long secs = strtoull(idle, NULL, 10);
+        if (len == 0 || strspn(idle, "0123456789") != len || errno || secs == 0 ||
+            secs > 366ULL * 24 * 3600) {
+            slog_error("invalid %s: \"%s\" (whole seconds, 1 to 31622400)",
                        SERVER_IDLE_TIMEOUT_ENV, idle);
             return -1;
         }
@@ -113,6 +117,22 @@ int server_init(struct server *s, const struct server_options *opt)
     if (!s->scratch)
         abort();
     return 0;
+}
+
+/* A worker pool whose results wake the loop through w; NULL (and the
+ * work done in the loop itself) if no thread can start. */
+static struct workers *start_workers(struct server *s, int threads, bool grow,
+                                     enum watch_kind kind, struct watch *w, const char *what)
+{
+    int efd;
+    struct workers *pool = workers_start(threads, grow, &efd);
+    if (!pool) {
+        slog_error("cannot start worker threads; %s in the event loop", what);
+        return NULL;
+    }
+    *w = (struct watch){kind, efd, NULL, 0};
+    server_watch(s, w, EPOLLIN);
+    return pool;
 }
 
 int server_open_loop(struct server *s)
@@ -142,16 +162,13 @@ int server_open_loop(struct server *s)
         return -1;
     }
     server_watch(s, &s->sigwatch, EPOLLIN);
-    /* Two workers: one per core of a small machine; more only queue up
-     * on the same kernel work.  Without them, spawning stays inline. */
-    int efd;
-    s->spawner = spawner_start(2, &efd);
-    if (s->spawner) {
-        s->spawnwatch = (struct watch){WATCH_SPAWNED, efd, NULL, 0};
-        server_watch(s, &s->spawnwatch, EPOLLIN);
-    } else {
-        slog_error("cannot start spawner threads; spawning in the event loop");
-    }
+    /* Two spawning threads: one per core of a small machine; more only
+     * queue up on the same kernel work.  Lookups get a thread each (one
+     * kept warm): a resolver that never answers holds only the
+     * connection whose name it was asked for. */
+    s->spawner = start_workers(s, 2, false, WATCH_SPAWNED, &s->spawnwatch, "spawning");
+    s->resolver = start_workers(s, 1, true, WATCH_RESOLVED, &s->resolvewatch,
+                                "looking up names");
     return 0;
 }
 
@@ -362,9 +379,15 @@ int server_run(struct server *s)
                 handle_signals(s);
                 break;
             case WATCH_SPAWNED:
-                for (struct spawn_req *r = spawner_take_done(s->spawner), *next; r; r = next) {
-                    next = r->next;
-                    conn_spawned(s, r);
+                for (struct work *t = workers_take_done(s->spawner), *next; t; t = next) {
+                    next = t->next;
+                    conn_spawned(s, (struct spawn_req *)t);
+                }
+                break;
+            case WATCH_RESOLVED:
+                for (struct work *t = workers_take_done(s->resolver), *next; t; t = next) {
+                    next = t->next;
+                    conn_resolved(s, (struct host_lookup *)t);
                 }
                 break;
             case WATCH_LISTEN:
@@ -386,8 +409,11 @@ int server_run(struct server *s)
 
 void server_free(struct server *s)
 {
-    spawner_stop(s->spawner);
+    workers_stop(s->spawner);
     s->spawner = NULL;
+    /* Lookups still waiting on a resolver are not waited for. */
+    workers_stop(s->resolver);
+    s->resolver = NULL;
     close_listeners(s);
     free(s->listeners);
     conn_bury(s);

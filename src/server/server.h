@@ -23,14 +23,15 @@
 #define SERVER_KILL_GRACE_MS 2000
 
 struct conn;
-struct spawner;
+struct workers;
 struct spawn_req;
+struct host_lookup;
 
 /* Children reaped before their spawn result reached the loop. */
 #define SERVER_MAX_ORPHANS 64
 
 /* What an epoll event refers to. */
-enum watch_kind { WATCH_LISTEN, WATCH_SIGNAL, WATCH_SPAWNED, WATCH_CONN_READ,
+enum watch_kind { WATCH_LISTEN, WATCH_SIGNAL, WATCH_SPAWNED, WATCH_RESOLVED, WATCH_CONN_READ,
                   WATCH_CONN_WRITE, WATCH_CHILD_IN, WATCH_CHILD_OUT, WATCH_CHILD_ERR };
 
 struct watch {
@@ -63,8 +64,10 @@ struct server {
     struct conn *graveyard;
     size_t nconns;
     uint8_t *scratch;  /* receive buffer shared by all connections */
-    struct spawner *spawner; /* NULL: spawn in the loop */
+    struct workers *spawner;  /* two threads starting commands; NULL: in the loop */
     struct watch spawnwatch;
+    struct workers *resolver; /* a thread per REMOTE_HOST lookup; NULL: in the loop */
+    struct watch resolvewatch;
     struct { pid_t pid; int status; } orphans[SERVER_MAX_ORPHANS];
     size_t norphans;
     bool stopping;   /* SIGTERM: no new connections, exit when all are done */
@@ -99,6 +102,8 @@ struct conn *conn_new(struct server *s, int rfd, int wfd);
 void conn_event(struct server *s, struct watch *w, unsigned events);
 /* A spawn finished (in a worker or inline). */
 void conn_spawned(struct server *s, struct spawn_req *r);
+/* A REMOTE_HOST lookup finished; frees it. */
+void conn_resolved(struct server *s, struct host_lookup *l);
 /* Claim the status of pid if it was reaped before its spawn result came. */
 bool server_take_orphan(struct server *s, pid_t pid, int *status);
 /* The child pid has exited and is not reaped yet (its group id still held). */

@@ -36,6 +36,28 @@ def realm():
         yield r
 
 
+# Every server kind a differential test can start with the same arguments.
+SERVERS = {"ours": OurRemctld, "debian": Remctld}
+
+
+@pytest.fixture
+def start(realm):
+    """start(kind, config, **kw) -> a running server of that kind ("ours"
+    or "debian"), stopped after the test (ours must exit 0)."""
+    running = []
+
+    def go(kind, config, **kw):
+        s = SERVERS[kind](realm, config, **kw).start()
+        running.append(s)
+        return s
+
+    yield go
+    for s in running:
+        rc = s.stop()
+        if isinstance(s, OurRemctld):
+            assert rc == 0, f"remctld exited {rc}:\n{s.log()}"
+
+
 @pytest.fixture
 def server_factory(realm):
     servers = []

@@ -2,9 +2,13 @@
  * protocol handling where well-behaved clients cannot go: protocol v1,
  * malformed and out-of-sequence messages, future versions.
  *
- *   raw_client PORT PRINCIPAL [-1] OP...
+ *   raw_client PORT PRINCIPAL [-1 | -f | -i FLAGS] OP...
  *
- * -1 negotiates protocol v1.  Ops (each prints what it got, one line):
+ * -1 negotiates protocol v1.  -f falls back the way an upstream client
+ * does when the server answers without TOKEN_PROTOCOL: a protocol-2 first
+ * token, then protocol-1 context tokens, then protocol v1.  -i sends the
+ * first token with FLAGS (hex) instead, the rest as protocol 2.
+ * Ops (each prints what it got, one line):
  *   msg:HEX        wrap plaintext HEX and send it with flags DATA|PROTOCOL
  *   tok:FLAGS:HEX  send a token as it is (FLAGS in hex)
  *   recv           receive one token; print the decoded message
@@ -30,6 +34,7 @@
 static struct token_io io;
 static gss_ctx_id_t ctx = GSS_C_NO_CONTEXT;
 static int protocol = 2;
+static int initial_flags = -1; /* the first token's flags; -1: by protocol */
 
 static void die(const char *what)
 {
@@ -45,8 +50,10 @@ static void handshake(const char *principal)
     if (gss_import_name(&minor, &nb, GSS_KRB5_NT_PRINCIPAL_NAME, &name) != GSS_S_COMPLETE)
         die("import name");
     uint8_t proto = protocol > 1 ? TOKEN_PROTOCOL : 0;
+    uint8_t first = initial_flags >= 0 ? (uint8_t)initial_flags
+                                       : (uint8_t)(TOKEN_NOOP | TOKEN_CONTEXT_NEXT | proto);
     struct token_fail fail;
-    if (token_send(&io, TOKEN_NOOP | TOKEN_CONTEXT_NEXT | proto, NULL, 0, &fail))
+    if (token_send(&io, first, NULL, 0, &fail))
         die("send initial");
     gss_buffer_desc in = GSS_C_EMPTY_BUFFER;
     for (;;) {
@@ -201,6 +208,13 @@ int main(int argc, char **argv)
     if (i < argc && strcmp(argv[i], "-1") == 0) {
         protocol = 1;
         i++;
+    } else if (i < argc && strcmp(argv[i], "-f") == 0) {
+        protocol = 1;
+        initial_flags = TOKEN_NOOP | TOKEN_CONTEXT_NEXT | TOKEN_PROTOCOL;
+        i++;
+    } else if (i + 1 < argc && strcmp(argv[i], "-i") == 0) {
+        initial_flags = (int)strtol(argv[i + 1], NULL, 16);
+        i += 2;
     }
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};

@@ -188,8 +188,9 @@ def test_all_empty_include_continuation(realm, server):
 
 
 def test_help_and_summary(realm, server):
+    # help: the summary= argument, then the rule's subcommand
     p = remctl(realm, server, "help")
-    assert p.stdout == "help for --summary\n"
+    assert p.stdout == "help for --summary help\n"
     # help COMMAND SUBCOMMAND: the help= argument, then the subcommand
     p = remctl(realm, server, "help", "test", "help")
     assert p.stdout == "help for --help help\n"

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from conftest import PY_DRAIN, OurRemctld, pyremctl, write_scripts
-from realm import Realm, Remctld, free_port
+from conftest import PY_DRAIN, SERVERS, OurRemctld, pyremctl, write_scripts
+from realm import Realm, free_port
 
 REMCTL = "/usr/bin/remctl"
 SUDO = "/usr/bin/sudo"
@@ -28,9 +28,6 @@ SCRIPTS = {
     "showenv": "#!/bin/sh\nenv | grep -E '^(REMUSER|REMOTE_USER)=' | sort\n",
 }
 
-SERVERS = {"ours": OurRemctld, "debian": Remctld}
-
-
 @pytest.fixture(scope="module")
 def scripts(realm):
     return write_scripts(realm, "bscripts", SCRIPTS)
@@ -39,24 +36,6 @@ def scripts(realm):
 @pytest.fixture(scope="module")
 def scripts_anon(anon_realm):
     return write_scripts(anon_realm, "bscripts", SCRIPTS)
-
-
-@pytest.fixture
-def start(realm):
-    """start(kind, config) -> a running server of that kind ("ours" or
-    "debian"), stopped after the test."""
-    running = []
-
-    def go(kind, config, **kw):
-        s = SERVERS[kind](realm, config, **kw).start()
-        running.append(s)
-        return s
-
-    yield go
-    for s in running:
-        rc = s.stop()
-        if isinstance(s, OurRemctld):
-            assert rc == 0, f"remctld exited {rc}:\n{s.log()}"
 
 
 def remctl(realm, server, *args, ccache=None, **kw):
@@ -215,7 +194,8 @@ def test_long_command_is_not_idleness(realm, scripts, start):
     assert time.monotonic() - t0 >= 4
 
 
-@pytest.mark.parametrize("value", ["0", "-5", "2s", "99999999999"])
+@pytest.mark.parametrize("value", ["0", "-5", "2s", "99999999999", "", " 5", "+5", "5 ",
+                                   "0x10"])
 def test_bad_idle_timeout_refuses_to_start(realm, value):
     p = subprocess.run([OurRemctld.program, "-F", "-m", "-S", "-p", str(free_port()), "-b", "127.0.0.1",
                         "-k", realm.server_keytab, "-f", "/dev/null"],
