@@ -237,3 +237,20 @@ def test_outside_the_namespace_they_do_not_exist(nss_only):
     # The machine itself was not changed.
     for db, key in (('passwd', nss_only['user']), ('group', nss_only['extra'])):
         assert subprocess.run(['getent', db, key], capture_output=True).returncode == 2
+
+
+@pytest.mark.parametrize('which', ALL)
+def test_unreadable_shadow_is_an_os_error(nss_only, which):
+    # Not root: neither /etc/shadow nor the extrausers one can be read.
+    drop = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']
+    requests = (tunnelwire.encode('QueryUser', user=nss_only['user'], query_password_hash=True)
+                + tunnelwire.encode('QueryUser', user=nss_only['user'])
+                + tunnelwire.encode('Exit'))
+    p = subprocess.run(nss_only['prefix'] + drop + argv(which), input=requests,
+                       capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    denied, entry = tunnelwire.decode_bytes(p.stdout)
+    assert denied == ('OSError', {'errno': 13, 'strerror': 'Permission denied',
+                                  'msg': '[Errno 13] Permission denied'})
+    assert entry[0] == 'UserEntry' and entry[1]['password_hash'] is None
+    assert entry[1]['groups'] == [nss_only['extra']]
