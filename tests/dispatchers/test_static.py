@@ -92,6 +92,15 @@ def without_times(packets):
             for name, fields in packets]
 
 
+def without_file_state(packets):
+    """Stat answers without what changes while other tests add users to
+    /etc/passwd (a vector stats it); the dispatcher suite, run on each
+    static build, checks those fields on files of its own."""
+    return [(name, {k: v for k, v in fields.items()
+                    if name != 'StatResult' or k not in ('mtime', 'ctime', 'size')})
+            for name, fields in packets]
+
+
 @pytest.mark.parametrize('arch', ARCHES)
 def test_golden_vectors_answered_like_the_dynamic_build(arch):
     samples = [bytes.fromhex(s['wire_hex'])
@@ -100,8 +109,7 @@ def test_golden_vectors_answered_like_the_dynamic_build(arch):
     data = b''.join(samples) + tunnelwire.encode('Exit')
     expected = replay('dynamic', data)
     assert len(expected) == len(samples)
-    # The times of /etc/passwd may move if a user is added meanwhile.
-    assert without_times(replay(arch, data)) == without_times(expected)
+    assert without_file_state(replay(arch, data)) == without_file_state(expected)
 
 
 # ---- the conduit command through exec: --------------------------------------
