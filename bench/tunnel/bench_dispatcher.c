@@ -1,13 +1,15 @@
 /* Dispatcher-side benchmark: drives conduit-dispatcher through pipes with
  * the codec and prints one table row per measurement.
  *
- *   bench_dispatcher DISPATCHER [--size MIB] [--dir DIR] [--quick]
+ *   bench_dispatcher DISPATCHER [--size MIB] [--dir DIR] [--quick] [--static PATH]
  *
  * Startup is spawn -> CheckAlive -> Ack (median).  "seq" waits for each
  * answer before sending the next request; "pipe" keeps a writer thread
  * sending batches of 1000 while the answers are read.  Transfers use one
  * file of --size MiB (default 1024) in --dir (default /var/tmp), and report
- * the dispatcher's peak RSS (VmHWM) for that session. */
+ * the dispatcher's peak RSS (VmHWM) for that session.  With --static, the
+ * static build (dispatchers/) hashes the same file too, in turns with
+ * DISPATCHER, best of three each. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -33,6 +35,7 @@ struct session {
 };
 
 static const char *dispatcher_path;
+static const char *static_path; /* --static: also hash with this build */
 
 static double now(void)
 {
@@ -47,9 +50,9 @@ static void die(const char *what)
     exit(1);
 }
 
-static void start(struct session *s)
+static void start_program(struct session *s, const char *program)
 {
-    char *argv[] = {(char *)dispatcher_path, NULL};
+    char *argv[] = {(char *)program, NULL};
     struct runner_spec spec = {.argv = argv, .in = RUNNER_PIPE, .out = RUNNER_PIPE,
                                .err = RUNNER_FD, .err_fd = 2};
     struct runner_child ch;
@@ -61,6 +64,11 @@ static void start(struct session *s)
     fdio_set_nonblock(ch.in_fd, false);
     fdio_set_nonblock(ch.out_fd, false);
     *s = (struct session){ch.pid, ch.in_fd, ch.out_fd, BUF_INIT};
+}
+
+static void start(struct session *s)
+{
+    start_program(s, dispatcher_path);
 }
 
 static void send_buf(struct session *s, const struct buf *b)
@@ -171,6 +179,46 @@ static void row(const char *what, double value, const char *unit, const char *no
 {
     printf("| %-34s | %12.1f | %-6s | %s\n", what, value, unit, note ? note : "");
     fflush(stdout);
+}
+
+/* Stat with SHA-512 of path: wall-clock and dispatcher CPU seconds. */
+static void hash_file(struct session *s, const char *path, double *wall, double *cpu)
+{
+    struct tun_stat st = {tun_str(path), false, true};
+    double cpu0 = cpu_seconds(s->pid);
+    double t0 = now();
+    send_packet(s, TUN_ID_stat, &st);
+    recv_packet(s);
+    *wall = now() - t0;
+    *cpu = cpu_seconds(s->pid) - cpu0;
+}
+
+/* The dynamic and the static dispatcher hash the same file in turns; the
+ * best of three of each (other load only ever slows a run down). */
+static void compare_static(struct session *dynamic, const char *path, uint64_t size)
+{
+    struct session other;
+    start_program(&other, static_path);
+    struct session *who[2] = {dynamic, &other};
+    double best_wall[2] = {1e30, 1e30}, best_cpu[2] = {1e30, 1e30};
+    for (int round = 0; round < 3; round++)
+        for (int k = 0; k < 2; k++) {
+            double wall, cpu;
+            hash_file(who[k], path, &wall, &cpu);
+            if (wall < best_wall[k])
+                best_wall[k] = wall;
+            if (cpu > 0 && cpu < best_cpu[k])
+                best_cpu[k] = cpu;
+        }
+    stop(&other);
+    const char *label[2] = {"SHA-512, dynamic build (best of 3)",
+                            "SHA-512, static build (best of 3)"};
+    for (int k = 0; k < 2; k++) {
+        char note[96];
+        snprintf(note, sizeof note, "per dispatcher CPU second: %.0f MB/s",
+                 (double)size / 1e6 / best_cpu[k]);
+        row(label[k], (double)size / 1e6 / best_wall[k], "MB/s", note);
+    }
 }
 
 /* ---- measurements ---- */
@@ -341,18 +389,15 @@ static void bench_transfers(const char *dir, uint64_t mib)
              rss_dl / 1024.0);
     row("download", (double)size / 1e6 / dl_s, "MB/s", note);
 
-    struct tun_stat st = {tun_str(path), false, true};
-    double cpu0 = cpu_seconds(s.pid);
-    t0 = now();
-    send_packet(&s, TUN_ID_stat, &st);
-    recv_packet(&s);
-    double sha_s = now() - t0;
-    double sha_cpu = cpu_seconds(s.pid) - cpu0;
+    double sha_s, sha_cpu;
+    hash_file(&s, path, &sha_s, &sha_cpu);
     snprintf(note, sizeof note, "%llu MiB from the page cache", (unsigned long long)mib);
     row("Stat with SHA-512", (double)size / 1e6 / sha_s, "MB/s", note);
     if (sha_cpu > 0)
         row("Stat with SHA-512 per CPU second", (double)size / 1e6 / sha_cpu, "MB/s",
             "bytes hashed / dispatcher CPU time (ignores waiting for a core)");
+    if (static_path)
+        compare_static(&s, path, size);
 
     stop(&s);
     unlink(path);
@@ -365,7 +410,8 @@ int main(int argc, char **argv)
     uint64_t mib = 1024;
     bool quick = false;
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_dispatcher DISPATCHER [--size MIB] [--dir DIR] [--quick]\n");
+        fprintf(stderr, "usage: bench_dispatcher DISPATCHER [--size MIB] [--dir DIR] [--quick] "
+                        "[--static PATH]\n");
         return 2;
     }
     dispatcher_path = argv[1];
@@ -376,6 +422,8 @@ int main(int argc, char **argv)
             dir = argv[++i];
         else if (strcmp(argv[i], "--quick") == 0)
             quick = true;
+        else if (strcmp(argv[i], "--static") == 0 && i + 1 < argc)
+            static_path = argv[++i];
     }
     signal(SIGPIPE, SIG_IGN);
     printf("| %-34s | %12s | %-6s | %s\n", "measurement", "value", "unit", "notes");

@@ -1,14 +1,13 @@
 #include "server/acl_match.h"
 
 #include <errno.h>
-#include <grp.h>
 #include <krb5.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "server/alloc.h"
+#include "util/accounts.h"
 
 /* Map the principal to a local name with the krb5 configuration rules
  * (auth_to_local, default realm).  A fresh context per check keeps the
@@ -46,87 +45,42 @@ static int lookup_localname(const char *principal, struct acl_localname *cache, 
     return 0;
 }
 
-/* getgrnam_r / getpwnam_r with a buffer grown on ERANGE.  Returns 0 (with
- * *found NULL when absent) or an errno value. */
-static int get_group(const char *name, struct group *gr, char **buf, struct group **found)
-{
-    long size = sysconf(_SC_GETGR_R_SIZE_MAX);
-    size_t len = size > 0 ? (size_t)size : 4096;
-    for (;;) {
-        *buf = srv_reallocarray(*buf, len, 1);
-        int rc = getgrnam_r(name, gr, *buf, len, found);
-        if (rc == ERANGE && len < ((size_t)1 << 24)) {
-            len *= 2;
-            continue;
-        }
-        if (rc == EINTR)
-            continue;
-        /* Some NSS modules report "not found" as an errno. */
-        if (rc == ENOENT || rc == ESRCH)
-            rc = 0;
-        return rc;
-    }
-}
-
-static int get_user(const char *name, struct passwd *pw, char **buf, struct passwd **found)
-{
-    long size = sysconf(_SC_GETPW_R_SIZE_MAX);
-    size_t len = size > 0 ? (size_t)size : 4096;
-    for (;;) {
-        *buf = srv_reallocarray(*buf, len, 1);
-        int rc = getpwnam_r(name, pw, *buf, len, found);
-        if (rc == ERANGE && len < ((size_t)1 << 24)) {
-            len *= 2;
-            continue;
-        }
-        if (rc == EINTR)
-            continue;
-        if (rc == ENOENT || rc == ESRCH)
-            rc = 0;
-        return rc;
-    }
-}
-
 enum acl_result acl_localgroup_match(const char *group, const char *principal,
                                      struct acl_localname *cache, char **error)
 {
-    struct group gr, *grp = NULL;
-    char *grbuf = NULL;
-    int rc = get_group(group, &gr, &grbuf, &grp);
-    if (rc != 0) {
-        *error = srv_asprintf("cannot look up group %s: %s", group, strerror(rc));
-        free(grbuf);
+    struct account_group gr;
+    int found = account_group_by_name(group, &gr);
+    if (found < 0) {
+        *error = srv_asprintf("cannot look up group %s: %s", group, strerror(errno));
         return ACL_ERROR;
     }
-    if (!grp) {
-        free(grbuf);
+    if (found == 0)
         return ACL_NOMATCH;
-    }
     if (!cache->looked_up && lookup_localname(principal, cache, error) != 0) {
-        free(grbuf);
+        account_group_free(&gr);
         return ACL_ERROR;
     }
     enum acl_result result = ACL_NOMATCH;
     if (cache->name) {
-        struct passwd pw, *pwp = NULL;
-        char *pwbuf = NULL;
-        rc = get_user(cache->name, &pw, &pwbuf, &pwp);
-        if (rc != 0) {
-            *error = srv_asprintf("cannot look up user %s: %s", cache->name, strerror(rc));
+        struct account_user pw;
+        found = account_user_by_name(cache->name, &pw);
+        if (found < 0) {
+            *error = srv_asprintf("cannot look up user %s: %s", cache->name, strerror(errno));
             result = ACL_ERROR;
-        } else if (pwp && pw.pw_gid == gr.gr_gid) {
+        } else if (found && pw.gid == gr.gid) {
             result = ACL_ALLOW;
-        } else if (pwp) {
-            for (char **m = gr.gr_mem; m && *m; m++) {
-                if (strcmp(*m, cache->name) == 0) {
+        } else if (found) {
+            for (size_t i = 0; i < gr.nmembers; i++) {
+                if (strcmp(gr.members[i], cache->name) == 0) {
                     result = ACL_ALLOW;
                     break;
                 }
             }
         }
-        free(pwbuf);
+        if (found == 1)
+            account_user_free(&pw);
     }
-    free(grbuf);
+    account_group_free(&gr);
     return result;
 }
 

@@ -3,12 +3,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "server/alloc.h"
+#include "util/accounts.h"
 
 bool config_is_option(const char *token)
 {
@@ -87,37 +87,23 @@ static int set_stdin(struct config_rule *rule, const char *value, char **error)
  * rather than failing each command later. */
 static int set_user(struct config_rule *rule, const char *value, char **error)
 {
-    long size = sysconf(_SC_GETPW_R_SIZE_MAX);
-    size_t len = size > 0 ? (size_t)size : 4096;
-    char *buf = NULL;
-    struct passwd pw, *found = NULL;
     long uid;
-    bool numeric = parse_number(value, strlen(value), 0, &uid);
-    int rc;
-    for (;;) {
-        buf = srv_reallocarray(buf, len, 1);
-        rc = numeric ? getpwuid_r((uid_t)uid, &pw, buf, len, &found)
-                     : getpwnam_r(value, &pw, buf, len, &found);
-        if (rc == ERANGE && len < ((size_t)1 << 24)) {
-            len *= 2;
-            continue;
-        }
-        if (rc != EINTR)
-            break;
-    }
-    if (!found) {
-        if (rc == 0 || rc == ENOENT || rc == ESRCH)
+    struct account_user pw;
+    int found = parse_number(value, strlen(value), 0, &uid)
+                    ? account_user_by_uid((uid_t)uid, &pw)
+                    : account_user_by_name(value, &pw);
+    if (found != 1) {
+        if (found == 0)
             *error = srv_asprintf("unknown user \"%s\"", value);
         else
-            *error = srv_asprintf("cannot look up user \"%s\": %s", value, strerror(rc));
-        free(buf);
+            *error = srv_asprintf("cannot look up user \"%s\": %s", value, strerror(errno));
         return -1;
     }
     free(rule->user);
-    rule->user = srv_strdup(pw.pw_name);
-    rule->uid = pw.pw_uid;
-    rule->gid = pw.pw_gid;
-    free(buf);
+    rule->user = srv_strdup(pw.name);
+    rule->uid = pw.uid;
+    rule->gid = pw.gid;
+    account_user_free(&pw);
     return 0;
 }
 

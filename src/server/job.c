@@ -3,8 +3,6 @@
  * itself is only in REMCTL_COMMAND. */
 #include "server/job.h"
 
-#include <grp.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +10,7 @@
 #include "remctl/message.h"
 #include "server/session.h"
 #include "server/slog.h"
+#include "util/accounts.h"
 
 #ifndef SUDO_PATH
 #define SUDO_PATH "/usr/bin/sudo"
@@ -214,27 +213,19 @@ static bool build_job(struct job *job, const struct config_rule *rule,
         memcpy(job->stdin_data, args[stdin_index].iov_base, job->stdin_len);
     }
     if (rule->user) {
-        struct passwd *pw = getpwuid(rule->uid);
         job->set_user = true;
         job->uid = rule->uid;
         job->gid = rule->gid;
-        int ngroups = 64;
-        for (;;) {
-            gid_t *groups = malloc((size_t)ngroups * sizeof *groups);
-            if (!groups)
+        struct account_user pw;
+        if (account_user_by_uid(rule->uid, &pw) == 1) {
+            job->groups = account_group_list(pw.name, rule->gid, &job->ngroups);
+            account_user_free(&pw);
+        } else {
+            job->groups = malloc(sizeof *job->groups);
+            if (!job->groups)
                 abort();
-            int got = ngroups;
-            if (!pw || getgrouplist(pw->pw_name, rule->gid, groups, &got) >= 0) {
-                job->groups = groups;
-                job->ngroups = pw ? (size_t)got : 0;
-                if (!pw) {
-                    groups[0] = rule->gid;
-                    job->ngroups = 1;
-                }
-                break;
-            }
-            free(groups);
-            ngroups = got > ngroups ? got : ngroups * 2;
+            job->groups[0] = rule->gid;
+            job->ngroups = 1;
         }
     }
     return true;

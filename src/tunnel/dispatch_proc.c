@@ -1,7 +1,6 @@
 /* ProcessRun: validate the request like the original, then run the command
  * through the runner with the requested credentials. */
 #include <errno.h>
-#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,25 +32,6 @@ static void collect(void *ctx, int stream, const uint8_t *data, size_t len)
 {
     struct captured *c = ctx;
     buf_append(stream == 1 ? &c->out : &c->err, data, len);
-}
-
-/* Supplementary groups of a user, as initgroups() would set them. */
-static gid_t *user_groups(const char *name, gid_t gid, size_t *count)
-{
-    int n = 32;
-    gid_t *groups = NULL;
-    for (;;) {
-        gid_t *g = realloc(groups, (size_t)n * sizeof *g);
-        if (!g)
-            abort();
-        groups = g;
-        int want = n;
-        if (getgrouplist(name, gid, groups, &want) >= 0) {
-            *count = (size_t)want;
-            return groups;
-        }
-        n = want > n ? want : n * 2;
-    }
 }
 
 static void reply_spawn_failure(struct dispatcher *d, const struct runner_failure *f,
@@ -98,33 +78,35 @@ enum handler_result handle_process_run(struct dispatcher *d, void *pkt)
         reply_invalid_value(d, "umask", "Invalid value '", r->umask, "': Must be in octal format.");
         return HANDLED;
     }
-    struct ids_user user = {0};
+    struct account_user user = {0};
+    struct account_group group = {0};
+    char *cwd = NULL;
+    gid_t *groups = NULL;
+    char **argv = NULL;
+    enum handler_result hr = HANDLED;
     if (r->user.present && !ids_find_user(r->user, &user)) {
         reply_invalid_value(d, "user", "The user with the name '", r->user, "' does not exist.");
-        return HANDLED;
+        goto out;
     }
-    struct ids_group group = {0};
     if (r->group.present && !ids_find_group(r->group, &group)) {
         reply_invalid_value(d, "group", "The group with the name '", r->group,
                             "' does not exist.");
-        return HANDLED;
+        goto out;
     }
-    char *cwd = tun_strdup(r->cwd);
+    cwd = tun_strdup(r->cwd);
     struct stat st;
     if (cwd && (stat(cwd, &st) < 0 || !S_ISDIR(st.st_mode))) {
         reply_invalid(d, "cwd", "The directory does not exist");
-        free(cwd);
-        return HANDLED;
+        goto out;
     }
 
     if (d->dry_run) {
         struct tun_process_completed res = {TUN_ABSENT, TUN_ABSENT, 0};
         reply(d, TUN_ID_process_completed, &res);
-        free(cwd);
-        return HANDLED;
+        goto out;
     }
 
-    char **argv = calloc((size_t)r->command.count + 1, sizeof *argv);
+    argv = calloc((size_t)r->command.count + 1, sizeof *argv);
     if (!argv)
         abort();
     for (uint64_t i = 0; i < r->command.count; i++)
@@ -145,11 +127,10 @@ enum handler_result handle_process_run(struct dispatcher *d, void *pkt)
         spec.set_gid = true;
         spec.gid = r->group.present ? group.gid : user.gid;
     }
-    gid_t *groups = NULL;
     gid_t only_group;
     if (geteuid() == 0 && r->user.present) {
         size_t n = 0;
-        groups = user_groups(user.name, spec.gid, &n);
+        groups = account_group_list(user.name, spec.gid, &n);
         spec.set_groups = true;
         spec.groups = groups;
         spec.ngroups = n;
@@ -164,7 +145,6 @@ enum handler_result handle_process_run(struct dispatcher *d, void *pkt)
         spec.uid = user.uid;
     }
 
-    enum handler_result hr = HANDLED;
     if (!dispatch_flush(d)) {
         hr = FATAL;
         goto out;
@@ -186,10 +166,12 @@ enum handler_result handle_process_run(struct dispatcher *d, void *pkt)
     buf_free(&cap.out);
     buf_free(&cap.err);
 out:
-    for (uint64_t i = 0; i < r->command.count; i++)
+    for (uint64_t i = 0; argv && i < r->command.count; i++)
         free(argv[i]);
     free(argv);
     free(groups);
     free(cwd);
+    account_user_free(&user);
+    account_group_free(&group);
     return hr;
 }

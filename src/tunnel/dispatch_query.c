@@ -1,10 +1,6 @@
 /* Requests that only look things up: ResolveUser, ResolveGroup, QueryUser,
  * QueryGroup and Getenv. */
 #include <errno.h>
-#include <grp.h>
-#include <pwd.h>
-#include <shadow.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,22 +13,16 @@ enum handler_result handle_resolve_user(struct dispatcher *d, void *pkt)
     struct tun_resolve_user *r = pkt;
     if (!check_no_nul(d, "user", r->user))
         return HANDLED;
-    struct ids_user u;
-    bool found;
-    if (r->user.present) {
-        found = ids_find_user(r->user, &u);
-    } else {
-        struct passwd *pw = getpwuid(getuid());
-        found = pw != NULL;
-        if (found)
-            snprintf(u.name, sizeof u.name, "%s", pw->pw_name);
-    }
+    struct account_user u;
+    bool found = r->user.present ? ids_find_user(r->user, &u)
+                                 : account_user_by_uid(getuid(), &u) == 1;
     if (!found) {
         reply_invalid(d, "user", "The user does not exist");
         return HANDLED;
     }
     struct tun_resolve_result res = {tun_str(u.name)};
     reply(d, TUN_ID_resolve_result, &res);
+    account_user_free(&u);
     return HANDLED;
 }
 
@@ -41,64 +31,28 @@ enum handler_result handle_resolve_group(struct dispatcher *d, void *pkt)
     struct tun_resolve_group *r = pkt;
     if (!check_no_nul(d, "group", r->group))
         return HANDLED;
-    struct ids_group g;
-    bool found;
-    if (r->group.present) {
-        found = ids_find_group(r->group, &g);
-    } else {
-        struct group *gr = getgrgid(getgid());
-        found = gr != NULL;
-        if (found)
-            snprintf(g.name, sizeof g.name, "%s", gr->gr_name);
-    }
+    struct account_group g;
+    bool found = r->group.present ? ids_find_group(r->group, &g)
+                                  : account_group_by_gid(getgid(), &g) == 1;
     if (!found) {
         reply_invalid(d, "group", "The group does not exist");
         return HANDLED;
     }
     struct tun_resolve_result res = {tun_str(g.name)};
     reply(d, TUN_ID_resolve_result, &res);
+    account_group_free(&g);
     return HANDLED;
 }
 
-/* A list of malloc'ed strings for a str-list field. */
-struct name_list {
-    struct tun_bytes *items;
-    char **owned;
-    size_t count, cap;
-};
-
-static void name_list_add(struct name_list *l, const char *name)
+/* The strings of a NULL-terminated array as a str-list field. */
+static struct tun_str_list str_list(char **names, size_t count)
 {
-    if (l->count == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 8;
-        l->items = realloc(l->items, l->cap * sizeof *l->items);
-        l->owned = realloc(l->owned, l->cap * sizeof *l->owned);
-        if (!l->items || !l->owned)
-            abort();
-    }
-    char *copy = strdup(name);
-    if (!copy)
+    struct tun_bytes *items = calloc(count ? count : 1, sizeof *items);
+    if (!items)
         abort();
-    l->owned[l->count] = copy;
-    l->items[l->count] = tun_str(copy);
-    l->count++;
-}
-
-static void name_list_free(struct name_list *l)
-{
-    for (size_t i = 0; i < l->count; i++)
-        free(l->owned[i]);
-    free(l->owned);
-    free(l->items);
-    memset(l, 0, sizeof *l);
-}
-
-static char *dup_or_empty(const char *s)
-{
-    char *c = strdup(s ? s : "");
-    if (!c)
-        abort();
-    return c;
+    for (size_t i = 0; i < count; i++)
+        items[i] = tun_str(names[i]);
+    return (struct tun_str_list){count, items};
 }
 
 enum handler_result handle_query_user(struct dispatcher *d, void *pkt)
@@ -106,71 +60,49 @@ enum handler_result handle_query_user(struct dispatcher *d, void *pkt)
     struct tun_query_user *r = pkt;
     if (!check_no_nul(d, "user", r->user))
         return HANDLED;
-    struct ids_user u;
+    struct account_user u;
     if (!ids_find_user(r->user, &u)) {
         reply_invalid(d, "user", "The user does not exist");
         return HANDLED;
     }
-    struct passwd *pw = getpwuid(u.uid);
-    if (!pw || strcmp(pw->pw_name, u.name) != 0)
-        pw = getpwnam(u.name);
-    if (!pw) {
-        reply_invalid(d, "user", "The user does not exist");
-        return HANDLED;
-    }
-    char *gecos = dup_or_empty(pw->pw_gecos), *home = dup_or_empty(pw->pw_dir),
-         *shell = dup_or_empty(pw->pw_shell);
-    char *hash = NULL, *group_name = NULL;
-    struct name_list groups = {0};
-
-    struct group *gr = getgrgid(u.gid);
-    if (!gr) {
+    char *hash = NULL, **groups = NULL;
+    size_t ngroups = 0;
+    struct account_group primary;
+    if (account_group_by_gid(u.gid, &primary) != 1) {
         reply_invalid(d, "user", "The user's primary group doesn't exist");
         goto out;
     }
-    group_name = dup_or_empty(gr->gr_name);
-
     if (r->query_password_hash) {
-        errno = 0;
-        struct spwd *sp = getspnam(u.name);
-        if (!sp) {
-            if (errno == EACCES)
-                reply_os_error(d, EACCES, TUN_ABSENT);
-            else
-                reply_invalid(d, "user", "The user has no shadow entry, or it is inaccessible.");
-            goto out;
+        int found = account_shadow_hash(u.name, &hash);
+        if (found < 0) {
+            reply_os_error(d, errno, TUN_ABSENT);
+            goto out_group;
         }
-        hash = dup_or_empty(sp->sp_pwdp);
+        if (found == 0) {
+            reply_invalid(d, "user", "The user has no shadow entry, or it is inaccessible.");
+            goto out_group;
+        }
     }
-
-    setgrent();
-    for (struct group *g; (g = getgrent()) != NULL;)
-        for (char **m = g->gr_mem; m && *m; m++)
-            if (strcmp(*m, u.name) == 0) {
-                name_list_add(&groups, g->gr_name);
-                break;
-            }
-    endgrent();
-
+    groups = account_member_of(u.name, &ngroups);
     struct tun_user_entry res = {
         .name = tun_str(u.name),
         .uid = u.uid,
-        .group = tun_str(group_name),
+        .group = tun_str(primary.name),
         .gid = u.gid,
-        .groups = {groups.count, groups.items},
+        .groups = str_list(groups, ngroups),
         .password_hash = hash ? tun_str(hash) : TUN_ABSENT,
-        .gecos = tun_str(gecos),
-        .home = tun_str(home),
-        .shell = tun_str(shell),
+        .gecos = tun_str(u.gecos),
+        .home = tun_str(u.home),
+        .shell = tun_str(u.shell),
     };
     reply(d, TUN_ID_user_entry, &res);
+    free(res.groups.items);
+    account_names_free(groups);
+out_group:
+    account_group_free(&primary);
 out:
-    name_list_free(&groups);
-    free(gecos);
-    free(home);
-    free(shell);
     free(hash);
-    free(group_name);
+    account_user_free(&u);
     return HANDLED;
 }
 
@@ -179,22 +111,15 @@ enum handler_result handle_query_group(struct dispatcher *d, void *pkt)
     struct tun_query_group *r = pkt;
     if (!check_no_nul(d, "group", r->group))
         return HANDLED;
-    struct ids_group g;
-    struct group *gr = NULL;
-    if (ids_find_group(r->group, &g))
-        gr = getgrgid(g.gid);
-    if (gr && strcmp(gr->gr_name, g.name) != 0)
-        gr = getgrnam(g.name);
-    if (!gr) {
+    struct account_group g;
+    if (!ids_find_group(r->group, &g)) {
         reply_invalid(d, "group", "The group does not exist");
         return HANDLED;
     }
-    struct name_list members = {0};
-    for (char **m = gr->gr_mem; m && *m; m++)
-        name_list_add(&members, *m);
-    struct tun_group_entry res = {tun_str(g.name), gr->gr_gid, {members.count, members.items}};
+    struct tun_group_entry res = {tun_str(g.name), g.gid, str_list(g.members, g.nmembers)};
     reply(d, TUN_ID_group_entry, &res);
-    name_list_free(&members);
+    free(res.members.items);
+    account_group_free(&g);
     return HANDLED;
 }
 

@@ -208,7 +208,7 @@ eof:
 
 /* Apply ownership and mode, flush, and put the file in place. */
 static int commit(struct dispatcher *d, struct upload *u, bool have_mode, mode_t mode,
-                  bool have_owner, const struct ids_user *owner, bool have_group, gid_t group)
+                  bool have_owner, const struct account_user *owner, bool have_group, gid_t group)
 {
     struct stat now;
     if (fstat(u->fd, &now) < 0)
@@ -263,7 +263,7 @@ static int commit(struct dispatcher *d, struct upload *u, bool have_mode, mode_t
 
 /* The fields after the content, checked in the original's order. */
 static bool validate(struct dispatcher *d, const struct tun_upload *p, mode_t *mode,
-                     struct ids_user *owner, struct ids_group *group)
+                     struct account_user *owner, struct account_group *group)
 {
     if (!check_no_nul(d, "file", p->file) || !check_no_nul(d, "mode", p->mode) ||
         !check_no_nul(d, "owner", p->owner) || !check_no_nul(d, "group", p->group))
@@ -360,8 +360,8 @@ enum handler_result handle_upload_stream(struct dispatcher *d)
 
     hr = HANDLED;
     mode_t mode = 0;
-    struct ids_user owner = {0};
-    struct ids_group group = {0};
+    struct account_user owner = {0};
+    struct account_group group = {0};
     if (validate(d, &p, &mode, &owner, &group)) {
         int err = u.err;
         if (!err && usable)
@@ -372,6 +372,8 @@ enum handler_result handle_upload_stream(struct dispatcher *d)
         else
             reply_empty(d, TUN_ID_ok);
     }
+    account_user_free(&owner);
+    account_group_free(&group);
     buf_consume(&d->in, used);
 out:
     free_upload(&u);
