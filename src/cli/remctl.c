@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "remctl.h"
+#include "remctl/internal.h"
 #include "util/fdio.h"
 
 #define CONDUIT_REMCTL_VERSION "3.18"
@@ -23,14 +24,13 @@ static const char usage_text[] =
     "1 on any other error.\n"
     "\n"
     "  -b address    bind our end of the connection to this local address\n"
-    "  -d            say on standard error where we connect\n"
+    "  -d            accepted for compatibility (prints nothing more)\n"
     "  -h            print this help and exit\n"
     "  -p port       server port (default: 4373, then the older 4444)\n"
     "  -s principal  server principal (default: host/ + the host's canonical name)\n"
     "  -t seconds    give up when the network is silent that long (0: wait forever)\n"
     "  -v            print the version and exit\n";
 
-static bool debug;
 static struct remctl *conn; /* closed on every way out */
 
 static void die(const char *fmt, const char *arg)
@@ -48,15 +48,24 @@ static void usage(int status)
     exit(status);
 }
 
-/* Upstream reads numbers leniently (garbage reads as 0) and then checks. */
-static long parse_number(const char *s)
+/* A number option as upstream reads it: strtol in base 10, refused when
+ * anything follows the digits or the value is out of [min, max]; the
+ * message shows the value strtol made of it (0 for garbage, the clamped
+ * value on overflow).  An empty string reads as 0. */
+static long number_option(const char *arg, long min, long max, const char *what)
 {
-    return strtol(s, NULL, 10);
+    char *end;
+    long value = strtol(arg, &end, 10);
+    if (*end != '\0' || value < min || value > max) {
+        fprintf(stderr, "remctl: invalid %s %ld\n", what, value);
+        exit(1);
+    }
+    return value;
 }
 
 /* Resolve host once, for both the connection and (without -s) the
  * principal, which is host/<canonical name> as upstream makes it. */
-static struct addrinfo *resolve(const char *host, unsigned short port)
+static struct addrinfo *resolve(const char *host, unsigned short port, bool canonical)
 {
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_UNSPEC;
@@ -66,8 +75,10 @@ static struct addrinfo *resolve(const char *host, unsigned short port)
     snprintf(service, sizeof service, "%hu", port);
     int rc = getaddrinfo(host, service, &hints, &res);
     if (rc != 0) {
-        fprintf(stderr, "remctl: cannot resolve host %s: %s\n", host,
-                rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+        /* Upstream resolves here only for the canonical name; with -s the
+         * library does, in its own words. */
+        fprintf(stderr, "remctl: %s %s: %s\n", canonical ? "cannot resolve host" : "unknown host",
+                host, rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
         remctl_close(conn);
         exit(1);
     }
@@ -82,11 +93,9 @@ static void open_connection(struct remctl *r, const char *host, unsigned short p
     unsigned short ports[2] = {port ? port : REMCTL_PORT, port ? 0 : REMCTL_PORT_OLD};
     char *first_error = NULL;
     for (int i = 0; i < 2 && ports[i]; i++) {
-        struct addrinfo *ai = resolve(host, ports[i]);
+        struct addrinfo *ai = resolve(host, ports[i], principal == NULL);
         const char *name = principal || !ai->ai_canonname ? host : ai->ai_canonname;
-        if (debug)
-            fprintf(stderr, "remctl: connecting to %s port %hu\n", name, ports[i]);
-        int ok = remctl_open_addrinfo(r, name, ai, principal);
+        int ok = client_open_resolved(r, name, ports[i], ai, principal);
         freeaddrinfo(ai);
         if (ok) {
             free(first_error);
@@ -107,7 +116,7 @@ static int relay(struct remctl *r)
     for (;;) {
         struct remctl_output *out = remctl_output(r);
         if (!out)
-            die("%s", remctl_error(r));
+            die("error reading from server: %s", remctl_error(r));
         switch (out->type) {
         case REMCTL_OUT_OUTPUT: {
             int fd = out->stream == 2 ? STDERR_FILENO : STDOUT_FILENO;
@@ -139,27 +148,20 @@ int main(int argc, char **argv)
             source = optarg;
             break;
         case 'd':
-            debug = true;
+            /* Upstream's -d turns on debugging messages its client never
+             * emits: accepted, and nothing more is printed. */
             break;
         case 'h':
             usage(0);
             break;
         case 'p':
-            port = parse_number(optarg);
-            if (port <= 0 || port > 65535) {
-                fprintf(stderr, "remctl: invalid port number %ld\n", port);
-                return 1;
-            }
+            port = number_option(optarg, 1, 65535, "port number");
             break;
         case 's':
             principal = optarg;
             break;
         case 't':
-            timeout = parse_number(optarg);
-            if (timeout < 0 || timeout > INT_MAX) {
-                fprintf(stderr, "remctl: invalid timeout value %s\n", optarg);
-                return 1;
-            }
+            timeout = number_option(optarg, 0, LONG_MAX, "timeout value");
             break;
         case 'v':
             printf("remctl %s\n", CONDUIT_REMCTL_VERSION);

@@ -1,5 +1,6 @@
 /* Sending commands (v2/v3 continued MESSAGE_COMMANDs, or the v1 command
- * token) and NOOPs. */
+ * token) and NOOPs.  A failure to send leaves the connection as it is, as
+ * upstream's does: only a read that ends or times out closes it. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -11,13 +12,12 @@
  * version, type, keep-alive and continue-status bytes. */
 #define COMMAND_CHUNK (FRAME_MAX_WRAP_INPUT - 4)
 
-static int send_message(struct remctl *r, struct buf *msg)
+static int send_message(struct remctl *r, const char *what, struct buf *msg)
 {
     struct token_fail fail = {0};
     if (token_send_priv(&r->io, r->ctx, TOKEN_DATA | TOKEN_PROTOCOL, buf_head(msg),
                         buf_len(msg), &fail) != TOKEN_OK) {
-        client_token_error(r, "sending token", &fail);
-        client_disconnect(r);
+        client_token_error(r, what, &fail);
         return 0;
     }
     return 1;
@@ -56,7 +56,7 @@ static int command_v2(struct remctl *r, const struct iovec *args, size_t count)
         };
         buf_clear(msg);
         rmsg_encode(msg, &m);
-        ok = send_message(r, msg);
+        ok = send_message(r, "sending token", msg);
         first = false;
         if (last)
             break;
@@ -66,13 +66,41 @@ static int command_v2(struct remctl *r, const struct iovec *args, size_t count)
     return ok;
 }
 
-/* Protocol v1: one token with the whole command, answered by a MIC of it. */
+/* The server's MIC of the v1 command, read and checked as part of sending
+ * it: every failure here is upstream's "sending token" failure. */
+static int check_v1_mic(struct remctl *r, const struct buf *cmd)
+{
+    struct token_fail fail = {0};
+    uint8_t flags;
+    const uint8_t *mic;
+    size_t mic_len;
+    if (token_recv(&r->io, &flags, &mic, &mic_len, &fail) != TOKEN_OK) {
+        client_token_error(r, "sending token", &fail);
+        return 0;
+    }
+    if (flags != TOKEN_MIC) {
+        fail.status = TOKEN_FAIL_INVALID;
+        client_token_error(r, "sending token", &fail);
+        return 0;
+    }
+    gss_buffer_desc msg = {buf_len(cmd), (void *)buf_head(cmd)};
+    gss_buffer_desc tok = {mic_len, (void *)mic};
+    OM_uint32 minor;
+    OM_uint32 major = gss_verify_mic(&minor, r->ctx, &msg, &tok, NULL);
+    if (major != GSS_S_COMPLETE) {
+        /* Upstream's message carries no minor status here. */
+        client_gss_error(r, "sending token", major, 0);
+        return 0;
+    }
+    return 1;
+}
+
+/* Protocol v1: one token with the whole command, answered by its MIC. */
 static int command_v1(struct remctl *r, const struct iovec *args, size_t count)
 {
-    if (r->v1_used && !client_reopen(r))
-        return 0;
     if (rmsg_args_len(args, count) > FRAME_MAX_WRAP_INPUT) {
-        client_set_error(r, "command too long for protocol version 1");
+        struct token_fail fail = {.status = TOKEN_FAIL_LARGE};
+        client_token_error(r, "sending token", &fail);
         return 0;
     }
     struct rmsg_args_writer w;
@@ -81,51 +109,23 @@ static int command_v1(struct remctl *r, const struct iovec *args, size_t count)
     rmsg_args_writer_fill(&w, &cmd, FRAME_MAX_WRAP_INPUT);
     struct token_fail fail = {0};
     int ok = 0;
-    uint8_t flags;
-    const uint8_t *mic;
-    size_t mic_len;
     if (token_send_priv(&r->io, r->ctx, TOKEN_DATA | TOKEN_SEND_MIC, buf_head(&cmd),
-                        buf_len(&cmd), &fail) != TOKEN_OK) {
+                        buf_len(&cmd), &fail) != TOKEN_OK)
         client_token_error(r, "sending token", &fail);
-    } else if (token_recv(&r->io, &flags, &mic, &mic_len, &fail) != TOKEN_OK) {
-        client_token_error(r, "receiving token", &fail);
-    } else if (flags != TOKEN_MIC) {
-        client_set_error(r, "unexpected token from server");
-    } else {
-        gss_buffer_desc msg = {buf_len(&cmd), buf_head(&cmd)};
-        gss_buffer_desc tok = {mic_len, (void *)mic};
-        OM_uint32 minor;
-        OM_uint32 major = gss_verify_mic(&minor, r->ctx, &msg, &tok, NULL);
-        if (major != GSS_S_COMPLETE)
-            client_gss_error(r, "verifying signature", major, minor);
-        else
-            ok = 1;
-    }
+    else
+        ok = check_v1_mic(r, &cmd);
     buf_free(&cmd);
-    if (!ok) {
-        client_disconnect(r);
-        return 0;
-    }
-    r->v1_used = true;
-    r->v1_status_pending = false;
-    return 1;
+    return ok;
 }
 
 EXPORT int remctl_commandv(struct remctl *r, const struct iovec *command, size_t count)
 {
-    if (r->protocol == 0) {
-        client_set_error(r, "no connection open");
+    if (!client_reopen(r))
         return 0;
-    }
-    if (count == 0) {
-        client_set_error(r, "cannot send empty command");
-        return 0;
-    }
     client_release_output(r);
-    r->pending = false;
     int ok = r->protocol == 1 ? command_v1(r, command, count) : command_v2(r, command, count);
     if (ok)
-        r->pending = true;
+        r->ready = true;
     return ok;
 }
 
@@ -134,6 +134,10 @@ EXPORT int remctl_command(struct remctl *r, const char **command)
     size_t count = 0;
     while (command[count])
         count++;
+    if (count == 0) {
+        client_set_error(r, "cannot send empty command");
+        return 0;
+    }
     /* Most commands have a few words: no allocation for them. */
     struct iovec small[32] = {{0}};
     struct iovec *iov = small;
@@ -156,11 +160,9 @@ EXPORT int remctl_command(struct remctl *r, const char **command)
 
 EXPORT int remctl_noop(struct remctl *r)
 {
-    if (r->protocol == 0) {
-        client_set_error(r, "no connection open");
+    if (!client_reopen(r))
         return 0;
-    }
-    if (r->protocol < 3) {
+    if (r->protocol == 1) {
         client_set_error(r, "NOOP message not supported");
         return 0;
     }
@@ -168,39 +170,15 @@ EXPORT int remctl_noop(struct remctl *r)
     struct buf msg = BUF_INIT;
     struct rmsg noop = {.version = 3, .type = RMSG_NOOP};
     rmsg_encode(&msg, &noop);
-    int ok = send_message(r, &msg);
+    int ok = send_message(r, "sending NOOP token", &msg);
     buf_free(&msg);
-    if (!ok)
+    if (!ok || !client_read_message(r))
         return 0;
-    struct token_fail fail = {0};
-    uint8_t flags;
-    gss_buffer_desc plain;
-    if (token_recv_priv(&r->io, r->ctx, &flags, &plain, &fail) != TOKEN_OK) {
-        client_token_error(r, "receiving token", &fail);
-        client_disconnect(r);
-        return 0;
-    }
-    OM_uint32 minor;
-    struct rmsg m;
-    if (flags != (TOKEN_DATA | TOKEN_PROTOCOL)) {
-        client_set_error(r, "unexpected token from server");
-        ok = 0;
-    } else if (rmsg_decode(plain.value, plain.length, &m) != RMSG_OK) {
-        client_set_error(r, "malformed result token from server");
-        ok = 0;
-    } else if (m.type == RMSG_VERSION) {
-        /* An older server: from now on we speak only what it speaks. */
-        if (m.highest >= 2 && m.highest < r->protocol)
-            r->protocol = m.highest;
-        client_set_error(r, "NOOP message not supported");
-        ok = 0;
-    } else if (m.type == RMSG_ERROR) {
-        client_set_error(r, "%.*s", (int)m.data_len, (const char *)m.data);
-        ok = 0;
-    } else if (m.type != RMSG_NOOP) {
-        client_set_error(r, "unexpected message type %d from server", m.type);
+    const uint8_t *p = r->plain.value;
+    if (p[1] != RMSG_NOOP) {
+        client_set_error(r, "unexpected message type %d from server", (int)(int8_t)p[1]);
         ok = 0;
     }
-    gss_release_buffer(&minor, &plain);
+    client_release_output(r);
     return ok;
 }

@@ -22,8 +22,9 @@ static int bind_source(int fd, int family, const char *source)
     hints.ai_family = family;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+    /* Not an address of this family (upstream's EINVAL). */
     if (getaddrinfo(source, NULL, &hints, &res) != 0 || !res) {
-        errno = EADDRNOTAVAIL;
+        errno = EINVAL;
         return -1;
     }
     int rc = bind(fd, res->ai_addr, res->ai_addrlen);

@@ -1,4 +1,5 @@
 /* Error recording for remctl_error. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,12 @@ void client_set_error(struct remctl *r, const char *fmt, ...)
     r->error = msg;
 }
 
+void client_clear_error(struct remctl *r)
+{
+    free(r->error);
+    r->error = NULL;
+}
+
 void client_gss_error(struct remctl *r, const char *what, OM_uint32 major, OM_uint32 minor)
 {
     char *msg = token_gss_message(major, minor);
@@ -25,9 +32,13 @@ void client_gss_error(struct remctl *r, const char *what, OM_uint32 major, OM_ui
     free(msg);
 }
 
-void client_token_error(struct remctl *r, const char *what, const struct token_fail *fail)
+enum token_status client_token_error(struct remctl *r, const char *what,
+                                     const struct token_fail *fail)
 {
-    switch (fail->status) {
+    enum token_status status = fail->status;
+    if (status == TOKEN_FAIL_SYSTEM && (fail->err == ECONNRESET || fail->err == EPIPE))
+        status = TOKEN_FAIL_EOF;
+    switch (status) {
     case TOKEN_OK:
         client_set_error(r, "error %s", what);
         break;
@@ -51,6 +62,7 @@ void client_token_error(struct remctl *r, const char *what, const struct token_f
         client_gss_error(r, what, fail->major, fail->minor);
         break;
     }
+    return status;
 }
 
 EXPORT const char *remctl_error(struct remctl *r)

@@ -1,5 +1,6 @@
 /* GSS-API context establishment (protocol v2/v3, falling back to v1 when
- * the server answers without TOKEN_PROTOCOL). */
+ * the server answers without TOKEN_PROTOCOL; an object that fell back once
+ * offers only v1 from then on, as upstream's does). */
 #include <gssapi/gssapi.h>
 #include <gssapi/gssapi_ext.h>
 #include <gssapi/gssapi_krb5.h>
@@ -21,9 +22,11 @@ static int import_name(struct remctl *r, const char *host, const char *principal
     gss_buffer_desc buf;
     char *service = NULL;
     gss_OID type;
+    /* The names go with their terminating NUL, as upstream passes them: an
+     * empty principal is then the realm's empty name, not an invalid one. */
     if (principal) {
         buf.value = (void *)principal;
-        buf.length = strlen(principal);
+        buf.length = strlen(principal) + 1;
         type = GSS_C_NT_USER_NAME;
     } else {
         if (!host || asprintf(&service, "host@%s", host) < 0) {
@@ -31,7 +34,7 @@ static int import_name(struct remctl *r, const char *host, const char *principal
             return 0;
         }
         buf.value = service;
-        buf.length = strlen(service);
+        buf.length = strlen(service) + 1;
         type = GSS_C_NT_HOSTBASED_SERVICE;
     }
     major = gss_import_name(&minor, &buf, type, name);
@@ -69,7 +72,9 @@ static int establish(struct remctl *r, gss_name_t name, gss_cred_id_t cred)
     /* The initial token goes out in the same write as the first context
      * token: the server reads them in order, and wakes once for both. */
     token_queue(&r->io, TOKEN_NOOP | TOKEN_CONTEXT_NEXT | TOKEN_PROTOCOL, NULL, 0);
-    int protocol = RMSG_PROTOCOL_MAX;
+    if (r->protocol == 0)
+        r->protocol = RMSG_PROTOCOL_BASE;
+    int protocol = r->protocol;
     bool first_reply = true;
     gss_buffer_desc in = GSS_C_EMPTY_BUFFER;
     OM_uint32 ret_flags = 0;
@@ -106,7 +111,7 @@ static int establish(struct remctl *r, gss_name_t name, gss_cred_id_t cred)
         }
         /* A server that answers without TOKEN_PROTOCOL speaks only v1. */
         if (first_reply && flags == TOKEN_CONTEXT)
-            protocol = 1;
+            protocol = r->protocol = 1;
         first_reply = false;
         uint8_t expected = TOKEN_CONTEXT | (protocol > 1 ? TOKEN_PROTOCOL : 0);
         if (flags != expected) {
@@ -120,12 +125,13 @@ static int establish(struct remctl *r, gss_name_t name, gss_cred_id_t cred)
         client_set_error(r, "server did not negotiate acceptable GSS-API flags");
         return 0;
     }
-    r->protocol = protocol;
+    r->ready = false;
     return 1;
 }
 
 int client_handshake(struct remctl *r, const char *host, const char *principal)
 {
+    token_io_free(&r->io);
     token_io_init(&r->io, r->fd, client_timeout_ms(r));
     gss_name_t name = GSS_C_NO_NAME;
     gss_cred_id_t cred = GSS_C_NO_CREDENTIAL;

@@ -18,23 +18,33 @@ struct remctl {
     char *source;
     time_t timeout; /* seconds; 0: none */
 
-    /* The connection: protocol 0 means none is open. */
-    int protocol;   /* 1, 2 or 3: the highest the server speaks */
+    /* The connection.  Upstream's object counts as connected while it
+     * holds a descriptor number; after a failed re-open it keeps the
+     * number of the descriptor it closed (stale), and every later read and
+     * write fails with EBADF.  We keep that state without the number: fd
+     * is -1 and stale says "connected, but to nothing". */
     int fd;
+    bool stale;
+    /* 0 before the first handshake, then 2; 1 once a server answered
+     * without TOKEN_PROTOCOL, and kept for every later connection of this
+     * object, as upstream does. */
+    int protocol;
     gss_ctx_id_t ctx;
     struct token_io io;
 
-    /* Where the connection goes, to reconnect for a second v1 command. */
+    /* Where remctl_open connected, to reconnect when the connection is
+     * gone (remctl_commandv, remctl_noop); host is NULL after the other
+     * open calls, which never reconnect. */
     char *host;
     unsigned short port;
     char *principal;
 
     /* A command was sent and its result is not fully read yet. */
-    bool pending;
-    /* Protocol v1: the result token was read; only the status is left. */
-    bool v1_status_pending;
-    int v1_status;
-    bool v1_used; /* a v1 connection serves one command */
+    bool ready;
+    /* remctl_output has made its struct since the last open (upstream
+     * allocates it then); protocol v1 hands out the stored status from it. */
+    bool has_output;
+    int v1_status; /* protocol v1: the status of the last result */
 
     struct remctl_output output; /* what remctl_output returned last */
     gss_buffer_desc plain;       /* the message output.data points into */
@@ -46,34 +56,66 @@ struct remctl {
     char *error;
 };
 
+/* Connected, as upstream counts it (a stale object too). */
+static inline bool client_connected(const struct remctl *r)
+{
+    return r->fd >= 0 || r->stale;
+}
+
 /* Record an error message (printf-style) for remctl_error. */
 void client_set_error(struct remctl *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Record "error WHAT: REASON" for a failed token operation. */
-void client_token_error(struct remctl *r, const char *what, const struct token_fail *fail);
+void client_clear_error(struct remctl *r);
+/* Record "error WHAT: REASON" for a failed token operation, and return
+ * its status as upstream classifies it: a connection reset or a broken
+ * pipe counts as an end of file (TOKEN_FAIL_EOF). */
+enum token_status client_token_error(struct remctl *r, const char *what,
+                                     const struct token_fail *fail);
 /* Record "GSS-API error WHAT: MESSAGE". */
 void client_gss_error(struct remctl *r, const char *what, OM_uint32 major, OM_uint32 minor);
 
-/* Send MESSAGE_QUIT (v2/v3) and drop the connection. */
-void client_quit(struct remctl *r);
-/* Drop the connection (no QUIT sent) and its GSS-API context. */
+/* What every open call does first, as upstream's does: QUIT and close the
+ * connection (the object then stays connected to nothing, stale, until a
+ * new connection replaces it), clear the error, drop the output. */
+void client_reset(struct remctl *r);
+/* Close the descriptor and drop the GSS-API context: no connection. */
 void client_disconnect(struct remctl *r);
 /* Drop the data the last remctl_output pointed to. */
 void client_release_output(struct remctl *r);
 
 /* Establish the GSS-API context on r->fd (connected) with the server;
- * sets r->protocol.  Returns 1, or 0 with the error recorded. */
+ * sets r->protocol.  Returns 1, or 0 with the error recorded and the
+ * connection closed. */
 int client_handshake(struct remctl *r, const char *host, const char *principal);
 
-/* Reconnect with the saved host/port/principal (for protocol v1). */
+/* Open to host (the name for messages and the default principal) at the
+ * addresses ai, remembering host and port for reconnections as
+ * remctl_open does; a failure to connect reads "cannot connect to HOST
+ * (port PORT): REASON".  The remctl command uses it with its own
+ * resolution. */
+int client_open_resolved(struct remctl *r, const char *host, unsigned short port,
+                         const struct addrinfo *ai, const char *principal);
+
+/* For remctl_commandv and remctl_noop: reconnect to the remembered host if
+ * the connection is gone, then clear the error.  Returns 1, or 0 with the
+ * error recorded ("no connection open" when there is no host). */
 int client_reopen(struct remctl *r);
 
 int client_timeout_ms(const struct remctl *r);
 
-/* Turn one unwrapped server message (v2/v3) or v1 result into r->output;
- * NULL with the error recorded when it is not acceptable.  Pure: no I/O
- * (the fuzz target drives these directly). */
+/* Receive and unwrap one v2/v3 message into r->plain and check what every
+ * v2/v3 reply must be (flags, length, version); on an end of file or a
+ * timeout the connection is closed.  1, or 0 with the error recorded. */
+int client_read_message(struct remctl *r);
+
+/* Turn one unwrapped server message (v2/v3, already checked by
+ * client_read_message) or v1 result into r->output; NULL with the error
+ * recorded when it is not acceptable.  Pure: no I/O (the fuzz target
+ * drives these directly). */
 struct remctl_output *client_output_from_message(struct remctl *r, const uint8_t *p, size_t n);
 struct remctl_output *client_output_from_v1(struct remctl *r, const uint8_t *p, size_t n);
+
+/* The checks client_read_message makes on a message's first bytes. */
+int client_check_message(struct remctl *r, const uint8_t *p, size_t n);
 
 #endif

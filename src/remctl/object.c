@@ -14,6 +14,7 @@ EXPORT struct remctl *remctl_new(void)
         return NULL;
     r->fd = -1;
     r->ctx = GSS_C_NO_CONTEXT;
+    token_io_init(&r->io, -1, 0);
     return r;
 }
 
@@ -66,43 +67,61 @@ void client_release_output(struct remctl *r)
     memset(&r->output, 0, sizeof r->output);
 }
 
-void client_disconnect(struct remctl *r)
+/* The descriptor only: I/O on the object fails with EBADF from now on. */
+static void close_socket(struct remctl *r)
 {
-    OM_uint32 minor;
-    client_release_output(r);
-    if (r->ctx != GSS_C_NO_CONTEXT)
-        gss_delete_sec_context(&minor, &r->ctx, GSS_C_NO_BUFFER);
-    r->ctx = GSS_C_NO_CONTEXT;
     token_io_free(&r->io);
     if (r->fd >= 0)
         close(r->fd);
     r->fd = -1;
-    r->protocol = 0;
-    r->pending = false;
-    r->v1_status_pending = false;
-    r->v1_used = false;
+    token_io_init(&r->io, -1, client_timeout_ms(r));
 }
 
-void client_quit(struct remctl *r)
+void client_disconnect(struct remctl *r)
 {
-    if (r->protocol > 1) {
-        /* Tell the server we are done; a failure changes nothing now. */
-        struct buf msg = BUF_INIT;
-        struct rmsg quit = {.version = RMSG_PROTOCOL_BASE, .type = RMSG_QUIT};
-        struct token_fail fail = {0};
-        rmsg_encode(&msg, &quit);
-        token_send_priv(&r->io, r->ctx, TOKEN_DATA | TOKEN_PROTOCOL, buf_head(&msg),
-                        buf_len(&msg), &fail);
-        buf_free(&msg);
+    OM_uint32 minor;
+    if (r->ctx != GSS_C_NO_CONTEXT)
+        gss_delete_sec_context(&minor, &r->ctx, GSS_C_NO_BUFFER);
+    r->ctx = GSS_C_NO_CONTEXT;
+    close_socket(r);
+    r->stale = false;
+}
+
+/* Tell a v2/v3 server we are done; a failure changes nothing now. */
+static void send_quit(struct remctl *r)
+{
+    if (r->protocol < 2 || r->fd < 0)
+        return;
+    struct buf msg = BUF_INIT;
+    struct rmsg quit = {.version = RMSG_PROTOCOL_BASE, .type = RMSG_QUIT};
+    struct token_fail fail = {0};
+    rmsg_encode(&msg, &quit);
+    token_send_priv(&r->io, r->ctx, TOKEN_DATA | TOKEN_PROTOCOL, buf_head(&msg), buf_len(&msg),
+                    &fail);
+    buf_free(&msg);
+}
+
+void client_reset(struct remctl *r)
+{
+    if (client_connected(r)) {
+        send_quit(r);
+        close_socket(r);
+        /* Connected to nothing until a new connection replaces this one. */
+        r->stale = true;
     }
-    client_disconnect(r);
+    client_clear_error(r);
+    client_release_output(r);
+    r->has_output = false;
 }
 
 EXPORT void remctl_close(struct remctl *r)
 {
     if (!r)
         return;
-    client_quit(r);
+    send_quit(r);
+    client_disconnect(r);
+    client_release_output(r);
+    token_io_free(&r->io);
     buf_free(&r->cmd_args);
     buf_free(&r->cmd_msg);
     free(r->ccache);

@@ -10,16 +10,7 @@
 #include "remctl/connect.h"
 #include "remctl/internal.h"
 
-static unsigned short sockaddr_port(const struct sockaddr *sa)
-{
-    if (sa->sa_family == AF_INET)
-        return ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
-    if (sa->sa_family == AF_INET6)
-        return ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
-    return 0;
-}
-
-/* Remember where we connect, for a reconnection (protocol v1). */
+/* Remember where to reconnect to (host NULL: nowhere). */
 static void remember(struct remctl *r, const char *host, unsigned short port,
                      const char *principal)
 {
@@ -32,28 +23,18 @@ static void remember(struct remctl *r, const char *host, unsigned short port,
     r->port = port;
 }
 
-/* Start over: an open object is closed first, as upstream does. */
-static void reset(struct remctl *r)
+/* Try each address in turn; 1 with the new connection in place, or 0 with
+ * *err the errno of the last failure (upstream reports the last). */
+static int connect_list(struct remctl *r, const struct addrinfo *ai, int *err)
 {
-    if (r->protocol > 0 || r->fd >= 0)
-        client_quit(r);
-}
-
-/* Try each address in turn; 1 and r->fd set, or 0 with *err (first
- * failure) and *err_port. */
-static int connect_list(struct remctl *r, const struct addrinfo *ai, int *err,
-                        unsigned short *err_port)
-{
+    *err = ECONNREFUSED;
     for (; ai; ai = ai->ai_next) {
-        int e = 0;
-        int fd = connect_addr(ai->ai_addr, ai->ai_addrlen, r->source, client_timeout_ms(r), &e);
+        int fd = connect_addr(ai->ai_addr, ai->ai_addrlen, r->source, client_timeout_ms(r), err);
         if (fd >= 0) {
+            /* The new connection replaces whatever the object had. */
+            client_disconnect(r);
             r->fd = fd;
             return 1;
-        }
-        if (!*err) {
-            *err = e;
-            *err_port = sockaddr_port(ai->ai_addr);
         }
     }
     return 0;
@@ -77,43 +58,61 @@ static int resolve(struct remctl *r, const char *host, unsigned short port,
     return 1;
 }
 
+int client_open_resolved(struct remctl *r, const char *host, unsigned short port,
+                         const struct addrinfo *ai, const char *principal)
+{
+    client_reset(r);
+    remember(r, host, port, principal);
+    int err;
+    if (connect_list(r, ai, &err))
+        return client_handshake(r, host, principal);
+    client_set_error(r, "cannot connect to %s (port %hu): %s", host, port, strerror(err));
+    return 0;
+}
+
 EXPORT int remctl_open(struct remctl *r, const char *host, unsigned short port,
                        const char *principal)
 {
-    reset(r);
+    client_reset(r);
     remember(r, host, port, principal);
     unsigned short ports[2] = {port, 0};
     if (port == 0) {
         ports[0] = REMCTL_PORT;
         ports[1] = REMCTL_PORT_OLD;
     }
-    int err = 0;
-    unsigned short err_port = 0;
+    char *first_error = NULL;
     for (int i = 0; i < 2 && ports[i]; i++) {
         struct addrinfo *res = NULL;
-        if (!resolve(r, host, ports[i], &res))
-            return 0;
-        int ok = connect_list(r, res, &err, &err_port);
-        freeaddrinfo(res);
-        if (ok)
-            return client_handshake(r, host, principal);
+        int ok = 0, err = 0;
+        if (resolve(r, host, ports[i], &res)) {
+            ok = connect_list(r, res, &err);
+            freeaddrinfo(res);
+            if (ok)
+                return client_handshake(r, host, principal);
+            client_set_error(r, "cannot connect to %s (port %hu): %s", host, ports[i],
+                             strerror(err));
+        }
+        /* With the fallback port, the first failure is the one reported. */
+        if (!first_error && r->error)
+            first_error = strdup(r->error);
     }
-    client_set_error(r, "cannot connect to %s (port %hu): %s", host, err_port,
-                     strerror(err ? err : ECONNREFUSED));
+    if (first_error) {
+        client_set_error(r, "%s", first_error);
+        free(first_error);
+    }
     return 0;
 }
 
+/* The variants connect where they are told and never reconnect. */
 EXPORT int remctl_open_addrinfo(struct remctl *r, const char *host, const struct addrinfo *ai,
                                 const char *principal)
 {
-    reset(r);
-    remember(r, host, ai ? sockaddr_port(ai->ai_addr) : 0, principal);
-    int err = 0;
-    unsigned short err_port = 0;
-    if (connect_list(r, ai, &err, &err_port))
+    client_reset(r);
+    remember(r, NULL, 0, principal);
+    int err;
+    if (connect_list(r, ai, &err))
         return client_handshake(r, host, principal);
-    client_set_error(r, "cannot connect to %s (port %hu): %s", host ? host : "(unknown)",
-                     err_port, strerror(err ? err : ECONNREFUSED));
+    client_set_error(r, "cannot connect: %s", strerror(err));
     return 0;
 }
 
@@ -130,9 +129,10 @@ EXPORT int remctl_open_sockaddr(struct remctl *r, const char *host, const struct
 
 EXPORT int remctl_open_fd(struct remctl *r, const char *host, int fd, const char *principal)
 {
-    reset(r);
-    remember(r, host, 0, principal);
+    client_reset(r);
+    remember(r, NULL, 0, principal);
     /* The descriptor is ours from now on: remctl_close closes it. */
+    client_disconnect(r);
     r->fd = fd;
     connect_set_nodelay(fd);
     return client_handshake(r, host, principal);
@@ -140,14 +140,24 @@ EXPORT int remctl_open_fd(struct remctl *r, const char *host, int fd, const char
 
 int client_reopen(struct remctl *r)
 {
-    char *host = r->host ? strdup(r->host) : NULL;
-    char *principal = r->principal ? strdup(r->principal) : NULL;
-    int ok = 0;
-    if (!host)
-        client_set_error(r, "no connection open");
-    else
-        ok = remctl_open(r, host, r->port, principal);
-    free(host);
-    free(principal);
-    return ok;
+    if (!client_connected(r)) {
+        if (!r->host) {
+            client_set_error(r, "no connection open");
+            return 0;
+        }
+        /* remctl_open replaces the saved strings: pass copies. */
+        char *host = strdup(r->host);
+        char *principal = r->principal ? strdup(r->principal) : NULL;
+        int ok = 0;
+        if (!host || (r->principal && !principal))
+            client_set_error(r, "cannot allocate memory");
+        else
+            ok = remctl_open(r, host, r->port, principal);
+        free(host);
+        free(principal);
+        if (!ok)
+            return 0;
+    }
+    client_clear_error(r);
+    return 1;
 }

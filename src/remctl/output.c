@@ -1,54 +1,129 @@
 /* remctl_output: hand out the result of a command one piece at a time, as
- * each token arrives. */
+ * each token arrives, with upstream's checks in upstream's order. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "remctl/internal.h"
 #include "remctl/message.h"
 
-/* Receive and unwrap the next token into r->plain; 1, or 0 with the
- * error recorded (and the connection dropped on transport failures). */
-static int next_plain(struct remctl *r, uint8_t want_flags)
+/* Receive and unwrap the next token into r->plain.  A read that ends or
+ * times out closes the connection; any other failure leaves it, and what
+ * is pending, as it was (the next call reads on). */
+static int next_token(struct remctl *r, uint8_t *flags)
 {
     struct token_fail fail = {0};
-    uint8_t flags;
-    if (token_recv_priv(&r->io, r->ctx, &flags, &r->plain, &fail) != TOKEN_OK) {
-        client_token_error(r, "receiving token", &fail);
+    client_release_output(r);
+    if (token_recv_priv(&r->io, r->ctx, flags, &r->plain, &fail) == TOKEN_OK)
+        return 1;
+    enum token_status st = client_token_error(r, "receiving token", &fail);
+    if (st == TOKEN_FAIL_EOF || st == TOKEN_FAIL_TIMEOUT)
         client_disconnect(r);
+    return 0;
+}
+
+int client_check_message(struct remctl *r, const uint8_t *p, size_t n)
+{
+    if (n < 2) {
+        client_set_error(r, "malformed result token from server");
         return 0;
     }
-    if (flags != want_flags) {
-        client_set_error(r, "unexpected token from server");
-        r->pending = false;
+    if (p[0] != 2 && p[0] != 3) {
+        client_set_error(r, "unexpected protocol %d from server", (int)(int8_t)p[0]);
         return 0;
     }
     return 1;
 }
 
-static struct remctl_output *v1_status(struct remctl *r)
+int client_read_message(struct remctl *r)
+{
+    uint8_t flags;
+    if (!next_token(r, &flags))
+        return 0;
+    int ok = 0;
+    if (flags != (TOKEN_DATA | TOKEN_PROTOCOL))
+        client_set_error(r, "unexpected token from server");
+    else
+        ok = client_check_message(r, r->plain.value, r->plain.length);
+    if (!ok)
+        client_release_output(r);
+    return ok;
+}
+
+struct remctl_output *client_output_from_message(struct remctl *r, const uint8_t *p, size_t n)
 {
     struct remctl_output *out = &r->output;
-    out->type = REMCTL_OUT_STATUS;
-    out->status = r->v1_status;
-    r->v1_status_pending = false;
-    r->pending = false;
+    memset(out, 0, sizeof *out);
+    out->type = REMCTL_OUT_DONE;
+    struct rmsg m;
+    switch (p[1]) {
+    case RMSG_OUTPUT:
+        /* The stream is checked before the length, and the message names
+         * the version byte rather than the stream (upstream's wording). */
+        if (n >= 7 && p[2] != 1 && p[2] != 2) {
+            client_set_error(r, "unexpected stream %d from server", (int)(int8_t)p[0]);
+            return NULL;
+        }
+        if (rmsg_decode(p, n, &m) != RMSG_OK)
+            break;
+        out->type = REMCTL_OUT_OUTPUT;
+        out->data = (char *)m.data;
+        out->length = m.data_len;
+        out->stream = m.stream;
+        return out;
+    case RMSG_STATUS:
+        if (rmsg_decode(p, n, &m) != RMSG_OK)
+            break;
+        out->type = REMCTL_OUT_STATUS;
+        /* A signed char, as upstream reads it: exit status 255 is -1. */
+        out->status = (int8_t)m.status;
+        r->ready = false;
+        return out;
+    case RMSG_ERROR:
+        if (rmsg_decode(p, n, &m) != RMSG_OK)
+            break;
+        out->type = REMCTL_OUT_ERROR;
+        out->data = (char *)m.data;
+        out->length = m.data_len;
+        out->error = (int)m.code;
+        r->ready = false;
+        return out;
+    default:
+        client_set_error(r, "unknown message type %d from server", (int)(int8_t)p[1]);
+        return NULL;
+    }
+    client_set_error(r, "malformed result token from server");
+    return NULL;
+}
+
+static struct remctl_output *output_v2(struct remctl *r)
+{
+    client_release_output(r);
+    r->has_output = true;
+    r->output.type = REMCTL_OUT_DONE;
+    if (!r->ready)
+        return &r->output;
+    if (!client_read_message(r))
+        return NULL;
+    struct remctl_output *out = client_output_from_message(r, r->plain.value, r->plain.length);
+    if (!out)
+        client_release_output(r);
     return out;
 }
 
 struct remctl_output *client_output_from_v1(struct remctl *r, const uint8_t *p, size_t n)
 {
-    struct remctl_output *out = &r->output;
-    memset(out, 0, sizeof *out);
     struct rmsg_v1_result res;
     if (rmsg_v1_result_decode(p, n, &res) != RMSG_OK) {
         client_set_error(r, "malformed result token from server");
-        r->pending = false;
         return NULL;
     }
+    struct remctl_output *out = &r->output;
+    memset(out, 0, sizeof *out);
     r->v1_status = (int)res.status;
-    r->v1_status_pending = true;
-    if (res.data_len == 0)
-        return v1_status(r);
+    r->has_output = true;
+    r->ready = false;
+    /* All of it is standard output, even when there is none: protocol v1
+     * cannot tell. */
     out->type = REMCTL_OUT_OUTPUT;
     out->data = (char *)res.data;
     out->length = res.data_len;
@@ -56,93 +131,46 @@ struct remctl_output *client_output_from_v1(struct remctl *r, const uint8_t *p, 
     return out;
 }
 
+/* Protocol v1: the result is one token, output and status; the status is
+ * handed out by the calls after it, then DONE (which keeps the status),
+ * and the calls after that alternate between the two, as upstream's do. */
 static struct remctl_output *output_v1(struct remctl *r)
 {
-    if (r->v1_status_pending)
-        return v1_status(r);
-    if (!next_plain(r, TOKEN_DATA))
-        return NULL;
-    return client_output_from_v1(r, r->plain.value, r->plain.length);
-}
-
-struct remctl_output *client_output_from_message(struct remctl *r, const uint8_t *p, size_t n)
-{
     struct remctl_output *out = &r->output;
-    memset(out, 0, sizeof *out);
-    struct rmsg m;
-    switch (rmsg_decode(p, n, &m)) {
-    case RMSG_OK:
-        break;
-    case RMSG_BAD_VERSION:
-        client_set_error(r, "unexpected protocol %d from server", m.version);
-        r->pending = false;
-        return NULL;
-    case RMSG_UNKNOWN_TYPE:
-        client_set_error(r, "unknown message type %d from server", m.type);
-        r->pending = false;
-        return NULL;
-    case RMSG_TRUNCATED:
-    case RMSG_TRAILING:
-        client_set_error(r, "malformed result token from server");
-        r->pending = false;
-        return NULL;
-    }
-    switch (m.type) {
-    case RMSG_OUTPUT:
-        if (m.stream != 1 && m.stream != 2) {
-            client_set_error(r, "unexpected stream %d from server", m.stream);
-            r->pending = false;
-            return NULL;
+    if (r->has_output && !r->ready) {
+        if (out->type == REMCTL_OUT_STATUS) {
+            out->type = REMCTL_OUT_DONE;
+        } else {
+            client_release_output(r);
+            out->type = REMCTL_OUT_STATUS;
         }
-        out->type = REMCTL_OUT_OUTPUT;
-        out->data = (char *)m.data;
-        out->length = m.data_len;
-        out->stream = m.stream;
+        out->status = r->v1_status;
         return out;
-    case RMSG_STATUS:
-        out->type = REMCTL_OUT_STATUS;
-        out->status = m.status;
-        r->pending = false;
-        return out;
-    case RMSG_ERROR:
-        out->type = REMCTL_OUT_ERROR;
-        out->data = (char *)m.data;
-        out->length = m.data_len;
-        out->error = (int)m.code;
-        r->pending = false;
-        return out;
-    case RMSG_VERSION:
-        /* Our commands are version 2, the lowest there is: a server that
-         * refuses them cannot run anything we could send. */
-        if (m.highest >= 2 && m.highest < r->protocol)
-            r->protocol = m.highest;
-        client_set_error(r, "unexpected protocol %d from server", m.highest);
-        r->pending = false;
+    }
+    uint8_t flags;
+    if (!next_token(r, &flags))
         return NULL;
-    default:
-        client_set_error(r, "unexpected message type %d from server", m.type);
-        r->pending = false;
+    if (flags != TOKEN_DATA) {
+        client_set_error(r, "unexpected token from server");
+        client_release_output(r);
         return NULL;
     }
-}
-
-static struct remctl_output *output_v2(struct remctl *r)
-{
-    if (!next_plain(r, TOKEN_DATA | TOKEN_PROTOCOL))
+    out = client_output_from_v1(r, r->plain.value, r->plain.length);
+    if (!out) {
+        client_release_output(r);
         return NULL;
-    return client_output_from_message(r, r->plain.value, r->plain.length);
+    }
+    /* One command per connection (the output data lives on in r->plain). */
+    client_disconnect(r);
+    return out;
 }
 
 EXPORT struct remctl_output *remctl_output(struct remctl *r)
 {
-    if (r->protocol == 0) {
+    if (!client_connected(r) && (r->protocol != 1 || !r->host)) {
         client_set_error(r, "no connection open");
         return NULL;
     }
-    client_release_output(r);
-    if (!r->pending) {
-        r->output.type = REMCTL_OUT_DONE;
-        return &r->output;
-    }
+    client_clear_error(r);
     return r->protocol == 1 ? output_v1(r) : output_v2(r);
 }

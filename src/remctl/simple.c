@@ -1,4 +1,5 @@
 /* remctl(): the one-shot call. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,7 +27,10 @@ EXPORT struct remctl_result *remctl(const char *host, unsigned short port, const
         result->error = strdup("cannot allocate memory");
         return result;
     }
+    /* A stream no output token came for stays NULL (not an empty buffer),
+     * as upstream leaves it; one that came, even empty, is a buffer. */
     struct buf out = BUF_INIT, err = BUF_INIT;
+    bool out_seen = false, err_seen = false;
     if (!remctl_open(r, host, port, principal) || !remctl_command(r, command)) {
         result->error = strdup(remctl_error(r));
         goto done;
@@ -38,6 +42,7 @@ EXPORT struct remctl_result *remctl(const char *host, unsigned short port, const
             break;
         }
         if (o->type == REMCTL_OUT_OUTPUT) {
+            *(o->stream == 2 ? &err_seen : &out_seen) = true;
             buf_append(o->stream == 2 ? &err : &out, o->data, o->length);
         } else if (o->type == REMCTL_OUT_STATUS) {
             result->status = o->status;
@@ -50,8 +55,12 @@ EXPORT struct remctl_result *remctl(const char *host, unsigned short port, const
         }
     }
 done:
-    result->stdout_buf = (char *)buf_steal(&out, &result->stdout_len);
-    result->stderr_buf = (char *)buf_steal(&err, &result->stderr_len);
+    if (out_seen)
+        result->stdout_buf = (char *)buf_steal(&out, &result->stdout_len);
+    if (err_seen)
+        result->stderr_buf = (char *)buf_steal(&err, &result->stderr_len);
+    buf_free(&out);
+    buf_free(&err);
     remctl_close(r);
     return result;
 }

@@ -240,8 +240,11 @@ enum token_status token_recv(struct token_io *io, uint8_t *flags, const uint8_t 
             io->in_used = used;
             return TOKEN_OK;
         }
-        if (fs == FRAME_TOO_LARGE)
+        if (fs == FRAME_TOO_LARGE) {
+            /* The header is read; what follows it is the next read's. */
+            io->in_used = FRAME_HEADER_LEN;
             return fail_with(fail, TOKEN_FAIL_LARGE, EMSGSIZE);
+        }
         enum token_status st = fill(io, used - buf_len(&io->in), fail);
         if (st != TOKEN_OK)
             return st;
@@ -272,20 +275,15 @@ enum token_status token_recv_priv(struct token_io *io, gss_ctx_id_t ctx, uint8_t
     const uint8_t *data;
     size_t len;
     enum token_status st = token_recv(io, flags, &data, &len, fail);
-    if (st != TOKEN_OK || !(*flags & TOKEN_DATA))
+    if (st != TOKEN_OK)
         return st;
     gss_buffer_desc in = {len, (void *)data};
-    int conf = 0;
     OM_uint32 minor = 0;
-    OM_uint32 major = gss_unwrap(&minor, ctx, &in, plain, &conf, NULL);
+    OM_uint32 major = gss_unwrap(&minor, ctx, &in, plain, NULL, NULL);
     if (major != GSS_S_COMPLETE) {
         fail->major = major;
         fail->minor = minor;
         return fail_with(fail, TOKEN_FAIL_GSSAPI, 0);
-    }
-    if (!conf) {
-        gss_release_buffer(&minor, plain);
-        return fail_with(fail, TOKEN_FAIL_INVALID, 0);
     }
     return TOKEN_OK;
 }

@@ -60,10 +60,9 @@ enum token_status token_recv(struct token_io *io, uint8_t *flags, const uint8_t 
 /* gss_wrap (with confidentiality) data and send it with flags. */
 enum token_status token_send_priv(struct token_io *io, gss_ctx_id_t ctx, uint8_t flags,
                                   const void *data, size_t len, struct token_fail *fail);
-/* Receive a token and, when its flags include TOKEN_DATA, gss_unwrap it
- * into *plain (release with gss_release_buffer); otherwise *plain is empty
- * and the caller judges the flags.  An unwrapped token without
- * confidentiality is TOKEN_FAIL_INVALID. */
+/* Receive a token and gss_unwrap it into *plain (release with
+ * gss_release_buffer), whatever its flags say: the caller judges the flags
+ * after that, as upstream's client does. */
 enum token_status token_recv_priv(struct token_io *io, gss_ctx_id_t ctx, uint8_t *flags,
                                   gss_buffer_desc *plain, struct token_fail *fail);
 

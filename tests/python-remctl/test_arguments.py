@@ -13,9 +13,12 @@ NOT_OPEN = "no currently open connection"
 
 @pytest.mark.parametrize("port, exc, message", [
     ("foo", TypeError, "port must be a number: 'foo'"),
-    ([1], TypeError, "port must be a number: [1]"),
+    # Only int()'s ValueError is turned into ours, as upstream does.
+    ([1], TypeError, "int() argument must be a string, a bytes-like object or a real number, "
+                     "not 'list'"),
     (-1, ValueError, "invalid port number: -1"),
     (65536, ValueError, "invalid port number: 65536"),
+    ("70000", ValueError, "invalid port number: 70000"),
 ])
 def test_simple_bad_port(port, exc, message):
     with pytest.raises(exc) as info:
@@ -23,11 +26,23 @@ def test_simple_bad_port(port, exc, message):
     assert str(info.value) == message
 
 
-@pytest.mark.parametrize("command", ["test echo", b"test", 5, 1.5, True, None, object()])
+@pytest.mark.parametrize("command", ["test echo", b"test", 5, 1.5, True])
 def test_simple_command_not_a_sequence(command):
     with pytest.raises(TypeError) as info:
         remctl.remctl("localhost", 4373, None, command)
     assert str(info.value) == "command must be a sequence or iterator"
+
+
+@pytest.mark.parametrize("command, exc, message", [
+    (None, TypeError, "'NoneType' object is not iterable"),
+    ([1], AttributeError, "'int' object has no attribute 'encode'"),
+    ([bytearray(b"x")], AttributeError, "'bytearray' object has no attribute 'encode'"),
+])
+def test_simple_command_items(command, exc, message):
+    # What upstream's module raises: iteration and .encode() decide.
+    with pytest.raises(exc) as info:
+        remctl.remctl("localhost", 4373, None, command)
+    assert str(info.value) == message
 
 
 @pytest.mark.parametrize("command", [[], (), iter([])])
@@ -47,20 +62,21 @@ def test_simple_host_must_be_str():
 def test_simple_refused(refused_port):
     with pytest.raises(RemctlProtocolError) as info:
         remctl.remctl("127.0.0.1", refused_port, "host/localhost@X", ["test", "echo"])
-    assert str(info.value) == (f"cannot connect to 127.0.0.1 (port {refused_port}): "
-                               "Connection refused")
+    # The argument is the bytes the library gave, as with upstream's module.
+    message = f"cannot connect to 127.0.0.1 (port {refused_port}): Connection refused"
+    assert info.value.args == (message.encode(),)
 
 
 def test_simple_unknown_host():
     with pytest.raises(RemctlProtocolError) as info:
         remctl.remctl("nonexistent.invalid", command=["test"])
-    assert str(info.value).startswith("unknown host nonexistent.invalid: ")
+    assert info.value.args[0].startswith(b"unknown host nonexistent.invalid: ")
 
 
 def test_port_as_string_is_accepted(refused_port):
     with pytest.raises(RemctlProtocolError) as info:
         remctl.remctl("127.0.0.1", str(refused_port), "p@X", ["test"])
-    assert f"(port {refused_port})" in str(info.value)
+    assert f"(port {refused_port})".encode() in info.value.args[0]
 
 
 # -- full interface without a connection ------------------------------------
@@ -112,6 +128,8 @@ def test_open_refused(refused_port):
     assert not r.opened
     with pytest.raises(RemctlNotOpenedError):
         r.command(["test"])
+    # Remctl("") does not open at all (upstream tests the host for truth).
+    assert not Remctl("", refused_port).opened
 
 
 def test_open_unknown_host():
@@ -170,6 +188,7 @@ def test_close_twice():
 # -- the low-level _remctl module -----------------------------------------
 
 def test_low_level_without_connection(refused_port):
+    assert _remctl.VERSION == remctl.VERSION == "3.18"
     h = _remctl.remctl_new()
     assert _remctl.remctl_error(h) == "no error"
     assert _remctl.remctl_output(h) == ()
@@ -191,28 +210,29 @@ def test_low_level_without_connection(refused_port):
 def test_low_level_simple_shape(refused_port):
     error, out, err, status = _remctl.remctl("127.0.0.1", refused_port, None, [b"test"])
     assert isinstance(error, bytes) and error.endswith(b"Connection refused")
-    # Upstream leaves the buffers NULL (None) on failure; empty is as good.
-    assert out in (None, b"") and err in (None, b"") and status == 0
+    # The library leaves the buffers NULL on failure, as upstream's: None.
+    assert (out, err, status) == (None, None, 0)
 
 
 def test_low_level_argument_errors():
+    # Upstream's exceptions and messages.
     h = _remctl.remctl_new()
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError) as info:
         _remctl.remctl_error(object())
-    with pytest.raises(TypeError):
+    assert str(info.value) == "PyCapsule_GetPointer called with invalid PyCapsule object"
+    with pytest.raises(TypeError) as info:
         _remctl.remctl_commandv(h, ["str is not bytes"])
+    assert str(info.value) == "expected bytes, str found"
     with pytest.raises(TypeError):
         _remctl.remctl_commandv(h, b"test")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError) as info:
         _remctl.remctl("localhost", 0, None, [b"a", 1])
-    with pytest.raises(ValueError):
-        _remctl.remctl("localhost", 0, None, [b"a\0b"])  # the C call takes C strings
-    with pytest.raises(ValueError):
-        _remctl.remctl_open(h, "localhost", 65536)
+    assert str(info.value) == "expected bytes, int found"
+    with pytest.raises(TypeError) as info:
+        _remctl.remctl("localhost", 0)
+    assert str(info.value) == "function takes exactly 4 arguments (2 given)"
     with pytest.raises(ValueError):
         _remctl.remctl_open(h, "local\0host", 1)
-    with pytest.raises(TypeError):
-        _remctl.remctl_new(1)
 
 
 @pytest.mark.parametrize("source", ["not-an-ip", "::1"])
@@ -221,5 +241,5 @@ def test_unusable_source_ip_fails_at_open(source, refused_port):
     r.set_source_ip(source)  # checked when used, as upstream does
     with pytest.raises(RemctlError) as info:
         r.open("127.0.0.1", refused_port, "p@X")
-    assert str(info.value).startswith(f"cannot connect to 127.0.0.1 (port {refused_port}): ")
-    assert "Connection refused" not in str(info.value)
+    assert str(info.value) == (f"cannot connect to 127.0.0.1 (port {refused_port}): "
+                               "Invalid argument")

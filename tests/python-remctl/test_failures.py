@@ -36,7 +36,7 @@ def test_no_credentials_environment(server, realm, monkeypatch):
     assert GSS_ERROR.match(message) and "credentials" in message.lower(), message
     with pytest.raises(RemctlProtocolError) as info:
         remctl.remctl(server.host, server.port, server.principal, ["test", "echo"])
-    assert str(info.value) == message
+    assert info.value.args == (message.encode(),)
 
 
 def test_wrong_principal_full(server, realm):
@@ -52,8 +52,9 @@ def test_wrong_principal_simple(server, realm):
     bogus = f"host/nonesuch@{realm.realm}"
     with pytest.raises(RemctlProtocolError) as info:
         remctl.remctl(server.host, server.port, bogus, ["test", "echo"])
-    assert GSS_ERROR.match(str(info.value)), str(info.value)
-    assert f"{bogus} not found in Kerberos database" in str(info.value)
+    message = info.value.args[0].decode()
+    assert GSS_ERROR.match(message), message
+    assert f"{bogus} not found in Kerberos database" in message
 
 
 def test_principal_server_has_no_key_for(server, realm):
@@ -90,10 +91,10 @@ def test_simple_too_many_arguments(server):
     with pytest.raises(RemctlProtocolError) as info:
         remctl.remctl(server.host, server.port, server.principal,
                       ["test", "count"] + ["a"] * 5000)
-    assert str(info.value) == "Too many arguments"
+    assert info.value.args == (b"Too many arguments",)
 
 
 def test_full_too_many_arguments(server):
     with Remctl(server.host, server.port, server.principal) as r:
         r.command(["test", "count"] + ["a"] * 5000)
-        assert r.output() == ("error", b"Too many arguments", None, None, 7)
+        assert r.output() == ("error", b"Too many arguments", 0, 0, 7)

@@ -6,16 +6,25 @@
  *   ccache:NAME  source:IP  timeout:N            remctl_set_*
  *   open:HOST:PORT[:PRINCIPAL]                   remctl_open
  *   open_addrinfo:HOST:PORT[:P] open_sockaddr:.. open_fd:..   the variants
+ *   open_pair:ADDR1,ADDR2:PORT[:P]  remctl_open_addrinfo on a two-address list
  *   cmd:WORD,WORD,...    remctl_command          cmdv:WORD,...  remctl_commandv
  *   many:N:WORD,...      the words then N one-byte arguments (commandv)
  *   bigarg:N:WORD,...    the words then one N-byte argument (commandv)
- *   output               remctl_output until STATUS/ERROR/DONE/NULL
- *   output1              one remctl_output call
+ *   output               remctl_output until STATUS/ERROR/DONE/NULL (a summary)
+ *   output1              one remctl_output call, every field of the struct
  *   empty                remctl_commandv with no arguments
+ *   emptyargv            remctl_command with an empty argv (just NULL)
  *   noop  close  reset(close + new)
- *   simple:HOST:PORT:WORD,...   remctl() and remctl_result_free
- * "ok" or "fail: <remctl_error>" is printed for calls returning a flag. */
+ *   error                remctl_error, whatever the last call was
+ *   wait                 print "wait" and block until a line comes on stdin
+ *                        (the test does something to the peer meanwhile)
+ *   simple:HOST:PORT:WORD,...[:PRINCIPAL]   remctl(), every field of the result
+ * "ok" or "fail: <remctl_error>" is printed for calls returning a flag.
+ * Buffers print as NULL or as "quoted" text (\n, \\, \" and \xNN escapes,
+ * cut after 200 bytes), so a differential test can compare NULL with empty
+ * when it runs the driver on two libraries (LD_LIBRARY_PATH picks one). */
 #include <netdb.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +35,20 @@
 #include "remctl.h"
 
 static struct remctl *r;
+
+/* The host and principal strings given to the open calls.  Upstream's
+ * library keeps the caller's pointers (not copies) to reconnect with later,
+ * so they must outlive the object: they are freed only at exit. */
+static char *targets[256];
+static size_t target_count;
+
+static void keep_target(char *copy)
+{
+    if (target_count < sizeof targets / sizeof targets[0])
+        targets[target_count++] = copy;
+    else
+        abort();
+}
 
 static char **split(const char *s, char sep, size_t *count)
 {
@@ -69,14 +92,38 @@ static void print_text(const char *label, const char *p, size_t n)
     }
 }
 
+/* A buffer the library returned: NULL, or quoted and escaped. */
+static void print_buffer(const char *label, const char *p, size_t n)
+{
+    printf(" %s=", label);
+    if (!p) {
+        fputs("NULL", stdout);
+        return;
+    }
+    putchar('"');
+    for (size_t i = 0; i < n && i < 200; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c == '\n')
+            fputs("\\n", stdout);
+        else if (c == '\\' || c == '"')
+            printf("\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            printf("\\x%02x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+    if (n > 200)
+        fputs("...", stdout);
+}
+
 /* Host, port and optional principal from "HOST:PORT[:PRINCIPAL]", where
- * HOST may be "[v6 address]"; all point into *copy (free it). */
-static void parse_target(const char *spec, char **host, unsigned short *port, char **principal,
-                         char **copy)
+ * HOST may be "[v6 address]"; all point into a copy kept until exit. */
+static void parse_target(const char *spec, char **host, unsigned short *port, char **principal)
 {
     char *s = strdup(spec);
     char *rest;
-    *copy = s;
+    keep_target(s);
     if (s[0] == '[' && (rest = strchr(s, ']')) != NULL) {
         *host = s + 1;
         *rest++ = '\0';
@@ -98,23 +145,33 @@ static void parse_target(const char *spec, char **host, unsigned short *port, ch
 
 static void do_open(const char *kind, const char *spec)
 {
-    char *host, *principal, *copy;
+    char *host, *principal;
     unsigned short port;
-    parse_target(spec, &host, &port, &principal, &copy);
+    parse_target(spec, &host, &port, &principal);
     int ok;
     if (strcmp(kind, "open") == 0) {
         ok = remctl_open(r, host, port, principal);
     } else {
-        struct addrinfo hints = {0}, *res = NULL;
+        struct addrinfo hints = {0}, *res = NULL, *second = NULL;
         hints.ai_socktype = SOCK_STREAM;
         char service[16];
         snprintf(service, sizeof service, "%hu", port);
-        if (getaddrinfo(host, service, &hints, &res) != 0) {
+        char *comma = strcmp(kind, "open_pair") == 0 ? strchr(host, ',') : NULL;
+        if (comma)
+            *comma = '\0';
+        if (getaddrinfo(host, service, &hints, &res) != 0 ||
+            (comma && getaddrinfo(comma + 1, service, &hints, &second) != 0)) {
             printf("%s: getaddrinfo failed\n", kind);
-            free(copy);
+            if (res)
+                freeaddrinfo(res);
             return;
         }
-        if (strcmp(kind, "open_addrinfo") == 0) {
+        if (comma) {
+            /* The first address of each, in that order. */
+            freeaddrinfo(res->ai_next);
+            res->ai_next = second;
+            ok = remctl_open_addrinfo(r, host, res, principal);
+        } else if (strcmp(kind, "open_addrinfo") == 0) {
             ok = remctl_open_addrinfo(r, host, res, principal);
         } else if (strcmp(kind, "open_sockaddr") == 0) {
             ok = remctl_open_sockaddr(r, host, res->ai_addr, (int)res->ai_addrlen, principal);
@@ -125,7 +182,6 @@ static void do_open(const char *kind, const char *spec)
                 if (fd >= 0)
                     close(fd);
                 freeaddrinfo(res);
-                free(copy);
                 return;
             }
             ok = remctl_open_fd(r, host, fd, principal);
@@ -133,7 +189,6 @@ static void do_open(const char *kind, const char *spec)
         freeaddrinfo(res);
     }
     print_flag(kind, ok);
-    free(copy);
 }
 
 static void do_command(const char *op, const char *spec, size_t extra, size_t extra_len)
@@ -172,9 +227,29 @@ static void do_command(const char *op, const char *spec, size_t extra, size_t ex
     free(words);
 }
 
+/* Indexed by enum remctl_output_type (upstream's order). */
+static const char *const type_names[] = {"output", "status", "error", "done"};
+
+/* One remctl_output call with every field of what it returned. */
+static void do_output1(void)
+{
+    struct remctl_output *o = remctl_output(r);
+    if (!o) {
+        printf("output1: fail: %s\n", remctl_error(r));
+        return;
+    }
+    if ((unsigned)o->type < sizeof type_names / sizeof type_names[0])
+        printf("output1: type=%s", type_names[o->type]);
+    else
+        printf("output1: type=%d", (int)o->type);
+    print_buffer("data", o->data, o->length);
+    printf(" length=%zu stream=%d status=%d error=%d\n", o->length, o->stream, o->status,
+           o->error);
+}
+
 /* Read one command's result; print byte counts, the start of each
  * stream, the number of output tokens and how it ended. */
-static void do_output(int once)
+static void do_output(void)
 {
     unsigned long long out_len = 0, err_len = 0, tokens = 0;
     char out_text[201] = "", err_text[201] = "";
@@ -194,10 +269,6 @@ static void do_output(int once)
                 text[have++] = o->data[i] ? o->data[i] : '?';
             text[have] = '\0';
             *len += o->length;
-            if (once) {
-                printf("output: output stream=%d length=%zu\n", o->stream, o->length);
-                return;
-            }
             break;
         }
         case REMCTL_OUT_STATUS:
@@ -234,14 +305,18 @@ static void do_simple(const char *spec)
     const char **argv = calloc(nw + 1, sizeof *argv);
     for (size_t i = 0; i < nw; i++)
         argv[i] = words[i];
-    struct remctl_result *res = remctl(v[0], (unsigned short)atoi(v[1]), NULL, argv);
-    if (res->error)
-        printf("simple: error=%s", res->error);
-    else
-        printf("simple: status=%d", res->status);
-    print_text("stdout", res->stdout_buf ? res->stdout_buf : "", res->stdout_len);
-    print_text("stderr", res->stderr_buf ? res->stderr_buf : "", res->stderr_len);
-    putchar('\n');
+    const char *principal = n > 3 ? v[3] : NULL;
+    struct remctl_result *res = remctl(v[0], (unsigned short)atoi(v[1]), principal, argv);
+    if (!res) {
+        printf("simple: NULL\n");
+    } else {
+        printf("simple:");
+        print_buffer("error", res->error, res->error ? strlen(res->error) : 0);
+        print_buffer("stdout", res->stdout_buf, res->stdout_len);
+        printf(" stdout_len=%zu", res->stdout_len);
+        print_buffer("stderr", res->stderr_buf, res->stderr_len);
+        printf(" stderr_len=%zu status=%d\n", res->stderr_len, res->status);
+    }
     remctl_result_free(res);
     free(argv);
     free(words[0]);
@@ -252,6 +327,9 @@ static void do_simple(const char *spec)
 
 int main(int argc, char **argv)
 {
+    /* As Python does: a write to a reset connection is an error to report,
+     * not a signal that ends the program. */
+    signal(SIGPIPE, SIG_IGN);
     r = remctl_new();
     for (int i = 1; i < argc; i++) {
         char *op = strdup(argv[i]);
@@ -276,11 +354,24 @@ int main(int argc, char **argv)
                 do_command(op, words, n, 0);
             else
                 do_command(op, words, 1, n);
-        } else if (strcmp(op, "output") == 0 || strcmp(op, "output1") == 0) {
-            do_output(op[6] == '1');
+        } else if (strcmp(op, "output") == 0) {
+            do_output();
+        } else if (strcmp(op, "output1") == 0) {
+            do_output1();
+        } else if (strcmp(op, "error") == 0) {
+            printf("error: %s\n", remctl_error(r));
+        } else if (strcmp(op, "wait") == 0) {
+            printf("wait\n");
+            fflush(stdout);
+            char line[64];
+            if (!fgets(line, sizeof line, stdin))
+                printf("wait: no answer\n");
         } else if (strcmp(op, "empty") == 0) {
             struct iovec none = {NULL, 0};
             print_flag(op, remctl_commandv(r, &none, 0));
+        } else if (strcmp(op, "emptyargv") == 0) {
+            const char *none[] = {NULL};
+            print_flag(op, remctl_command(r, none));
         } else if (strcmp(op, "noop") == 0) {
             print_flag(op, remctl_noop(r));
         } else if (strcmp(op, "close") == 0) {
@@ -302,5 +393,7 @@ int main(int argc, char **argv)
             r = remctl_new();
     }
     remctl_close(r);
+    for (size_t i = 0; i < target_count; i++)
+        free(targets[i]);
     return 0;
 }

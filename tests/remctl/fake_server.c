@@ -5,8 +5,10 @@
  *   fake_server v2    speaks v2 only: answers NOOP with MESSAGE_VERSION 2
  *
  * It listens on a free loopback port, prints the port on stdout, and serves
- * connections one after another until killed.  Keys come from KRB5_KTNAME.
- * In v2 mode the command word picks the answer:
+ * each connection in a child process until killed (so a client that
+ * reconnects is never kept waiting by its own old connection).  Keys come
+ * from KRB5_KTNAME.  In v2 mode the command word picks the answer (after
+ * the malformed ones, from big to rawflags, the connection is closed):
  *   echo ARGS...   stdout "ARGS joined by spaces\n", status 0
  *   count ARGS...  stdout "<argc> <total argument bytes>\n", status 0
  *   big            a token header claiming 2 MiB
@@ -15,13 +17,27 @@
  *   badflags       a token without TOKEN_PROTOCOL
  *   lie            output claiming more bytes than it has
  *   badversion     a message with protocol version 1
- *   eof            closes the connection */
+ *   version        MESSAGE_VERSION 2 (what a v2 server says to a v3 message)
+ *   garbage        a data token that is no GSS-API wrap token
+ *   rawflags       an unwrapped token flagged TOKEN_CONTEXT
+ *   noconf         a status wrapped without confidentiality
+ *   emptyout       an output message with no data, then status 0
+ *   eof            closes the connection
+ *   reset          resets the connection (RST)
+ *   partial ARGS   stdout as echo, then closes without a status
+ *   drop ARGS      answers as echo, then closes (a drop while idle)
+ *   dropreset ARGS answers as echo, then resets (RST)
+ * In v1 mode the answer is the arguments joined by spaces with the
+ * argument count as status; "quiet" answers with no output (status 0),
+ * "eof" closes after the MIC without answering, "nomic" closes before it,
+ * "badmic" sends the MIC as a data token, "wrongmic" a MIC of other data. */
 #include <arpa/inet.h>
 #include <gssapi/gssapi.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -87,6 +103,14 @@ static void join_args(struct buf *out, const struct iovec *args, size_t argc, si
     buf_append(out, "\n", 1);
 }
 
+/* Close with a TCP reset rather than a FIN: the client's next read or
+ * write fails with ECONNRESET or EPIPE. */
+static void reset_connection(int fd)
+{
+    struct linger lin = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lin, sizeof lin);
+}
+
 static int is_word(const struct iovec *arg, const char *word)
 {
     return arg->iov_len == strlen(word) && memcmp(arg->iov_base, word, arg->iov_len) == 0;
@@ -135,7 +159,46 @@ static int answer(struct token_io *io, gss_ctx_id_t ctx, const struct iovec *arg
         send_raw(io, ctx, TOKEN_DATA | TOKEN_PROTOCOL, "\2\3\1\0\0\3\350abc", 10);
     } else if (is_word(w, "badversion")) {
         send_raw(io, ctx, TOKEN_DATA | TOKEN_PROTOCOL, "\1\4\0", 3);
+    } else if (is_word(w, "version")) {
+        struct rmsg v = {.version = 2, .type = RMSG_VERSION, .highest = 2};
+        send_msg(io, ctx, &v);
+    } else if (is_word(w, "garbage")) {
+        struct token_fail fail = {0};
+        token_send(io, TOKEN_DATA | TOKEN_PROTOCOL, "not a wrap token", 16, &fail);
+    } else if (is_word(w, "noconf")) {
+        /* A status message wrapped for integrity only, not confidentiality. */
+        struct buf b = BUF_INIT;
+        rmsg_encode(&b, &status);
+        gss_buffer_desc in = {buf_len(&b), buf_head(&b)}, wrapped = GSS_C_EMPTY_BUFFER;
+        OM_uint32 minor;
+        if (gss_wrap(&minor, ctx, 0, GSS_C_QOP_DEFAULT, &in, NULL, &wrapped) == GSS_S_COMPLETE) {
+            struct token_fail fail = {0};
+            token_send(io, TOKEN_DATA | TOKEN_PROTOCOL, wrapped.value, wrapped.length, &fail);
+            gss_release_buffer(&minor, &wrapped);
+        }
+        buf_free(&b);
+    } else if (is_word(w, "rawflags")) {
+        struct token_fail fail = {0};
+        token_send(io, TOKEN_CONTEXT, "junk", 4, &fail);
+    } else if (is_word(w, "emptyout")) {
+        struct rmsg o = {.version = 2, .type = RMSG_OUTPUT, .stream = 1,
+                         .data = (const uint8_t *)"", .data_len = 0};
+        send_msg(io, ctx, &o);
+        send_msg(io, ctx, &status);
     } else if (is_word(w, "eof")) {
+        rc = -1;
+    } else if (is_word(w, "reset")) {
+        reset_connection(io->fd);
+        rc = -1;
+    } else if (is_word(w, "partial") || is_word(w, "drop") || is_word(w, "dropreset")) {
+        join_args(&out, args, argc, 1);
+        struct rmsg o = {.version = 2, .type = RMSG_OUTPUT, .stream = 1,
+                         .data = buf_head(&out), .data_len = buf_len(&out)};
+        send_msg(io, ctx, &o);
+        if (!is_word(w, "partial"))
+            send_msg(io, ctx, &status);
+        if (is_word(w, "dropreset"))
+            reset_connection(io->fd);
         rc = -1;
     } else {
         static const char msg[] = "Unknown command";
@@ -143,6 +206,14 @@ static int answer(struct token_io *io, gss_ctx_id_t ctx, const struct iovec *arg
                          .data = (const uint8_t *)msg, .data_len = sizeof msg - 1};
         send_msg(io, ctx, &e);
     }
+    /* After a reply the client cannot accept, close: a client that keeps
+     * reading this connection then sees its end at once. */
+    static const char *const unacceptable[] = {"big", "short", "badstream", "unknown",
+                                               "trailing", "badflags", "lie", "badversion",
+                                               "version", "garbage", "rawflags"};
+    for (size_t i = 0; i < sizeof unacceptable / sizeof unacceptable[0]; i++)
+        if (is_word(w, unacceptable[i]))
+            rc = -1;
     buf_free(&out);
     return rc;
 }
@@ -198,23 +269,56 @@ static void serve_v1(struct token_io *io, gss_ctx_id_t ctx)
     OM_uint32 minor;
     if (token_recv_priv(io, ctx, &flags, &plain, &fail) != TOKEN_OK)
         return;
-    if (flags == (TOKEN_DATA | TOKEN_SEND_MIC) &&
-        gss_get_mic(&minor, ctx, GSS_C_QOP_DEFAULT, &plain, &mic) == GSS_S_COMPLETE) {
-        token_send(io, TOKEN_MIC, mic.value, mic.length, &fail);
-        gss_release_buffer(&minor, &mic);
-        struct iovec *args;
-        size_t argc;
-        if (rmsg_args_parse(plain.value, plain.length, 100000, &args, &argc) == RMSG_ARGS_OK) {
-            struct buf out = BUF_INIT, res = BUF_INIT;
-            join_args(&out, args, argc, 0);
-            rmsg_v1_result_encode(&res, (uint32_t)argc, buf_head(&out), buf_len(&out));
-            token_send_priv(io, ctx, TOKEN_DATA, buf_head(&res), buf_len(&res), &fail);
-            buf_free(&out);
-            buf_free(&res);
-            free(args);
-        }
+    struct iovec *args = NULL;
+    size_t argc = 0;
+    if (flags != (TOKEN_DATA | TOKEN_SEND_MIC) ||
+        rmsg_args_parse(plain.value, plain.length, 100000, &args, &argc) != RMSG_ARGS_OK) {
+        gss_release_buffer(&minor, &plain);
+        return;
     }
+    const struct iovec none = {NULL, 0};
+    const struct iovec *w = argc ? &args[0] : &none;
+    /* The MIC of what the client sent, or of something else for "wrongmic". */
+    gss_buffer_desc signed_data = plain;
+    if (is_word(w, "wrongmic"))
+        signed_data = (gss_buffer_desc){5, (void *)"other"};
+    if (!is_word(w, "nomic") &&
+        gss_get_mic(&minor, ctx, GSS_C_QOP_DEFAULT, &signed_data, &mic) == GSS_S_COMPLETE) {
+        token_send(io, is_word(w, "badmic") ? TOKEN_DATA : TOKEN_MIC, mic.value, mic.length,
+                   &fail);
+        gss_release_buffer(&minor, &mic);
+        struct buf out = BUF_INIT, res = BUF_INIT;
+        uint32_t status = (uint32_t)argc;
+        if (is_word(w, "quiet"))
+            status = 0;
+        else
+            join_args(&out, args, argc, 0);
+        rmsg_v1_result_encode(&res, status, buf_head(&out), buf_len(&out));
+        if (!is_word(w, "eof"))
+            token_send_priv(io, ctx, TOKEN_DATA, buf_head(&res), buf_len(&res), &fail);
+        buf_free(&out);
+        buf_free(&res);
+    }
+    free(args);
     gss_release_buffer(&minor, &plain);
+}
+
+static void serve(int fd)
+{
+    struct token_io io;
+    token_io_init(&io, fd, 10000);
+    gss_ctx_id_t ctx = GSS_C_NO_CONTEXT;
+    if (accept_context(&io, &ctx) == 0) {
+        if (v1_mode)
+            serve_v1(&io, ctx);
+        else
+            serve_v2(&io, ctx);
+    }
+    OM_uint32 minor;
+    if (ctx != GSS_C_NO_CONTEXT)
+        gss_delete_sec_context(&minor, &ctx, GSS_C_NO_BUFFER);
+    token_io_free(&io);
+    close(fd);
 }
 
 int main(int argc, char **argv)
@@ -234,23 +338,20 @@ int main(int argc, char **argv)
     }
     printf("%d\n", ntohs(sin.sin_port));
     fflush(stdout);
+    /* Children are reaped by the kernel. */
+    signal(SIGCHLD, SIG_IGN);
     for (;;) {
         int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0)
             continue;
-        struct token_io io;
-        token_io_init(&io, fd, 10000);
-        gss_ctx_id_t ctx = GSS_C_NO_CONTEXT;
-        if (accept_context(&io, &ctx) == 0) {
-            if (v1_mode)
-                serve_v1(&io, ctx);
-            else
-                serve_v2(&io, ctx);
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(lfd);
+            serve(fd);
+            _exit(0);
         }
-        OM_uint32 minor;
-        if (ctx != GSS_C_NO_CONTEXT)
-            gss_delete_sec_context(&minor, &ctx, GSS_C_NO_BUFFER);
-        token_io_free(&io);
+        if (pid < 0)
+            perror("fake_server: fork");
         close(fd);
     }
 }

@@ -7,114 +7,10 @@ import os
 import re
 import socket
 import subprocess
-import sys
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "krb5"))
-from realm import Realm, Remctld, free_port, stop_process  # noqa: E402
-
-DRIVER = os.environ.get("REMCTL_API_DRIVER")
-FAKE = os.environ.get("REMCTL_FAKE_SERVER")
-CLI = os.environ.get("REMCTL_CLI")
-LIB = os.environ.get("REMCTL_BUILD_LIB")
-SANITIZED = os.environ.get("REMCTL_SANITIZED") == "1"
-LIBDIR = os.path.dirname(LIB) if LIB else None
-
-if not (DRIVER and FAKE and CLI and LIB):
-    pytest.skip("run through meson test (needs the built programs)", allow_module_level=True)
-
-SCRIPTS = {
-    "status.sh": 'exit "$2"\n',
-    "stderr.sh": 'echo "to stderr: $2" >&2\necho "to stdout"\nexit 2\n',
-    "sleep.sh": 'sleep "$2"\necho slept\n',
-    "count.sh": 'shift\necho "$#"\n',
-    "env.sh": 'echo "$REMUSER $REMOTE_ADDR $REMCTL_COMMAND"\n',
-    "zeros.sh": 'exec head -c "$2" /dev/zero\n',
-    "stdinlen.sh": "exec wc -c\n",
-}
-
-
-def remctld_config(realm):
-    for name, body in SCRIPTS.items():
-        path = os.path.join(realm.dir, name)
-        with open(path, "w") as f:
-            f.write("#!/bin/sh\n" + body)
-        os.chmod(path, 0o755)
-    d = realm.dir
-    return f"""t echo /bin/echo ANYUSER
-t status {d}/status.sh ANYUSER
-t stderr {d}/stderr.sh ANYUSER
-t sleep {d}/sleep.sh ANYUSER
-t count {d}/count.sh ANYUSER
-t env {d}/env.sh ANYUSER
-t zeros {d}/zeros.sh ANYUSER
-t stdinlen {d}/stdinlen.sh stdin=last ANYUSER
-t client2only /bin/echo princ:{realm.client2_principal}
-"""
-
-
-@pytest.fixture(scope="module")
-def realm():
-    with Realm() as r:
-        yield r
-
-
-@pytest.fixture(scope="module")
-def server(realm):
-    with Remctld(realm, remctld_config(realm)) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def server6(realm):
-    with Remctld(realm, remctld_config(realm), bind="::1") as s:
-        yield s
-
-
-class Fake:
-    def __init__(self, realm, mode):
-        self.log_path = os.path.join(realm.dir, f"fake-{mode}.log")
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen([FAKE, mode], env=realm.env(), stdout=subprocess.PIPE,
-                                         stdin=subprocess.DEVNULL, stderr=log)
-        self.port = int(self.proc.stdout.readline())
-
-    def log(self):
-        with open(self.log_path) as f:
-            return f.read()
-
-    def stop(self):
-        stop_process(self.proc)
-        self.proc.stdout.close()
-
-
-@pytest.fixture(scope="module")
-def fake_v1(realm):
-    f = Fake(realm, "v1")
-    yield f
-    f.stop()
-
-
-@pytest.fixture(scope="module")
-def fake_v2(realm):
-    f = Fake(realm, "v2")
-    yield f
-    f.stop()
-
-
-def drive(realm, *ops, ccache=None, timeout=120):
-    """Run the API driver; return its lines as {op: [results...]} and the list."""
-    p = subprocess.run([DRIVER, *ops], env=realm.env(ccache=ccache), capture_output=True,
-                       text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    assert p.returncode == 0, p.stderr
-    assert "ERROR: AddressSanitizer" not in p.stderr, p.stderr
-    return p.stdout.splitlines()
-
-
-def target(server, host="localhost"):
-    return f"{host}:{server.port}"
+from conftest import CLI, LIB, LIBDIR, SANITIZED, drive, free_port, target
 
 
 # ---- the ABI ------------------------------------------------------------
@@ -172,8 +68,9 @@ def test_stderr_and_status(realm, server):
 def test_output_token_by_token(realm, server):
     lines = drive(realm, "open:" + target(server), "cmd:t,stderr,x", "output1", "output1",
                   "output")
-    assert lines[2].startswith("output: output stream=")
-    assert lines[3].startswith("output: output stream=")
+    assert sorted(lines[2:4]) == [
+        'output1: type=output data="to stderr: x\\n" length=13 stream=2 status=0 error=0',
+        'output1: type=output data="to stdout\\n" length=10 stream=1 status=0 error=0']
     assert lines[4].startswith("output: status=2 stdout_len=0 stderr_len=0 tokens=0")
 
 
@@ -188,8 +85,10 @@ def test_open_variants(realm, server):
 def test_simple_call(realm, server):
     lines = drive(realm, f"simple:localhost:{server.port}:t,stderr,y",
                   f"simple:localhost:{server.port}:nope")
-    assert lines[0] == "simple: status=2 stdout=to stdout\\n stderr=to stderr: y\\n"
-    assert lines[1] == "simple: error=Unknown command stdout= stderr="
+    assert lines[0] == ('simple: error=NULL stdout="to stdout\\n" stdout_len=10 '
+                        'stderr="to stderr: y\\n" stderr_len=13 status=2')
+    assert lines[1] == ('simple: error="Unknown command" stdout=NULL stdout_len=0 stderr=NULL '
+                        'stderr_len=0 status=0')
 
 
 def test_error_tokens(realm, server):
@@ -259,10 +158,13 @@ def test_not_open_and_empty(realm, server):
 
 def test_empty_command(realm, server):
     lines = drive(realm, "open:" + target(server), "many:0:")
-    # "many:0:" sends one empty word; a real empty vector is rejected locally.
+    # "many:0:" sends one empty word.
     assert lines[1] == "many: ok"
-    lines = drive(realm, "open:" + target(server), "empty")
-    assert lines[1] == "empty: fail: cannot send empty command"
+    # An empty argv is refused locally; an empty vector is sent (as
+    # upstream does), and the server refuses it.
+    lines = drive(realm, "open:" + target(server), "emptyargv", "empty", "output")
+    assert lines[1:] == ["emptyargv: fail: cannot send empty command", "empty: ok",
+                         "output: error=5 message=Unknown command"]
 
 
 def test_timeout(realm, server):
@@ -334,9 +236,10 @@ def test_v1_fallback(realm, fake_v1):
 def test_v2_server_version_message(realm, fake_v2):
     lines = drive(realm, f"open:localhost:{fake_v2.port}", "noop", "cmd:echo,after", "output",
                   "noop", "cmd:echo,again", "output")
-    assert lines[1] == "noop: fail: NOOP message not supported"
+    # Upstream's words for a MESSAGE_VERSION reply; commands go on.
+    assert lines[1] == "noop: fail: unexpected message type 6 from server"
     assert "stdout=after\\n" in lines[3]
-    assert lines[4] == "noop: fail: NOOP message not supported"
+    assert lines[4] == "noop: fail: unexpected message type 6 from server"
     assert "stdout=again\\n" in lines[6]
 
 
@@ -361,7 +264,7 @@ def test_continued_command_to_fake(realm, fake_v2):
     ("short", "malformed result token from server"),
     ("trailing", "malformed result token from server"),
     ("lie", "malformed result token from server"),
-    ("badstream", "unexpected stream 7 from server"),
+    ("badstream", "unexpected stream 2 from server"),  # sic: upstream names the version
     ("unknown", "unknown message type 42 from server"),
     ("badflags", "unexpected token from server"),
     ("badversion", "unexpected protocol 1 from server"),
@@ -410,7 +313,8 @@ def test_cli(realm, server):
     p = run_cli(realm, ["-p", "foo", "localhost", "x"])
     assert (p.returncode, p.stderr) == (1, b"remctl: invalid port number 0\n")
     p = run_cli(realm, ["-t", "1", "-p", port, "localhost", "t", "sleep", "3"])
-    assert (p.returncode, p.stderr) == (1, b"remctl: error receiving token: timed out\n")
+    assert (p.returncode, p.stderr) == (
+        1, b"remctl: error reading from server: error receiving token: timed out\n")
     p = run_cli(realm, ["-b", "127.0.0.3", "-p", port, "localhost", "t", "env"])
     assert p.stdout == f"{realm.client_principal} 127.0.0.3 t\n".encode()
     p = run_cli(realm, ["-s", realm.server_principal, "-p", port, "127.0.0.1", "t", "echo", "s"])
@@ -428,7 +332,13 @@ def test_cli_matches_upstream_binary(realm, server):
     text is our own wording: only its status and stream must match)."""
     port = str(server.port)
     cases = [["-p", port, "localhost", "t", "stderr", "q"], ["-p", port, "localhost", "nope"],
-             ["-p", str(free_port()), "localhost", "x"], ["-t", "0", "-p", "foo", "localhost", "x"]]
+             ["-p", str(free_port()), "localhost", "x"], ["-t", "0", "-p", "foo", "localhost", "x"],
+             ["-p", port, "localhost", "t", "status", "255"],
+             ["-t", "1", "-p", port, "localhost", "t", "sleep", "3"],
+             ["-d", "-p", port, "localhost", "t", "echo", "d"],
+             ["-s", realm.server_principal, "-p", port, "no.such.host.invalid", "x"],
+             ["-s", "", "-p", port, "localhost", "x"],
+             ["-b", "::1", "-p", port, "localhost", "x"]]
     for args in cases:
         ours = run_cli(realm, args)
         theirs = run_cli(realm, args, program="/usr/bin/remctl")
@@ -438,6 +348,29 @@ def test_cli_matches_upstream_binary(realm, server):
     theirs = run_cli(realm, ["localhost"], program="/usr/bin/remctl")
     assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout) == (1, b"")
     assert ours.stderr.startswith(b"usage: remctl ") and theirs.stderr
+
+
+NUMBERS = ["abc", "", "-1", "0", "1x", "0x10", " 5", "+5", "5 ", "65535", "65536",
+           "2147483648", "99999999999999999999", "-99999999999999999999", "1e3"]
+
+
+@pytest.mark.parametrize("option", ["-p", "-t"])
+def test_cli_numeric_options_match_upstream(realm, server, option):
+    """Every numeric option, fed garbage, signs, overflow, trailing junk and
+    nothing: the same message and exit status as Debian's remctl (and the
+    command runs only when upstream's would)."""
+    port = str(server.port)
+    for value in NUMBERS:
+        if option == "-p":
+            args = ["-p", value, "localhost", "t", "echo", "ran"]
+        else:
+            args = ["-t", value, "-p", port, "localhost", "t", "echo", "ran"]
+        ours = run_cli(realm, args)
+        theirs = run_cli(realm, args, program="/usr/bin/remctl")
+        assert (ours.returncode, ours.stdout, ours.stderr) == \
+            (theirs.returncode, theirs.stdout, theirs.stderr), args
+    p = run_cli(realm, ["-t", "abc", "-p", port, "localhost", "t", "echo", "ran"])
+    assert (p.returncode, p.stdout, p.stderr) == (1, b"", b"remctl: invalid timeout value 0\n")
 
 
 # ---- Debian's programs on our library -----------------------------------

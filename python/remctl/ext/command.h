@@ -17,8 +17,9 @@ struct rpy_command {
 };
 
 /* Fill cmd from seq (list or tuple of bytes).  with_argv also builds argv,
- * which cannot carry NUL bytes, so those are refused there.  Returns 0, or
- * -1 with a Python exception set (cmd is then already released). */
+ * C strings, so an argument ends at its first NUL byte there (as it does
+ * with upstream's module).  Returns 0, or -1 with a Python exception set
+ * (cmd is then already released). */
 int rpy_command_init(struct rpy_command *cmd, PyObject *seq, int with_argv);
 void rpy_command_release(struct rpy_command *cmd);
 

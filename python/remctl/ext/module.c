@@ -1,8 +1,9 @@
 /* _remctl: the libremctl client API for Python, one function per C call,
- * with the names, arguments and return shapes of upstream's _remctl so that
- * either remctl.py runs on it.  Status is returned, not raised; exceptions
- * are kept for bad arguments and memory exhaustion.  Calls that touch the
- * network run without the GIL. */
+ * with the names, arguments, return values and argument errors of
+ * upstream's _remctl, so that either remctl.py runs on it and sees the same
+ * things.  Status is returned, not raised; exceptions are kept for bad
+ * arguments and memory exhaustion.  Calls that touch the network run
+ * without the GIL. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -11,29 +12,8 @@
 #include "command.h"
 #include "handle.h"
 
-#ifndef RPY_VERSION
-#define RPY_VERSION "unknown"
-#endif
-
-/* "O&" converter: a TCP port number, 0 meaning the library default. */
-static int convert_port(PyObject *obj, void *out)
-{
-    long value = PyLong_AsLong(obj);
-
-    if (value == -1 && PyErr_Occurred()) {
-        if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
-            PyErr_Clear();
-            PyErr_Format(PyExc_ValueError, "invalid port number: %R", obj);
-        }
-        return 0;
-    }
-    if (value < 0 || value > 65535) {
-        PyErr_Format(PyExc_ValueError, "invalid port number: %ld", value);
-        return 0;
-    }
-    *(unsigned short *) out = (unsigned short) value;
-    return 1;
-}
+/* The version upstream's module reports (its remctl release). */
+#define RPY_VERSION "3.18"
 
 /* bytes for a buffer the library may leave NULL (then None). */
 static PyObject *bytes_or_none(const char *data, size_t len)
@@ -61,8 +41,9 @@ static PyObject *py_remctl(PyObject *self, PyObject *args)
     struct remctl_result *res;
 
     (void) self;
-    if (!PyArg_ParseTuple(args, "sO&zO:remctl", &host, convert_port, &port, &principal,
-                          &list))
+    /* Argument errors read as upstream's ("argument 1 must be str, ..."),
+     * and the port wraps into an unsigned short as there. */
+    if (!PyArg_ParseTuple(args, "sHzO", &host, &port, &principal, &list))
         return NULL;
     if (rpy_command_init(&cmd, list, 1) < 0)
         return NULL;
@@ -79,13 +60,13 @@ static PyObject *py_remctl(PyObject *self, PyObject *args)
     return result;
 }
 
-/* remctl_new() -> handle */
-static PyObject *py_remctl_new(PyObject *self, PyObject *unused)
+/* remctl_new() -> handle; arguments are ignored, as upstream's are. */
+static PyObject *py_remctl_new(PyObject *self, PyObject *args)
 {
     struct remctl *conn;
 
     (void) self;
-    (void) unused;
+    (void) args;
     conn = remctl_new();
     if (conn == NULL)
         return PyErr_NoMemory();
@@ -101,7 +82,7 @@ static PyObject *py_remctl_set_ccache(PyObject *self, PyObject *args)
     int ok;
 
     (void) self;
-    if (!PyArg_ParseTuple(args, "Os:remctl_set_ccache", &obj, &ccache))
+    if (!PyArg_ParseTuple(args, "Os", &obj, &ccache))
         return NULL;
     if ((handle = rpy_handle_claim(obj)) == NULL)
         return NULL;
@@ -119,7 +100,7 @@ static PyObject *py_remctl_set_source_ip(PyObject *self, PyObject *args)
     int ok;
 
     (void) self;
-    if (!PyArg_ParseTuple(args, "Os:remctl_set_source_ip", &obj, &source))
+    if (!PyArg_ParseTuple(args, "Os", &obj, &source))
         return NULL;
     if ((handle = rpy_handle_claim(obj)) == NULL)
         return NULL;
@@ -132,12 +113,12 @@ static PyObject *py_remctl_set_source_ip(PyObject *self, PyObject *args)
 static PyObject *py_remctl_set_timeout(PyObject *self, PyObject *args)
 {
     PyObject *obj;
-    long long timeout;
+    long timeout;
     struct rpy_handle *handle;
     int ok;
 
     (void) self;
-    if (!PyArg_ParseTuple(args, "OL:remctl_set_timeout", &obj, &timeout))
+    if (!PyArg_ParseTuple(args, "Ol", &obj, &timeout))
         return NULL;
     if ((handle = rpy_handle_claim(obj)) == NULL)
         return NULL;
@@ -156,8 +137,7 @@ static PyObject *py_remctl_open(PyObject *self, PyObject *args)
     int ok;
 
     (void) self;
-    if (!PyArg_ParseTuple(args, "Os|O&z:remctl_open", &obj, &host, convert_port, &port,
-                          &principal))
+    if (!PyArg_ParseTuple(args, "Os|Hz", &obj, &host, &port, &principal))
         return NULL;
     if ((handle = rpy_handle_claim(obj)) == NULL)
         return NULL;
@@ -177,7 +157,7 @@ static PyObject *py_remctl_close(PyObject *self, PyObject *args)
     struct remctl *conn;
 
     (void) self;
-    if (!PyArg_ParseTuple(args, "O:remctl_close", &obj))
+    if (!PyArg_ParseTuple(args, "O", &obj))
         return NULL;
     if (PyCapsule_IsValid(obj, "remctl")) {
         handle = PyCapsule_GetPointer(obj, "remctl");
@@ -202,7 +182,7 @@ static PyObject *py_remctl_error(PyObject *self, PyObject *args)
     struct rpy_handle *handle;
 
     (void) self;
-    if (!PyArg_ParseTuple(args, "O:remctl_error", &obj))
+    if (!PyArg_ParseTuple(args, "O", &obj))
         return NULL;
     if ((handle = rpy_handle_claim(obj)) == NULL)
         return NULL;
@@ -220,7 +200,7 @@ static PyObject *py_remctl_commandv(PyObject *self, PyObject *args)
     int ok;
 
     (void) self;
-    if (!PyArg_ParseTuple(args, "OO:remctl_commandv", &obj, &list))
+    if (!PyArg_ParseTuple(args, "OO", &obj, &list))
         return NULL;
     if (rpy_command_init(&cmd, list, 0) < 0)
         return NULL;
@@ -255,7 +235,7 @@ static PyObject *py_remctl_output(PyObject *self, PyObject *args)
     struct remctl_output *out;
 
     (void) self;
-    if (!PyArg_ParseTuple(args, "O:remctl_output", &obj))
+    if (!PyArg_ParseTuple(args, "O", &obj))
         return NULL;
     if ((handle = rpy_handle_claim(obj)) == NULL)
         return NULL;
@@ -280,7 +260,7 @@ static PyObject *py_remctl_noop(PyObject *self, PyObject *args)
     int ok;
 
     (void) self;
-    if (!PyArg_ParseTuple(args, "O:remctl_noop", &obj))
+    if (!PyArg_ParseTuple(args, "O", &obj))
         return NULL;
     if ((handle = rpy_handle_claim(obj)) == NULL)
         return NULL;
@@ -294,7 +274,7 @@ static PyObject *py_remctl_noop(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"remctl", py_remctl, METH_VARARGS,
      "remctl(host, port, principal, command) -> (error, stdout, stderr, status)"},
-    {"remctl_new", py_remctl_new, METH_NOARGS, "remctl_new() -> handle"},
+    {"remctl_new", py_remctl_new, METH_VARARGS, "remctl_new() -> handle"},
     {"remctl_set_ccache", py_remctl_set_ccache, METH_VARARGS,
      "remctl_set_ccache(handle, ccache) -> 1 on success, 0 on failure"},
     {"remctl_set_source_ip", py_remctl_set_source_ip, METH_VARARGS,

@@ -8,8 +8,11 @@ extension):
 * Remctl: a connection object for several commands, reading the output
   tokens one at a time with output().
 
-Every str in a command is sent as its UTF-8 bytes.  Calls that wait on the
-network release the GIL, so other Python threads keep running meanwhile.
+What these return and raise is what Debian's python3-pyremctl returns and
+raises, value for value (None where it gives None, the same exception
+classes and messages).  Every str in a command is sent as its UTF-8 bytes.
+Calls that wait on the network release the GIL, so other Python threads
+keep running meanwhile.
 """
 
 from types import TracebackType
@@ -45,8 +48,8 @@ class RemctlError(Exception):
 
 
 class RemctlProtocolError(RemctlError):
-    """The simple interface failed; the message is the library's (or the
-    server's) error text."""
+    """The simple interface failed; its argument is the library's (or the
+    server's) error message, as bytes."""
 
 
 class RemctlNotOpenedError(RemctlError):
@@ -54,12 +57,13 @@ class RemctlNotOpenedError(RemctlError):
 
 
 class RemctlSimpleResult:
-    """What remctl() returns: the command's complete output and status."""
+    """What remctl() returns: the command's complete output and status.
+    stdout and stderr are None when the command wrote nothing there."""
 
-    def __init__(self, stdout: bytes = b"", stderr: bytes = b"", status: int = 0) -> None:
-        self.stdout: bytes = stdout
-        self.stderr: bytes = stderr
-        self.status: int = status
+    def __init__(self) -> None:
+        self.stdout: Optional[bytes] = None
+        self.stderr: Optional[bytes] = None
+        self.status: Optional[int] = None
 
     def __repr__(self) -> str:
         return (f"RemctlSimpleResult(stdout={self.stdout!r}, stderr={self.stderr!r}, "
@@ -67,47 +71,29 @@ class RemctlSimpleResult:
 
 
 def _port_number(port: Port) -> int:
-    """The port as an int, 0 (the library default) for None."""
+    """The port as an int, 0 (the library default) for None.  int() decides
+    what is a number; only its ValueError becomes our TypeError."""
     if port is None:
         return 0
     try:
-        number = int(port)
-    except (TypeError, ValueError):
+        number = int(port)  # type: ignore[arg-type]
+    except ValueError:
         raise TypeError("port must be a number: " + repr(port)) from None
     if number < 0 or number > 65535:
-        raise ValueError("invalid port number: " + repr(port))
+        raise ValueError("invalid port number: " + repr(number))
     return number
 
 
 def _command_bytes(command: Command) -> List[bytes]:
-    """The command as a non-empty list of bytes, str encoded in UTF-8."""
-    # A lone string or number is iterable or convertible, but is surely a
-    # mistake for a command list.
-    if isinstance(command, (bytes, bytearray, str, bool, int, float)):
+    """The command as a non-empty list of bytes: bytes as they are, anything
+    else through its encode() (str as UTF-8)."""
+    # A lone string or number is surely a mistake for a command list.
+    if isinstance(command, (bytes, str, bool, int, float)):
         raise TypeError("command must be a sequence or iterator")
-    try:
-        items = iter(command)
-    except TypeError:
-        raise TypeError("command must be a sequence or iterator") from None
-    args = []
-    for item in items:
-        if isinstance(item, bytes):
-            args.append(item)
-        elif isinstance(item, (bytearray, memoryview)):
-            args.append(bytes(item))
-        elif isinstance(item, str):
-            args.append(item.encode("utf-8"))
-        else:
-            # Anything else that converts to str is still accepted, as
-            # upstream documents (deprecated there).
-            args.append(str(item).encode("utf-8"))
+    args = [item if isinstance(item, bytes) else item.encode() for item in command]
     if not args:
         raise ValueError("command must not be empty")
     return args
-
-
-def _text(message: Optional[bytes]) -> str:
-    return (message or b"").decode("utf-8", errors="replace")
 
 
 def remctl(host: str, port: Port = None, principal: Optional[str] = None,
@@ -123,15 +109,20 @@ def remctl(host: str, port: Port = None, principal: Optional[str] = None,
     args = _command_bytes(command)
     error, stdout, stderr, status = _remctl.remctl(host, number, principal, args)
     if error is not None:
-        raise RemctlProtocolError(_text(error))
-    return RemctlSimpleResult(stdout or b"", stderr or b"", status)
+        raise RemctlProtocolError(error)
+    result = RemctlSimpleResult()
+    result.stdout = stdout
+    result.stderr = stderr
+    result.status = status
+    return result
 
 
 class Remctl:
     """A connection to a remctl server, for one or more commands.
 
-    Remctl(host, port, principal) opens at once; Remctl() waits for open().
-    Usable as a context manager, which closes the connection on exit.
+    Remctl(host, port, principal) opens at once (when host is not empty);
+    Remctl() waits for open().  Usable as a context manager, which closes
+    the connection on exit.
     """
 
     def __init__(self, host: Optional[str] = None, port: Port = None,
@@ -143,7 +134,7 @@ class Remctl:
         self._ccache: Optional[str] = None
         self._source_ip: Optional[str] = None
         self._timeout: Optional[int] = None
-        if host is not None:
+        if host:
             self.open(host, port, principal)
 
     # -- settings for later open() calls ---------------------------------
@@ -167,12 +158,12 @@ class Remctl:
 
     # -- connection ------------------------------------------------------
     def open(self, host: str, port: Port = None, principal: Optional[str] = None) -> None:
-        """Connect to host and authenticate; RemctlError on failure."""
+        """Connect to host and authenticate; RemctlError on failure.  A
+        failure leaves opened as it was: the library then answers for the
+        connection (reconnecting to the host it remembers, or reporting
+        why it cannot)."""
         number = _port_number(port)
-        handle = self._handle()
-        # The library drops any previous connection before trying.
-        self.opened = False
-        if not _remctl.remctl_open(handle, host, number, principal):
+        if not _remctl.remctl_open(self._handle(), host, number, principal):
             raise RemctlError(self.error())
         self.opened = True
 
@@ -187,31 +178,23 @@ class Remctl:
     def output(self) -> RemctlOutput:
         """The next output token as (type, data, stream, status, error).
 
-        type is "output" (data, stream set), "status" (status set), "error"
-        (data holds the message, error the protocol code) or "done" (all
-        None); members that do not apply are None.
+        type is "output" (data and stream), "status" (status), "error"
+        (data holds the message, error the protocol code) or "done"; data
+        is None when there is none, the numbers that do not apply are 0.
         """
         if not self.opened:
             raise RemctlNotOpenedError(NOT_OPEN)
         token = _remctl.remctl_output(self.r)
         if len(token) == 0:
             raise RemctlError(self.error())
-        kind, data, stream, status, error = token
-        if kind == "output":
-            return (kind, data if data is not None else b"", stream, None, None)
-        if kind == "status":
-            return (kind, None, None, status, None)
-        if kind == "error":
-            return (kind, data if data is not None else b"", None, None, error)
-        return (kind, None, None, None, None)
+        return token
 
-    def noop(self) -> bool:
-        """Keep the connection alive (protocol 3); True, or RemctlError."""
+    def noop(self) -> None:
+        """Keep the connection alive (protocol 3); RemctlError on failure."""
         if not self.opened:
             raise RemctlNotOpenedError(NOT_OPEN)
         if not _remctl.remctl_noop(self.r):
             raise RemctlError(self.error())
-        return True
 
     def close(self) -> None:
         """Close the connection now; open() may be called again later."""
