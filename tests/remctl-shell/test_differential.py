@@ -224,3 +224,42 @@ def test_same_as_debian(name, mode, sandbox, syslog_sink, request):
     theirs, ours = results["debian"], results["ours"]
     assert (ours.status, ours.stdout, ours.stderr, ours.syslog) == \
            (theirs.status, theirs.stdout, theirs.stderr, theirs.syslog)
+
+
+# ---- where ours differs on purpose (docs/remctl-shell.md) ---------------
+
+def test_version_option(sandbox):
+    """-v is documented by both; Debian's getopt string lacks it."""
+    ours = run(OURS, ["-v"], base_env(), cwd=sandbox)
+    assert (ours.status, ours.stdout, ours.stderr) == (0, b"remctl-shell 3.18 (conduit 0.1.0)\n",
+                                                       b"")
+    theirs = run(DEBIAN, ["-v"], base_env(), cwd=sandbox)
+    assert theirs.status == 1 and b"unknown option -v" in theirs.stderr
+
+
+@pytest.mark.parametrize("value", ["", "  \t "])
+def test_ssh_connection_without_address(value, sandbox, syslog_sink):
+    """Debian's dies of SIGSEGV; ours refuses like a missing variable."""
+    env = base_env(SSH_CONNECTION=value, REMCTL_USER=USER)
+    args = ["-f", f"{sandbox}/main.conf", "-c", "test echo"]
+    ours = run(OURS, args, env, sink=syslog_sink, cwd=sandbox)
+    assert (ours.status, ours.stdout, ours.stderr) == (1, b"", b"")
+    assert ours.syslog == [b"<27>remctl-shell: SSH_CONNECTION has no client address "
+                           b"(remctl-shell must be run via ssh)"]
+    theirs = run(DEBIAN, args, env, cwd=sandbox)
+    assert theirs.status == -11
+
+
+def test_unknown_acl_method_fails_the_load(sandbox, syslog_sink, tmp_path):
+    """Our configuration parser refuses an unknown ACL method (Debian's
+    loads it and denies at each check): status 1, nothing to the client."""
+    conf = tmp_path / "unknown-method.conf"
+    conf.write_text(f"test echo {sandbox}/args foo:bar\n")
+    env = base_env(SSH_CONNECTION=ADDR, REMCTL_USER=USER)
+    args = ["-f", str(conf), "-c", "test echo"]
+    ours = run(OURS, args, env, sink=syslog_sink, cwd=sandbox)
+    assert (ours.status, ours.stdout, ours.stderr) == (1, b"", b"")
+    assert ours.syslog[-1] == b"<27>remctl-shell: cannot read configuration file " + \
+        str(conf).encode()
+    theirs = run(DEBIAN, args, env, cwd=sandbox)
+    assert (theirs.status, theirs.stderr) == (255, b"Access denied\n")
