@@ -29,7 +29,7 @@ static void plan(const struct session_result *r)
 {
     if (r->event != SESSION_COMMAND)
         return;
-    struct job_client client = {"client@EXAMPLE.ORG", false, "192.0.2.1", NULL, 1};
+    struct job_client client = {"client@EXAMPLE.ORG", false, "192.0.2.1", NULL, 1, false};
     struct job_plan p;
     job_plan(config, &client, r->args, r->nargs, &p);
     job_plan_free(&p);

@@ -43,12 +43,8 @@ static void usage(FILE *f, int status)
             "  -s principal  accept only this service principal\n"
             "  -v            print the version and exit\n"
             "  -Z            stop ourselves (SIGSTOP) once ready, for upstart\n"
-            "\n"
-            "Supported ACL methods:");
-    const char *const *methods = config_acl_methods();
-    for (size_t i = 0; methods[i]; i++)
-        fprintf(f, "%s %s", i ? "," : "", methods[i]);
-    fprintf(f, "\n");
+            "\n");
+    config_print_acl_methods(f);
     exit(status);
 }
 

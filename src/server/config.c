@@ -1,5 +1,6 @@
 #include "server/config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -285,4 +286,13 @@ bool config_rule_masks(const struct config_rule *rule, size_t argno)
 const char *const *config_acl_methods(void)
 {
     return acl_method_names();
+}
+
+void config_print_acl_methods(FILE *f)
+{
+    const char *const *methods = config_acl_methods();
+    fprintf(f, "Supported ACL methods:");
+    for (size_t i = 0; methods[i]; i++)
+        fprintf(f, "%s %s", i ? "," : "", methods[i]);
+    fprintf(f, "\n");
 }

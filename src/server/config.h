@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "server/acl.h"
@@ -83,5 +84,8 @@ bool config_rule_masks(const struct config_rule *rule, size_t argno);
 
 /* The ACL methods this build supports, NULL-terminated (for remctld -h). */
 const char *const *config_acl_methods(void);
+/* Write "Supported ACL methods: a, b, ...\n", the last line of the servers'
+ * usage texts. */
+void config_print_acl_methods(FILE *f);
 
 #endif

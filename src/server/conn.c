@@ -416,23 +416,9 @@ static void start_next_job(struct conn *c)
     const struct job *j = &c->plan.jobs[c->job_index];
     struct spawn_req *r = &c->spawn;
     spawn_req_init(r, c);
-    r->spec = (struct runner_spec){
-        .argv = j->argv,
-        .path = j->path,
-        .envp = j->envp,
-        .in = j->stdin_data ? RUNNER_PIPE : RUNNER_NULL,
-        .out = RUNNER_PIPE,
-        .err = RUNNER_PIPE,
-        .new_session = true,
-        .reset_signals = &c->srv->reset_signals,
-    };
-    if (j->set_user) {
-        r->spec.set_uid = r->spec.set_gid = r->spec.set_groups = true;
-        r->spec.uid = j->uid;
-        r->spec.gid = j->gid;
-        r->spec.groups = j->groups;
-        r->spec.ngroups = j->ngroups;
-    }
+    job_runner_spec(j, &r->spec);
+    r->spec.new_session = true;
+    r->spec.reset_signals = &c->srv->reset_signals;
     c->spawn_pending = true;
     if (c->srv->spawner && workers_submit(c->srv->spawner, &r->work))
         return;
@@ -536,7 +522,7 @@ static void run_command(struct conn *c, const struct iovec *args, size_t nargs, 
 {
     struct server *s = c->srv;
     struct job_client client = {c->principal, c->anonymous, c->addr[0] ? c->addr : NULL,
-                                c->host, c->expires};
+                                c->host, c->expires, false};
     job_plan(s->config, &client, args, nargs, &c->plan);
     c->keepalive = keepalive;
     if (c->plan.error) {

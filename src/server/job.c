@@ -145,7 +145,7 @@ static char **build_env(const struct job_client *c, const char *command)
     if (c->host)
         env[k++] = xasprintf("%s%s", "REMOTE_HOST=", c->host);
     env[k++] = xasprintf("%s%s", "REMCTL_COMMAND=", command);
-    if (c->expires > 0) {
+    if (c->expires > 0 || c->always_expires) {
         char num[32];
         snprintf(num, sizeof num, "%lld", c->expires);
         env[k++] = xasprintf("%s%s", "REMOTE_EXPIRES=", num);
@@ -263,6 +263,7 @@ static enum acl_result check(const struct config *config, const struct config_ru
 static void plan_summary(const struct config *config, const struct job_client *client,
                          struct job_plan *plan)
 {
+    plan->summary = true;
     for (size_t i = 0; i < config->count; i++) {
         const struct config_rule *rule = &config->rules[i];
         if (!rule->summary)
@@ -358,5 +359,24 @@ void job_plan(const struct config *config, const struct job_client *client,
         for (size_t i = 0; i < plan->count; i++)
             job_free(&plan->jobs[i]);
         plan->count = 0;
+    }
+}
+
+void job_runner_spec(const struct job *job, struct runner_spec *spec)
+{
+    *spec = (struct runner_spec){
+        .argv = job->argv,
+        .path = job->path,
+        .envp = job->envp,
+        .in = job->stdin_data ? RUNNER_PIPE : RUNNER_NULL,
+        .out = RUNNER_PIPE,
+        .err = RUNNER_PIPE,
+    };
+    if (job->set_user) {
+        spec->set_uid = spec->set_gid = spec->set_groups = true;
+        spec->uid = job->uid;
+        spec->gid = job->gid;
+        spec->groups = job->groups;
+        spec->ngroups = job->ngroups;
     }
 }

@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 
 #include "server/config.h"
+#include "util/runner.h"
 
 /* One process to run. */
 struct job {
@@ -34,6 +35,8 @@ struct job_client {
     const char *addr;    /* REMOTE_ADDR, or NULL */
     const char *host;    /* REMOTE_HOST, or NULL when it did not resolve */
     long long expires;   /* REMOTE_EXPIRES, or 0 */
+    bool always_expires; /* set REMOTE_EXPIRES even when 0 (remctl-shell,
+                            whose ssh clients have no expiry, always does) */
 };
 
 struct job_plan {
@@ -41,6 +44,7 @@ struct job_plan {
     size_t count;
     uint32_t error;      /* nonzero: send this MESSAGE_ERROR instead */
     char *error_text;    /* malloc'ed */
+    bool summary;        /* the jobs are help's summaries */
 };
 
 /* Plan the command args[0..nargs) for client under config.  Logs the
@@ -51,5 +55,11 @@ void job_plan(const struct config *config, const struct job_client *client,
  * was not known yet (each envp has a spare slot for it; call once). */
 void job_plan_add_host(struct job_plan *plan, const char *host);
 void job_plan_free(struct job_plan *plan);
+
+/* The runner spec for a job: program, argv, environment, standard input
+ * (a pipe for stdin= data, else /dev/null), outputs on pipes, and the
+ * user= identity.  Points into job; the caller adds process-level
+ * choices (new_session, reset_signals). */
+void job_runner_spec(const struct job *job, struct runner_spec *spec);
 
 #endif

@@ -12,6 +12,18 @@ static bool to_stdio;
 static bool debugging;
 static bool stderr_only;
 static bool discard;
+static bool quiet;
+static const char *name = "remctld";
+
+void slog_set_name(const char *program)
+{
+    name = program;
+}
+
+void slog_quiet(void)
+{
+    quiet = true;
+}
 
 void slog_discard(void)
 {
@@ -29,7 +41,7 @@ void slog_open(bool use_stdio, bool debug)
     to_stdio = use_stdio;
     debugging = debug;
     if (!use_stdio)
-        openlog("remctld", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+        openlog(name, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
 bool slog_debugging(void)
@@ -49,12 +61,14 @@ static void emit(int priority, const char *fmt, va_list ap)
     }
     /* One write per line so lines never interleave. */
     FILE *f = (stderr_only || priority <= LOG_WARNING) ? stderr : stdout;
-    fprintf(f, "remctld: %s\n", line);
+    fprintf(f, "%s: %s\n", name, line);
     fflush(f);
 }
 
 void slog_info(const char *fmt, ...)
 {
+    if (quiet)
+        return;
     va_list ap;
     va_start(ap, fmt);
     emit(LOG_INFO, fmt, ap);
@@ -68,6 +82,14 @@ void slog_debug(const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     emit(LOG_DEBUG, fmt, ap);
+    va_end(ap);
+}
+
+void slog_warning(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    emit(LOG_WARNING, fmt, ap);
     va_end(ap);
 }
 

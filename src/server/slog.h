@@ -10,6 +10,11 @@
 struct config_rule;
 
 void slog_open(bool use_stdio, bool debug);
+/* The name lines carry (syslog ident, stdio prefix); call before
+ * slog_open.  Default: remctld. */
+void slog_set_name(const char *name);
+/* Drop routine (info) lines; warnings, errors and debug lines stay. */
+void slog_quiet(void);
 /* Drop every line (fuzzing). */
 void slog_discard(void);
 /* Send every line (routine ones too) to standard error. */
@@ -17,6 +22,7 @@ void slog_stderr_only(void);
 bool slog_debugging(void);
 void slog_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void slog_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void slog_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void slog_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* "COMMAND from PRINCIPAL: ARGS" with the rule's logmask= arguments shown as

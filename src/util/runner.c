@@ -412,17 +412,28 @@ int runner_run(const struct runner_spec *spec, const void *stdin_data, size_t st
     size_t in_left = stdin_data ? stdin_len : 0;
     if (ch.in_fd >= 0 && in_left == 0)
         close_if(&ch.in_fd);
+    /* Readable once the child has exited (stop_at_exit).  Without pidfds
+     * (before Linux 5.3) the pipes' end is waited for instead. */
+    int exit_fd = -1;
+    if (spec->stop_at_exit)
+        exit_fd = (int)syscall(SYS_pidfd_open, ch.pid, 0);
+    bool exited = false;
 
     uint8_t *chunk = malloc(READ_CHUNK);
     if (!chunk)
         abort();
     while (ch.in_fd >= 0 || ch.out_fd >= 0 || ch.err_fd >= 0) {
-        struct pollfd p[3] = {{ch.in_fd, POLLOUT, 0}, {ch.out_fd, POLLIN, 0}, {ch.err_fd, POLLIN, 0}};
-        if (poll(p, 3, -1) < 0) {
+        struct pollfd p[4] = {{ch.in_fd, POLLOUT, 0}, {ch.out_fd, POLLIN, 0},
+                              {ch.err_fd, POLLIN, 0}, {exit_fd, POLLIN, 0}};
+        /* After the exit only what the pipes already hold is read. */
+        int ready = poll(p, 4, exited ? 0 : -1);
+        if (ready < 0) {
             if (errno == EINTR)
                 continue;
             break; /* cannot happen with valid descriptors; reap below */
         }
+        if (ready == 0)
+            break; /* exited, and nothing more is waiting */
         if (ch.in_fd >= 0 && p[0].revents) {
             ssize_t w = write(ch.in_fd, in, in_left);
             if (w > 0) {
@@ -437,8 +448,14 @@ int runner_run(const struct runner_spec *spec, const void *stdin_data, size_t st
             drain(&ch.out_fd, 1, output, ctx, chunk);
         if (ch.err_fd >= 0 && p[2].revents)
             drain(&ch.err_fd, 2, output, ctx, chunk);
+        if (exit_fd >= 0 && p[3].revents) {
+            exited = true;
+            close_if(&exit_fd);
+            close_if(&ch.in_fd); /* nobody is left to read it */
+        }
     }
     free(chunk);
+    close_if(&exit_fd);
     close_if(&ch.in_fd);
     close_if(&ch.out_fd);
     close_if(&ch.err_fd);

@@ -39,6 +39,11 @@ struct runner_spec {
                            reaches whatever it starts too */
     enum runner_io in, out, err;
     int in_fd, out_fd, err_fd; /* for RUNNER_FD */
+    /* runner_run only: finish once the child has exited and its pipes
+     * hold nothing more, even while a process it left behind still has
+     * them open (remctl-shell's behaviour); otherwise wait for every
+     * writer to close them. */
+    bool stop_at_exit;
     /* Signals whose disposition the child resets to SIG_DFL, from
      * runner_signals_to_reset; NULL: found at each spawn (one sigaction
      * query per signal, 64 system calls). */

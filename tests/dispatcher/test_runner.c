@@ -69,6 +69,17 @@ int main(void)
         CHECK_STR(fail.what, "setresuid");
     }
 
+    /* stop_at_exit: done once the child has exited and its pipes are
+     * empty, though a process it left behind holds them open (it would
+     * print "late" after 3 s).  Output written before the exit is all
+     * there, and stdin data the child never read does not block. */
+    char *leaves[] = {"sh", "-c", "(sleep 3; echo late) & head -c 70000 /dev/zero; exit 5",
+                      NULL};
+    struct runner_spec at_exit = pipes;
+    at_exit.stop_at_exit = true;
+    CHECK(run(leaves, &at_exit, "never read", out, &status, &fail) == 0);
+    CHECK(status == 5 && buf_len(&out[0]) == 70000 && buf_len(&out[1]) == 0);
+
     /* Signal deaths are negative. */
     char *killed[] = {"sh", "-c", "kill -KILL $$", NULL};
     CHECK(run(killed, &pipes, NULL, out, &status, &fail) == 0 && status == -9);
