@@ -353,12 +353,9 @@ def test_v1_limits_and_open_variants(realm, fake_v1, server):
     assert lines[9:] == ["output1: fail: no connection open", "cmd: fail: no connection open"]
 
 
-def test_v1_is_kept_for_later_connections(realm, fake_v1, remctld, request):
+def test_v1_is_kept_for_later_connections(realm, fake_v1, remctld):
     # Once a server spoke v1, the object offers only v1, even to remctld:
     # the way to make a real remctld serve a v1 client.
-    if remctld.program != "/usr/sbin/remctld":
-        request.applymarker(pytest.mark.xfail(
-            reason="our remctld does not serve protocol v1 clients yet", strict=False))
     lines = both(realm, f"open:localhost:{fake_v1.port}", "cmd:a", "output1",
                  "open:" + target(remctld), "noop", "cmd:t,echo,x", "output1", "output1",
                  "cmd:t,echo,y", "output1", v1=True)
