@@ -218,7 +218,7 @@ static int next_line(conduit_tunnel *t, const char **line, size_t *len)
     size_t skipped = 0;
     for (;;) {
         const char *p = (const char *)buf_head(&t->in);
-        const char *nl = memchr(p, '\n', buf_len(&t->in));
+        const char *nl = buf_len(&t->in) ? memchr(p, '\n', buf_len(&t->in)) : NULL;
         if (nl) {
             size_t n = (size_t)(nl - p);
             if (n >= strlen(MARK) && memcmp(p, MARK, strlen(MARK)) == 0) {
