@@ -76,7 +76,7 @@ else fail tools sha256sum; fi;
 # symlink) is writable by group or others; sum = FILE's SHA-256.  find and
 # the digest run at the same time.
 check() {
-    v=$( { find "$d" "$d/" "$@" -prune \( -type l ! -user "$uid" -o ! -type l \( ! -user "$uid" -o -perm -020 -o -perm -002 \) \) \( -name "$name" -exec echo F \; -o -exec echo D \; \) 2>/dev/null || echo D; } & if [ $# = 1 ]; then digest "$1" 2>/dev/null; fi; wait );
+    v=$(find "$d" "$d/" "$@" -prune \( -type l ! -user "$uid" -o ! -type l \( ! -user "$uid" -o -perm -020 -o -perm -002 \) \) \( -name "$name" -exec echo F \; -o -exec echo D \; \) 2>/dev/null & p=$!; if [ $# = 1 ]; then digest "$1" 2>/dev/null; fi; wait $p || echo D);
     bad=;
     sum=;
     for w in $v; do
