@@ -115,6 +115,7 @@ try() {
     else
         check;
         [ -z "$bad" ] || { tried="$tried; $d: not private (owner or mode)"; return 1; };
+        [ -d "$f" ] && { tried="$tried; $f: a directory"; return 1; };
     fi;
     ship;
 };
@@ -143,9 +144,9 @@ for g in "$d"/conduit-dispatcher-*; do
     case $builds in *":$x:"*) continue;; esac;
     [ -n "$(find "$d/.used-$x" -mtime -1 2>/dev/null)" ] && continue;
     { true >>"$g"; } 2>/dev/null || continue;
-    rm -f "$g" "$d/.used-$x";
+    rm -f "$g" "$d/.used-$x" 2>/dev/null;
 done;
 for g in "$d"/.conduit-dispatcher-*; do
-    [ -f "$g" ] && [ -n "$(find "$g" -mtime +0 2>/dev/null)" ] && rm -f "$g";
+    [ -f "$g" ] && [ -n "$(find "$g" -mtime +0 2>/dev/null)" ] && rm -f "$g" 2>/dev/null;
 done;
 start "$f";

@@ -101,7 +101,17 @@ static bool parse_manifest_line(const char *line, size_t len, struct client_ship
     return true;
 }
 
-/* Fill b with the binaries listed in dir/SHA256SUMS that are there. */
+static const struct client_shippable *find_arch(const struct client_bootstrap *b,
+                                                const char *arch, size_t len)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (strlen(b->items[i].arch) == len && memcmp(b->items[i].arch, arch, len) == 0)
+            return &b->items[i];
+    return NULL;
+}
+
+/* Fill b with the binaries listed in dir/SHA256SUMS that are there (the
+ * first line of an architecture counts). */
 static int load_shippable(conduit_tunnel *t, struct client_bootstrap *b)
 {
     char *manifest = path_join(b->dir, MANIFEST);
@@ -122,7 +132,7 @@ static int load_shippable(conduit_tunnel *t, struct client_bootstrap *b)
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t len = (size_t)((nl ? nl : end) - p);
         struct client_shippable *s = &b->items[b->n];
-        if (parse_manifest_line(p, len, s)) {
+        if (parse_manifest_line(p, len, s) && !find_arch(b, s->arch, strlen(s->arch))) {
             char name[64];
             snprintf(name, sizeof name, BINARY_PREFIX "%s", s->arch);
             char *path = path_join(b->dir, name);
@@ -309,15 +319,6 @@ static int remote_error(conduit_tunnel *t, const struct client_bootstrap *b, con
         return client_fail_start(t, false, "sudo is not installed on the host");
 #undef IS
     return client_fail_start(t, false, "The bootstrap failed: %s", text);
-}
-
-static const struct client_shippable *find_arch(const struct client_bootstrap *b,
-                                                const char *arch, size_t len)
-{
-    for (size_t i = 0; i < b->n; i++)
-        if (strlen(b->items[i].arch) == len && memcmp(b->items[i].arch, arch, len) == 0)
-            return &b->items[i];
-    return NULL;
 }
 
 /* Stream the binary to the program (which reads exactly its size). */

@@ -94,21 +94,25 @@ static const char *home_dir(void)
     return pw ? pw->pw_dir : NULL;
 }
 
-/* Do these ssh arguments, or the configuration files ssh will read with
- * them, take a stance on multiplexing? */
-static bool user_decides_sharing(char *const *args)
+/* Do the ssh program's leading arguments or ours, or the configuration
+ * files ssh will read with them, take a stance on multiplexing? */
+static bool user_decides_sharing(const struct conduit_ssh_opts *o)
 {
     const char *config_file = NULL;
-    for (size_t i = 0; args && args[i]; i++) {
-        const char *a = args[i];
-        if (a[0] != '-' || strcmp(a, "--") == 0)
-            continue;
-        if (a[1] == 'M' || a[1] == 'S')
-            return true;
-        if (a[1] == 'o' && is_control_option(a[2] ? a + 2 : args[i + 1] ? args[i + 1] : ""))
-            return true;
-        if (a[1] == 'F')
-            config_file = a[2] ? a + 2 : args[i + 1];
+    char *const *lists[] = {o->ssh_command, o->ssh_args};
+    for (size_t l = 0; l < 2; l++) {
+        char *const *args = lists[l];
+        for (size_t i = 0; args && args[i]; i++) {
+            const char *a = args[i];
+            if (a[0] != '-' || strcmp(a, "--") == 0)
+                continue;
+            if (a[1] == 'M' || a[1] == 'S')
+                return true;
+            if (a[1] == 'o' && is_control_option(a[2] ? a + 2 : args[i + 1] ? args[i + 1] : ""))
+                return true;
+            if (a[1] == 'F')
+                config_file = a[2] ? a + 2 : args[i + 1];
+        }
     }
     const char *home = home_dir();
     char *ssh_dir = NULL, *user_config = NULL;
@@ -205,7 +209,7 @@ static void push_sharing(struct strv *argv, const struct conduit_ssh_opts *o)
 {
     if (o->flags & CONDUIT_SSH_NO_REUSE)
         return;
-    if (user_decides_sharing(o->ssh_command) || user_decides_sharing(o->ssh_args))
+    if (user_decides_sharing(o))
         return;
     char *socket = control_socket(o);
     if (!socket)
