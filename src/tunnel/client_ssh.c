@@ -4,9 +4,11 @@
  * Sharing is OpenSSH's connection multiplexing: ControlMaster=auto with a
  * control socket in a private per-user directory and ControlPersist=60, so
  * the first call leaves a master behind for a minute and later calls to
- * the same user@host:port ride on it.  A master that died leaves a socket
- * that refuses connections; ssh then removes it and becomes the master
- * itself.  Users who configure multiplexing themselves keep their choice:
+ * the same destination with the same ssh arguments ride on it.  A master
+ * that died leaves a socket that refuses connections; ssh then removes it
+ * and becomes the master itself (and a live master that refuses a session
+ * makes ssh connect on its own).  Users who configure multiplexing
+ * themselves keep their choice:
  * when their ssh configuration or our ssh arguments mention ControlMaster,
  * ControlPath or ControlPersist (or -M, -S), we add nothing.  That is a
  * scan of the configuration files (a few microseconds), not `ssh -G`,
