@@ -69,8 +69,9 @@ static char *shippable_dir(const char *explicit_dir)
     return NULL;
 }
 
-/* One SHA256SUMS line ("<64 hex>  conduit-dispatcher-ARCH", the output of
- * sha256sum) into *s; false for anything else. */
+/* One SHA256SUMS line ("<64 hex>  [DIR/]conduit-dispatcher-ARCH", the
+ * output of sha256sum, which a build may run on paths) into *s; false for
+ * anything else. */
 static bool parse_manifest_line(const char *line, size_t len, struct client_shippable *s)
 {
     size_t prefix = strlen(BINARY_PREFIX);
@@ -86,7 +87,12 @@ static bool parse_manifest_line(const char *line, size_t len, struct client_ship
         return false;
     const char *name = line + 66;
     size_t name_len = len - 66;
-    if (strncmp(name, BINARY_PREFIX, prefix) != 0)
+    const char *slash = memrchr(name, '/', name_len);
+    if (slash) {
+        name_len -= (size_t)(slash + 1 - name);
+        name = slash + 1;
+    }
+    if (name_len <= prefix || strncmp(name, BINARY_PREFIX, prefix) != 0)
         return false;
     const char *arch = name + prefix;
     size_t arch_len = name_len - prefix;

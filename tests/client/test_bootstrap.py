@@ -314,3 +314,21 @@ def test_sudo_that_wants_a_password(conduit, user, sudo):  # pylint: disable=unu
     assert ours[0].endswith(": sudo -n did not start the dispatcher: sudo wants a password "
                             "here or does not allow it; give the user a NOPASSWD sudoers "
                             "rule, or do without sudo (ssh exited with status 1)")
+
+
+def test_dispatcher_directory_forms(conduit, user, scratch, dispatchers):
+    digest = dispatchers[1]
+    directory = os.path.join(scratch, "sums-forms")
+    make_dispatcher_dir(directory, DISPATCHER)
+    # sha256sum run on paths (as a build may), binary-mode marks, other lines.
+    with open(os.path.join(directory, "SHA256SUMS"), "w", encoding="ascii") as f:
+        f.write(f"{'0' * 64}  conduit-dispatcher-missing\n"
+                "not a checksum line\n"
+                f"{digest.upper()} *some/dir/conduit-dispatcher-{ARCH}\n"
+                f"{'1' * 64}  conduit-dispatcher-{ARCH}\n")
+    assert ran_from(conduit, user, env={"CONDUIT_DISPATCHER_DIR": directory}) == \
+        os.path.join(cache_dir(user), cached_name(digest))
+    os.unlink(os.path.join(directory, "SHA256SUMS"))
+    proc = conduit(user.name, "ping", env={"CONDUIT_DISPATCHER_DIR": directory}, check=3)
+    assert f"Cannot read {directory}/SHA256SUMS: No such file or directory".encode() \
+        in proc.stderr
