@@ -65,7 +65,7 @@ h=${h%%:*};
 name=conduit-dispatcher-$m-$h;
 builds=" $* ";
 
-command -v find >/dev/null 2>&1 || fail tools find;
+command -v stat >/dev/null 2>&1 || fail tools stat;
 if command -v sha256sum >/dev/null 2>&1; then digest() { sha256sum <"$1"; };
 elif command -v openssl >/dev/null 2>&1; then digest() { openssl dgst -sha256 -r <"$1"; };
 elif command -v shasum >/dev/null 2>&1; then digest() { shasum -a 256 <"$1"; };
@@ -73,14 +73,25 @@ else fail tools sha256sum; fi;
 
 # check [FILE]: bad = dir when $d (the link itself when it is one) or $d/
 # (what it points to), file when FILE: is not the user's, or (not being a
-# symlink) is writable by group or others; sum = FILE's SHA-256.  find and
-# the digest run at the same time.
+# symlink) is writable by group or others; sum = FILE's SHA-256.  stat
+# (owner and mode in hex, in argument order, one write) and the digest run
+# at the same time; a failed stat counts as bad.
 check() {
-    v=$(find "$d" "$d/" "$@" -prune \( -type l ! -user "$uid" -o ! -type l \( ! -user "$uid" -o -perm -020 -o -perm -002 \) \) \( -name "$name" -exec echo F \; -o -exec echo D \; \) 2>/dev/null & p=$!; if [ $# = 1 ]; then digest "$1" 2>/dev/null; fi; wait $p || echo D);
+    v=$(stat -c "%u %f" -- "$d" "$d/" "$@" 2>/dev/null & p=$!; if [ $# = 1 ]; then digest "$1" 2>/dev/null; fi; wait $p || echo fail);
     bad=;
     sum=;
+    i=0;
+    o=;
     for w in $v; do
-        case $w in D) bad=dir;; F) [ -n "$bad" ] || bad=file;; *) [ ${#w} = 64 ] && sum=$w;; esac;
+        if [ ${#w} = 64 ]; then sum=$w; continue; fi;
+        case $w in -|"*stdin") continue;; fail) bad=dir; continue;; esac;
+        if [ -z "$o" ]; then o=$w; continue; fi;
+        i=$((i + 1));
+        case $w in *[!0-9a-f]*) bad=dir; o=; continue;; esac;
+        if [ "$o" != "$uid" ] || { [ $((0x$w & 0xf000)) != 40960 ] && [ $((0x$w & 18)) != 0 ]; }; then
+            if [ $i = 3 ]; then bad=${bad:-file}; else bad=dir; fi;
+        fi;
+        o=;
     done;
 };
 
@@ -136,13 +147,14 @@ done;
 # Mark this build as used now, then remove what older builds left behind:
 # not while a dispatcher runs from it (opening it for writing fails with
 # ETXTBSY) nor within a day of its build's last use (a contact may be
-# between its check and its exec), and temporary files after a day.
+# between its check and its exec), and temporary files after a day.  find
+# only runs when there is something to look at; without it nothing goes.
 true 2>/dev/null >"$d/.used-$h";
 for g in "$d"/conduit-dispatcher-*; do
     [ -f "$g" ] || continue;
     x=${g##*-};
     case $builds in *":$x:"*) continue;; esac;
-    [ -n "$(find "$d/.used-$x" -mtime -1 2>/dev/null)" ] && continue;
+    if [ -e "$d/.used-$x" ]; then [ -n "$(find "$d/.used-$x" -mtime -1 2>/dev/null || echo keep)" ] && continue; fi;
     { true >>"$g"; } 2>/dev/null || continue;
     rm -f "$g" "$d/.used-$x" 2>/dev/null;
 done;
