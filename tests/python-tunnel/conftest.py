@@ -4,8 +4,10 @@ throwaway OpenSSH server on loopback (tests/ssh/sshd.py)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from typing import Iterator
 
 import pytest
@@ -13,7 +15,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, '..', 'ssh'))
-from sshd import Sshd, available  # noqa: E402  pylint: disable=wrong-import-position
+from sshd import Sshd, available, stop_masters  # noqa: E402  pylint: disable=wrong-import-position
 
 # Under the sanitizer build the ASan runtime is preloaded into this Python;
 # the programs we start (ssh, sshd) must not inherit it, except a Python
@@ -68,7 +70,9 @@ def make_tree(parent: str) -> str:
 
 @pytest.fixture(scope='session')
 def sshd() -> Iterator[Sshd]:
-    """An sshd on 127.0.0.1 (tests/ssh/sshd.py) that sets CONDUIT_TEST_VALUE."""
+    """An sshd on 127.0.0.1 (tests/ssh/sshd.py) that sets CONDUIT_TEST_VALUE.
+    Tunnel.ssh shares connections: their control sockets go to a private
+    XDG_RUNTIME_DIR, and the masters are ended with the server."""
     why = available()
     if why:
         pytest.skip(why)
@@ -76,5 +80,14 @@ def sshd() -> Iterator[Sshd]:
         server = Sshd("SetEnv CONDUIT_TEST_VALUE=over-ssh\n")
     except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
         pytest.skip(f"sshd cannot run here: {e}")
+    runtime = tempfile.mkdtemp(prefix='cdrt', dir='/tmp')
+    saved = os.environ.get('XDG_RUNTIME_DIR')
+    os.environ['XDG_RUNTIME_DIR'] = runtime
     yield server
+    stop_masters(runtime)
+    if saved is None:
+        del os.environ['XDG_RUNTIME_DIR']
+    else:
+        os.environ['XDG_RUNTIME_DIR'] = saved
+    shutil.rmtree(runtime, ignore_errors=True)
     server.stop()

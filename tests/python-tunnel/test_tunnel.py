@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
-import tempfile
 import threading
 import time
 
@@ -244,11 +242,9 @@ def test_ssh_without_dispatcher(sshd):
 
 
 @pytest.fixture
-def ssh_user(sshd, monkeypatch, tmp_path):
-    """A throwaway user with an empty home, a directory of dispatchers to
-    send, and a private XDG_RUNTIME_DIR for the shared connections."""
-    runtime = tempfile.mkdtemp(prefix='cdrt', dir='/tmp')
-    monkeypatch.setenv('XDG_RUNTIME_DIR', runtime)
+def ssh_user(sshd, tmp_path):
+    """A throwaway user with an empty home and a directory of dispatchers
+    to send (the shared connections end with the test)."""
     digest = make_dispatcher_dir(str(tmp_path / 'dispatchers'), os.environ['CONDUIT_DISPATCHER'])
     with ThrowawayUser('cdp') as user:
         def open_tunnel(**kw):
@@ -256,8 +252,7 @@ def ssh_user(sshd, monkeypatch, tmp_path):
                                       options=sshd.options,
                                       dispatcher_dir=str(tmp_path / 'dispatchers'), **kw)
         yield user, digest, open_tunnel
-        stop_masters(runtime)
-    shutil.rmtree(runtime, ignore_errors=True)
+        stop_masters(os.environ['XDG_RUNTIME_DIR'])
 
 
 def test_ssh_sends_the_dispatcher_and_shares_the_connection(ssh_user):
