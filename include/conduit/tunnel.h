@@ -2,8 +2,9 @@
  *
  * A tunnel is a dispatcher process reached through a pair of file
  * descriptors: one we write requests to, one we read responses from.  Open
- * one by spawning a command (conduit-dispatcher locally, `ssh host
- * conduit-dispatcher`, `docker exec ...`) or on descriptors you already have.
+ * one on an ssh host (conduit_open_ssh), by spawning a command
+ * (conduit-dispatcher locally, `docker exec ...`) or on descriptors you
+ * already have.
  *
  * Every call returns 0 on success and -1 on failure; conduit_error() then
  * describes the failure.  A failure of kind CONDUIT_ERR_IO means the tunnel
@@ -66,6 +67,35 @@ int conduit_open_command(conduit_tunnel *t, char *const argv[]);
  * take_ownership).  Also checks liveness with CheckAlive. */
 int conduit_open_fds(conduit_tunnel *t, int to_dispatcher, int from_dispatcher,
                      bool take_ownership);
+/* Start a dispatcher on an ssh host and speak to it (ssh's stderr stays
+ * ours).  Nothing of conduit needs to be installed there: a short sh
+ * program sent as the remote command runs the dispatcher cached in the
+ * user's cache directory for the host's architecture, after checking its
+ * owner, mode and SHA-256, and otherwise receives it over the same
+ * connection first (docs/tunnel.md, "Reaching a host").  Consecutive opens
+ * of one host share one ssh connection unless CONDUIT_SSH_NO_REUSE is set
+ * or the ssh configuration or ssh_args set ControlMaster, ControlPath or
+ * ControlPersist themselves. */
+struct conduit_ssh_opts {
+    size_t size;             /* sizeof(struct conduit_ssh_opts): use CONDUIT_SSH_OPTS_INIT */
+    const char *host;        /* name or address (an IPv6 address without brackets) */
+    const char *user;        /* login name, or NULL: ssh's choice */
+    unsigned port;           /* 0: ssh's choice */
+    char *const *ssh_args;   /* NULL-terminated extra ssh arguments ("-o", "BatchMode=yes"), or NULL */
+    char *const *ssh_command;/* NULL-terminated ssh program and leading arguments, or NULL: ssh */
+    /* NULL-terminated command of a dispatcher already on the host (searched
+     * on its PATH): nothing is sent or cached.  NULL: send our own. */
+    char *const *dispatcher;
+    /* Directory with conduit-dispatcher-ARCH binaries and their SHA256SUMS.
+     * NULL: $CONDUIT_DISPATCHER_DIR, else the installed
+     * <libexecdir>/conduit, else the build tree's dispatchers/. */
+    const char *dispatcher_dir;
+    unsigned flags;          /* CONDUIT_SSH_* */
+};
+#define CONDUIT_SSH_OPTS_INIT {.size = sizeof(struct conduit_ssh_opts)}
+#define CONDUIT_SSH_SUDO (1u << 0)     /* start the dispatcher through `sudo -n`, as root */
+#define CONDUIT_SSH_NO_REUSE (1u << 1) /* a connection of its own, not shared */
+int conduit_open_ssh(conduit_tunnel *t, const struct conduit_ssh_opts *opts);
 /* Send Exit, close the descriptors, reap a spawned dispatcher, free t.
  * A dispatcher still running 2 seconds after Exit and EOF is killed.
  * Returns the dispatcher's exit status when it was spawned (minus the

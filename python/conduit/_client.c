@@ -19,39 +19,106 @@ conduit_tunnel *pytunnel_claim(struct pytunnel *self)
     return self->t;
 }
 
-/* Tunnel(argv): spawn argv and complete the CheckAlive handshake. */
+/* A list of str (or path-like) as a NULL-terminated char* array whose
+ * strings live in *held (a list of bytes).  None gives NULL.  Returns 0, or
+ * -1 with an exception. */
+static int fs_list(PyObject *obj, const char *what, PyObject **held, char ***out)
+{
+    *held = NULL;
+    *out = NULL;
+    if (obj == Py_None)
+        return 0;
+    PyObject *seq = PySequence_Fast(obj, what);
+    if (!seq)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    *held = PyList_New(n);
+    *out = calloc((size_t)n + 1, sizeof **out);
+    if (!*held || !*out) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *b;
+        if (!PyUnicode_FSConverter(PySequence_Fast_GET_ITEM(seq, i), &b)) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        PyList_SET_ITEM(*held, i, b);
+        (*out)[i] = PyBytes_AS_STRING(b);
+    }
+    Py_DECREF(seq);
+    return 0;
+}
+
+/* A str or path-like as a C string held in *held (None: NULL). */
+static int fs_string(PyObject *obj, PyObject **held, const char **out)
+{
+    *held = NULL;
+    *out = NULL;
+    if (obj == Py_None)
+        return 0;
+    if (!PyUnicode_FSConverter(obj, held))
+        return -1;
+    *out = PyBytes_AS_STRING(*held);
+    return 0;
+}
+
+/* Tunnel(argv) spawns argv; Tunnel(host=..., ...) opens a dispatcher on an
+ * ssh host (conduit_open_ssh).  Either completes the CheckAlive handshake. */
 static int tunnel_init(struct pytunnel *self, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"argv", NULL};
-    PyObject *argv_obj;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:Tunnel", kwlist, &argv_obj))
+    static char *kwlist[] = {"argv", "host", "user", "port", "ssh_args", "dispatcher",
+                             "sudo", "reuse", "dispatcher_dir", NULL};
+    PyObject *argv_obj = Py_None, *host_obj = Py_None, *user_obj = Py_None;
+    PyObject *args_obj = Py_None, *dispatcher_obj = Py_None, *dir_obj = Py_None;
+    unsigned int port = 0;
+    int sudo = 0, reuse = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O$OOIOOppO:Tunnel", kwlist, &argv_obj,
+                                     &host_obj, &user_obj, &port, &args_obj, &dispatcher_obj,
+                                     &sudo, &reuse, &dir_obj))
         return -1;
     if (self->t) {
         PyErr_SetString(PyExc_RuntimeError, "the tunnel is already open");
         return -1;
     }
-    PyObject *seq = PySequence_Fast(argv_obj, "argv must be a list of str");
-    if (!seq)
-        return -1;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    if (n == 0) {
-        Py_DECREF(seq);
-        PyErr_SetString(PyExc_ValueError, "argv must not be empty");
+    if ((argv_obj == Py_None) == (host_obj == Py_None)) {
+        PyErr_SetString(PyExc_TypeError, "Tunnel() takes either argv or host");
         return -1;
     }
-    PyObject *held = PyList_New(n);
-    char **argv = calloc((size_t)n + 1, sizeof *argv);
+    PyObject *argv_held = NULL, *args_held = NULL, *disp_held = NULL;
+    PyObject *host_held = NULL, *user_held = NULL, *dir_held = NULL;
+    char **argv = NULL, **ssh_args = NULL, **dispatcher = NULL;
+    struct conduit_ssh_opts o = CONDUIT_SSH_OPTS_INIT;
     int result = -1;
-    if (!held || !argv) {
-        PyErr_NoMemory();
-        goto out;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *b;
-        if (!PyUnicode_FSConverter(PySequence_Fast_GET_ITEM(seq, i), &b))
+    if (argv_obj != Py_None) {
+        if (fs_list(argv_obj, "argv must be a list of str", &argv_held, &argv) < 0)
             goto out;
-        PyList_SET_ITEM(held, i, b);
-        argv[i] = PyBytes_AS_STRING(b);
+        if (!argv[0]) {
+            PyErr_SetString(PyExc_ValueError, "argv must not be empty");
+            goto out;
+        }
+    } else {
+        if (PyUnicode_Check(dispatcher_obj) || PyBytes_Check(dispatcher_obj)) {
+            PyObject *one = PyTuple_Pack(1, dispatcher_obj);
+            int rc = one ? fs_list(one, "", &disp_held, &dispatcher) : -1;
+            Py_XDECREF(one);
+            if (rc < 0)
+                goto out;
+        } else if (fs_list(dispatcher_obj, "dispatcher must be a str or a list of str",
+                           &disp_held, &dispatcher) < 0) {
+            goto out;
+        }
+        if (fs_list(args_obj, "ssh_args must be a list of str", &args_held, &ssh_args) < 0 ||
+            fs_string(host_obj, &host_held, &o.host) < 0 ||
+            fs_string(user_obj, &user_held, &o.user) < 0 ||
+            fs_string(dir_obj, &dir_held, &o.dispatcher_dir) < 0)
+            goto out;
+        o.port = port;
+        o.ssh_args = ssh_args;
+        o.dispatcher = dispatcher;
+        o.flags = (sudo ? CONDUIT_SSH_SUDO : 0) | (reuse ? 0 : CONDUIT_SSH_NO_REUSE);
     }
     conduit_tunnel *t = conduit_new();
     if (!t) {
@@ -59,7 +126,7 @@ static int tunnel_init(struct pytunnel *self, PyObject *args, PyObject *kwargs)
         goto out;
     }
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc = conduit_open_command(t, argv);
+    Py_BEGIN_ALLOW_THREADS rc = argv ? conduit_open_command(t, argv) : conduit_open_ssh(t, &o);
     Py_END_ALLOW_THREADS
     if (rc < 0) {
         pyclient_raise(t);
@@ -71,8 +138,14 @@ static int tunnel_init(struct pytunnel *self, PyObject *args, PyObject *kwargs)
     result = 0;
 out:
     free(argv);
-    Py_XDECREF(held);
-    Py_DECREF(seq);
+    free(ssh_args);
+    free(dispatcher);
+    Py_XDECREF(argv_held);
+    Py_XDECREF(args_held);
+    Py_XDECREF(disp_held);
+    Py_XDECREF(host_held);
+    Py_XDECREF(user_held);
+    Py_XDECREF(dir_held);
     return result;
 }
 
@@ -152,7 +225,9 @@ static PyTypeObject tunnel_type = {
     .tp_basicsize = sizeof(struct pytunnel),
     .tp_dealloc = (destructor)tunnel_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "Tunnel(argv): a dispatcher spawned from argv, spoken to through libconduit.",
+    .tp_doc = "Tunnel(argv) or Tunnel(host=..., user=, port=, ssh_args=, dispatcher=, sudo=,"
+              " reuse=, dispatcher_dir=): a dispatcher spawned from argv or started on an ssh"
+              " host, spoken to through libconduit.",
     .tp_methods = tunnel_methods,
     .tp_getset = tunnel_getset,
     .tp_init = (initproc)tunnel_init,

@@ -144,14 +144,25 @@ class Tunnel:
 
     @classmethod
     def ssh(cls, host: str, user: Optional[str] = None, port: Optional[int] = None,
-            options: Iterable[str] = (), dispatcher: str = 'conduit-dispatcher') -> 'Tunnel':
-        """A dispatcher on host, started through ssh (options go to ssh as they are)."""
-        argv = ['ssh']
-        if port is not None:
-            argv += ['-p', str(port)]
-        if user is not None:
-            argv += ['-l', user]
-        return cls(argv + list(options) + ['--', host, dispatcher])
+            options: Iterable[str] = (), dispatcher: Optional[str] = None, sudo: bool = False,
+            reuse: bool = True, dispatcher_dir: Optional[str] = None) -> 'Tunnel':
+        """A dispatcher on host, started through ssh (options go to ssh as they are).
+
+        Nothing needs to be installed there: the dispatcher for the host's
+        architecture is sent on first contact and cached in the user's cache
+        directory (from dispatcher_dir, default $CONDUIT_DISPATCHER_DIR or the
+        installed ones), unless dispatcher names one already on the host.
+        sudo=True runs it as root through `sudo -n`; consecutive tunnels to
+        one host share an ssh connection unless reuse=False."""
+        options = list(options)
+        tunnel = cls.__new__(cls)
+        # What ssh is asked for, less the bootstrap program (for repr).
+        tunnel.argv = ['ssh'] + options + (['-p', str(port)] if port is not None else []) + \
+            (['-l', user] if user is not None else []) + ['--', host]
+        tunnel._tunnel = _client.Tunnel(host=host, user=user, port=port or 0, ssh_args=options,
+                                        dispatcher=dispatcher, sudo=sudo, reuse=reuse,
+                                        dispatcher_dir=dispatcher_dir)
+        return tunnel
 
     @classmethod
     def exec(cls, argv: Sequence[str]) -> 'Tunnel':

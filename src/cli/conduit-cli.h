@@ -19,7 +19,10 @@ struct cli {
     const char *target;
     char **ssh_options;
     size_t n_ssh_options;
-    conduit_tunnel *t; /* NULL until cli_open */
+    const char *dispatcher; /* --dispatcher */
+    bool sudo;              /* --sudo */
+    bool no_reuse;          /* --no-reuse */
+    conduit_tunnel *t;      /* NULL until cli_open */
 };
 
 /* Open the tunnel to cli->target.  Returns 0, or an exit status after

@@ -1,52 +1,17 @@
 /* TARGET forms:
  *   local:                    conduit-dispatcher on this machine
- *   ssh://[user@]host[:port]  `ssh [-p port] [-l user] -- host conduit-dispatcher`
+ *   ssh://[user@]host[:port]  a dispatcher started through ssh by libconduit
+ *                             (conduit_open_ssh: sent and cached there, or
+ *                             --dispatcher PATH)
  *   exec:CMD                  CMD split on whitespace, run as the dispatcher */
 #include "cli/conduit-target.h"
 
 #include <limits.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static char *xstrdup(const char *s)
-{
-    char *c = strdup(s);
-    if (!c)
-        abort();
-    return c;
-}
-
-static void push(struct target_argv *a, const char *s)
-{
-    char **v = realloc(a->argv, (a->argc + 2) * sizeof *v);
-    if (!v)
-        abort();
-    a->argv = v;
-    a->argv[a->argc++] = xstrdup(s);
-    a->argv[a->argc] = NULL;
-}
-
-/* Append the whitespace-separated words of s. */
-static void push_words(struct target_argv *a, const char *s)
-{
-    char *copy = xstrdup(s), *save = NULL;
-    for (char *w = strtok_r(copy, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save))
-        push(a, w);
-    free(copy);
-}
-
-void target_argv_free(struct target_argv *a)
-{
-    for (size_t i = 0; i < a->argc; i++)
-        free(a->argv[i]);
-    free(a->argv);
-    a->argv = NULL;
-    a->argc = 0;
-}
 
 static int fail(char *err, size_t err_len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -61,11 +26,11 @@ static int fail(char *err, size_t err_len, const char *fmt, ...)
 
 /* CONDUIT_DISPATCHER, else conduit-dispatcher next to this program, else
  * conduit-dispatcher on PATH. */
-static void local_dispatcher(struct target_argv *a)
+static void local_dispatcher(struct strv *a)
 {
     const char *env = getenv("CONDUIT_DISPATCHER");
     if (env && *env) {
-        push(a, env);
+        strv_push(a, env);
         return;
     }
     char self[PATH_MAX];
@@ -77,18 +42,20 @@ static void local_dispatcher(struct target_argv *a)
         if (slash && (size_t)(slash - self) + 1 + strlen(name) < sizeof self) {
             strcpy(slash + 1, name);
             if (access(self, X_OK) == 0) {
-                push(a, self);
+                strv_push(a, self);
                 return;
             }
         }
     }
-    push(a, "conduit-dispatcher");
+    strv_push(a, "conduit-dispatcher");
 }
 
-static int ssh_command(const char *rest, char *const *ssh_options, size_t n_ssh_options,
-                       struct target_argv *a, char *err, size_t err_len)
+static int ssh_target(const char *rest, const struct target_options *to, struct target *t,
+                      char *err, size_t err_len)
 {
-    char *spec = xstrdup(rest);
+    char *spec = t->spec = strdup(rest);
+    if (!spec)
+        abort();
     char *user = NULL, *host = spec, *port = NULL;
     char *at = strrchr(spec, '@');
     if (at) {
@@ -98,18 +65,14 @@ static int ssh_command(const char *rest, char *const *ssh_options, size_t n_ssh_
     }
     if (*host == '[') { /* ssh://[::1]:2222 */
         char *close = strchr(host, ']');
-        if (!close) {
-            free(spec);
+        if (!close)
             return fail(err, err_len, "invalid ssh target '%s': missing ']'", rest);
-        }
         *close = 0;
         host++;
         if (close[1] == ':')
             port = close + 2;
-        else if (close[1]) {
-            free(spec);
+        else if (close[1])
             return fail(err, err_len, "invalid ssh target '%s'", rest);
-        }
     } else {
         char *colon = strchr(host, ':');
         if (colon) {
@@ -117,49 +80,65 @@ static int ssh_command(const char *rest, char *const *ssh_options, size_t n_ssh_
             port = colon + 1;
         }
     }
-    if (port && (!*port || strspn(port, "0123456789") != strlen(port))) {
-        free(spec);
-        return fail(err, err_len, "invalid port in ssh target '%s'", rest);
+    unsigned long port_number = 0;
+    if (port) {
+        char *end;
+        port_number = strtoul(port, &end, 10);
+        if (!*port || *end || strspn(port, "0123456789") != strlen(port) || port_number == 0 ||
+            port_number > 65535)
+            return fail(err, err_len, "invalid port in ssh target '%s'", rest);
     }
-    if (!*host || (user && !*user)) {
-        free(spec);
+    if (!*host || (user && !*user))
         return fail(err, err_len, "invalid ssh target '%s': expected ssh://[user@]host[:port]",
                     rest);
-    }
     const char *ssh = getenv("CONDUIT_SSH");
-    push_words(a, ssh && *ssh ? ssh : "ssh");
-    for (size_t i = 0; i < n_ssh_options; i++) {
-        push(a, "-o");
-        push(a, ssh_options[i]);
+    if (ssh && *ssh)
+        strv_push_words(&t->ssh_command, ssh);
+    for (size_t i = 0; i < to->n_ssh_options; i++) {
+        strv_push(&t->ssh_args, "-o");
+        strv_push(&t->ssh_args, to->ssh_options[i]);
     }
-    if (port) {
-        push(a, "-p");
-        push(a, port);
-    }
-    if (user) {
-        push(a, "-l");
-        push(a, user);
-    }
-    push(a, "--");
-    push(a, host);
     const char *remote = getenv("CONDUIT_REMOTE_DISPATCHER");
-    push_words(a, remote && *remote ? remote : "conduit-dispatcher");
-    free(spec);
+    if (to->dispatcher)
+        strv_push(&t->dispatcher, to->dispatcher);
+    else if (remote && *remote)
+        strv_push_words(&t->dispatcher, remote);
+    t->ssh = true;
+    t->ssh_opts = (struct conduit_ssh_opts)CONDUIT_SSH_OPTS_INIT;
+    t->ssh_opts.host = host;
+    t->ssh_opts.user = user;
+    t->ssh_opts.port = (unsigned)port_number;
+    t->ssh_opts.ssh_command = t->ssh_command.v;
+    t->ssh_opts.ssh_args = t->ssh_args.v;
+    t->ssh_opts.dispatcher = t->dispatcher.v;
+    t->ssh_opts.flags = (to->sudo ? CONDUIT_SSH_SUDO : 0) | (to->no_reuse ? CONDUIT_SSH_NO_REUSE : 0);
     return 0;
 }
 
-int target_command(const char *target, char *const *ssh_options, size_t n_ssh_options,
-                   struct target_argv *out, char *err, size_t err_len)
+void target_free(struct target *t)
 {
-    *out = (struct target_argv){NULL, 0};
+    strv_free(&t->command);
+    strv_free(&t->ssh_command);
+    strv_free(&t->ssh_args);
+    strv_free(&t->dispatcher);
+    free(t->spec);
+    *t = (struct target){0};
+}
+
+int target_parse(const char *target, const struct target_options *to, struct target *out,
+                 char *err, size_t err_len)
+{
+    *out = (struct target){0};
     int rc = 0;
-    if (strcmp(target, "local:") == 0) {
-        local_dispatcher(out);
-    } else if (strncmp(target, "ssh://", 6) == 0) {
-        rc = ssh_command(target + 6, ssh_options, n_ssh_options, out, err, err_len);
+    if (strncmp(target, "ssh://", 6) == 0) {
+        rc = ssh_target(target + 6, to, out, err, err_len);
+    } else if (to->dispatcher || to->sudo || to->no_reuse) {
+        rc = fail(err, err_len, "--dispatcher, --sudo and --no-reuse go with ssh:// targets only");
+    } else if (strcmp(target, "local:") == 0) {
+        local_dispatcher(&out->command);
     } else if (strncmp(target, "exec:", 5) == 0) {
-        push_words(out, target + 5);
-        if (!out->argc)
+        strv_push_words(&out->command, target + 5);
+        if (!out->command.n)
             rc = fail(err, err_len, "empty command in target '%s'", target);
     } else {
         rc = fail(err, err_len, "unknown target '%s' (expected local:, ssh://[user@]host[:port] "
@@ -167,6 +146,6 @@ int target_command(const char *target, char *const *ssh_options, size_t n_ssh_op
                   target);
     }
     if (rc < 0)
-        target_argv_free(out);
+        target_free(out);
     return rc;
 }

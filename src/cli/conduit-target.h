@@ -1,19 +1,34 @@
-/* Turning a conduit TARGET (local:, ssh://, exec:) into the command that
- * starts a dispatcher. */
+/* Turning a conduit TARGET (local:, ssh://, exec:) into what starts its
+ * dispatcher: a command, or libconduit's ssh options. */
 #ifndef CONDUIT_CLI_TARGET_H
 #define CONDUIT_CLI_TARGET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
-struct target_argv {
-    char **argv; /* NULL-terminated, malloc'ed strings */
-    size_t argc;
+#include "conduit/tunnel.h"
+#include "util/strv.h"
+
+/* The global options that concern how a target is reached. */
+struct target_options {
+    char *const *ssh_options; /* each passed to ssh as -o OPT */
+    size_t n_ssh_options;
+    const char *dispatcher;   /* --dispatcher: one already on the ssh host */
+    bool sudo;                /* --sudo */
+    bool no_reuse;            /* --no-reuse */
 };
 
-/* Build the dispatcher command for target.  ssh_options are passed to ssh
- * as `-o OPT` each.  Returns 0, or -1 with a message in err. */
-int target_command(const char *target, char *const *ssh_options, size_t n_ssh_options,
-                   struct target_argv *out, char *err, size_t err_len);
-void target_argv_free(struct target_argv *a);
+struct target {
+    bool ssh;
+    struct strv command;      /* local: and exec: the dispatcher command */
+    struct conduit_ssh_opts ssh_opts; /* ssh://: points into the fields below */
+    char *spec;               /* ssh://: owns host and user */
+    struct strv ssh_command, ssh_args, dispatcher;
+};
+
+/* Parse target.  Returns 0, or -1 with a message in err. */
+int target_parse(const char *target, const struct target_options *to, struct target *out,
+                 char *err, size_t err_len);
+void target_free(struct target *t);
 
 #endif

@@ -27,9 +27,10 @@ static const char usage_text[] =
     "Targets:\n"
     "  local:                     conduit-dispatcher on this machine ($CONDUIT_DISPATCHER,\n"
     "                             else next to this program, else on PATH)\n"
-    "  ssh://[USER@]HOST[:PORT]   ssh [-p PORT] [-l USER] -- HOST conduit-dispatcher\n"
-    "                             (ssh program: $CONDUIT_SSH; remote command:\n"
-    "                             $CONDUIT_REMOTE_DISPATCHER)\n"
+    "  ssh://[USER@]HOST[:PORT]   a dispatcher on HOST through ssh: sent there on first\n"
+    "                             contact and cached (~/.cache/conduit), nothing to\n"
+    "                             install; calls share one connection for 60 s\n"
+    "                             (ssh program: $CONDUIT_SSH)\n"
     "  exec:COMMAND               COMMAND split on whitespace, e.g.\n"
     "                             'exec:docker exec -i box conduit-dispatcher'\n"
     "\n"
@@ -50,6 +51,10 @@ static const char usage_text[] =
     "\n"
     "Options:\n"
     "  -o, --ssh-option OPT       pass '-o OPT' to ssh (repeatable)\n"
+    "      --dispatcher PATH      ssh: run this dispatcher already on the host instead\n"
+    "                             of sending one ($CONDUIT_REMOTE_DISPATCHER)\n"
+    "      --sudo                 ssh: run the dispatcher as root through 'sudo -n'\n"
+    "      --no-reuse             ssh: a connection of its own, not a shared one\n"
     "  -h, --help                 show this help and exit\n"
     "  -V, --version              show the version and exit\n"
     "\n"
@@ -104,18 +109,23 @@ int cli_report(struct cli *c, const char *what)
 
 int cli_open(struct cli *c)
 {
-    struct target_argv cmd;
+    struct target_options to = {
+        .ssh_options = c->ssh_options, .n_ssh_options = c->n_ssh_options,
+        .dispatcher = c->dispatcher, .sudo = c->sudo, .no_reuse = c->no_reuse,
+    };
+    struct target target;
     char err[512];
-    if (target_command(c->target, c->ssh_options, c->n_ssh_options, &cmd, err, sizeof err) < 0)
+    if (target_parse(c->target, &to, &target, err, sizeof err) < 0)
         return cli_usage_error("%s", err);
     c->t = conduit_new();
     if (!c->t) {
-        target_argv_free(&cmd);
+        target_free(&target);
         fprintf(stderr, "conduit: out of memory\n");
         return EXIT_TUNNEL;
     }
-    int rc = conduit_open_command(c->t, cmd.argv);
-    target_argv_free(&cmd);
+    int rc = target.ssh ? conduit_open_ssh(c->t, &target.ssh_opts)
+                        : conduit_open_command(c->t, target.command.v);
+    target_free(&target);
     if (rc < 0) {
         char what[600];
         snprintf(what, sizeof what, "cannot open a tunnel to %s", c->target);
@@ -281,6 +291,9 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {"ssh-option", required_argument, NULL, 'o'},
+        {"dispatcher", required_argument, NULL, 'd'},
+        {"sudo", no_argument, NULL, 's'},
+        {"no-reuse", no_argument, NULL, 'r'},
         {NULL, 0, NULL, 0},
     };
     /* Run with stdin, stdout or stderr closed, later files would take
@@ -311,6 +324,15 @@ int main(int argc, char **argv)
             c.ssh_options[c.n_ssh_options++] = optarg;
             break;
         }
+        case 'd':
+            c.dispatcher = optarg;
+            break;
+        case 's':
+            c.sudo = true;
+            break;
+        case 'r':
+            c.no_reuse = true;
+            break;
         default:
             free(c.ssh_options);
             return cli_bad_option(NULL, argv);

@@ -54,6 +54,11 @@ int client_fail_io(conduit_tunnel *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int client_fail_usage(conduit_tunnel *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* A failure before the dispatcher started (ssh, the bootstrap, sudo): like
+ * client_fail_io, but exit_status stays -1, as it is not the dispatcher's;
+ * with_status appends how ssh ended to the message instead. */
+int client_fail_start(conduit_tunnel *t, bool with_status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Turn an OSError / InvalidField / ProcessError response into *e.  For
  * InvalidField the value we sent is looked up in the request packet. */
 void client_error_from_response(struct conduit_error *e, uint32_t id,
@@ -113,6 +118,40 @@ struct client_sigpipe {
 };
 void client_sigpipe_block(struct client_sigpipe *s);
 void client_sigpipe_restore(struct client_sigpipe *s);
+
+/* ---- opening (client_open.c) ---- */
+
+/* -1 (usage error recorded) when t already has a dispatcher. */
+int client_check_not_open(conduit_tunnel *t);
+
+/* ---- ssh (client_ssh.c: the command; client_bootstrap.c: the remote
+ * program and the conversation with it) ---- */
+
+#define CLIENT_MAX_SHIPPABLE 8
+
+/* A dispatcher binary we can send: <dir>/conduit-dispatcher-<arch>. */
+struct client_shippable {
+    char arch[32];
+    char sha256[65];
+    uint64_t size;
+    char *path;
+};
+
+struct client_bootstrap {
+    char *dir; /* where the shippable binaries are (NULL with a named dispatcher) */
+    struct client_shippable items[CLIENT_MAX_SHIPPABLE];
+    size_t n;
+};
+
+/* The ssh remote command that starts a dispatcher as o asks: the bootstrap
+ * program with what it needs.  Fills *b with what may be sent.  Returns a
+ * malloc'ed string, or NULL with a usage error recorded. */
+char *client_bootstrap_command(conduit_tunnel *t, const struct conduit_ssh_opts *o,
+                               struct client_bootstrap *b);
+/* Talk to the spawned bootstrap program until the dispatcher answers
+ * CheckAlive.  Returns 0, or -1 with the error recorded. */
+int client_bootstrap_run(conduit_tunnel *t, struct client_bootstrap *b);
+void client_bootstrap_free(struct client_bootstrap *b);
 
 /* ---- process (client_spawn.c) ---- */
 

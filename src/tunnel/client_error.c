@@ -82,6 +82,25 @@ int client_fail_io(conduit_tunnel *t, const char *fmt, ...)
     return -1;
 }
 
+int client_fail_start(conduit_tunnel *t, bool with_status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = vformat(fmt, ap);
+    va_end(ap);
+    client_fail_io(t, "%s", msg);
+    if (with_status && t->reaped && t->exit_status >= 0) {
+        free(t->err.message);
+        t->err.message = format("%s (ssh exited with status %d)", msg, t->exit_status);
+    } else if (with_status && t->reaped && t->exit_status < -1) {
+        free(t->err.message);
+        t->err.message = format("%s (ssh was killed by signal %d)", msg, -t->exit_status);
+    }
+    free(msg);
+    t->err.exit_status = -1;
+    return -1;
+}
+
 int client_fail_usage(conduit_tunnel *t, const char *fmt, ...)
 {
     conduit_error_clear(&t->err);

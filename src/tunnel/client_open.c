@@ -41,7 +41,7 @@ CONDUIT_API int conduit_ping(conduit_tunnel *t)
     return 0;
 }
 
-static int check_not_open(conduit_tunnel *t)
+int client_check_not_open(conduit_tunnel *t)
 {
     if (t->to_fd >= 0 || t->from_fd >= 0 || t->pid > 0)
         return client_fail_usage(t, "The tunnel is already open");
@@ -51,7 +51,7 @@ static int check_not_open(conduit_tunnel *t)
 CONDUIT_API int conduit_open_command(conduit_tunnel *t, char *const argv[])
 {
     client_error_reset(&t->err);
-    if (check_not_open(t) < 0)
+    if (client_check_not_open(t) < 0)
         return -1;
     if (!argv || !argv[0])
         return client_fail_usage(t, "No command given for the tunnel");
@@ -68,7 +68,7 @@ CONDUIT_API int conduit_open_fds(conduit_tunnel *t, int to_dispatcher, int from_
                                  bool take_ownership)
 {
     client_error_reset(&t->err);
-    if (check_not_open(t) < 0)
+    if (client_check_not_open(t) < 0)
         return -1;
     if (to_dispatcher < 0 || from_dispatcher < 0)
         return client_fail_usage(t, "Invalid file descriptors for the tunnel");

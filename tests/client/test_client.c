@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -740,6 +741,99 @@ static void test_hostile_input(void)
     buf_free(&good);
 }
 
+/* ---- conduit_open_ssh without sshd ---------------------------------------
+ * The "ssh" here is sh: it drops its options, the "--" and the host, and
+ * runs the remote command itself, so the bootstrap runs on this machine as
+ * it would on a host (its cache under XDG_CACHE_HOME in our tmpdir). */
+
+static char *fake_ssh[] = {"/bin/sh", "-c",
+                           "while [ \"$1\" != -- ]; do shift; done; exec /bin/sh -c \"$3\"",
+                           "fake-ssh", NULL};
+
+/* A directory with the built dispatcher as this machine's conduit-dispatcher-ARCH
+ * and its SHA256SUMS; *hex gets the SHA-256. */
+static char *make_dispatcher_dir(char hex[65])
+{
+    char *dir = path_in_tmp("dispatchers");
+    mkdir(dir, 0755);
+    char *cmd;
+    /* The bootstrap's own names for the two architectures the build knows. */
+    if (asprintf(&cmd,
+                 "m=$(uname -m); case $m in amd64) m=x86_64;; arm64) m=aarch64;; esac; "
+                 "cp '%s' '%s/conduit-dispatcher-'$m && cd '%s' && "
+                 "sha256sum conduit-dispatcher-$m > SHA256SUMS",
+                 dispatcher, dir, dir) < 0)
+        abort();
+    CHECK(system(cmd) == 0);
+    free(cmd);
+    char *sums = path_in_tmp("dispatchers/SHA256SUMS");
+    char *text = read_file(sums);
+    CHECK(text && strlen(text) > 64);
+    snprintf(hex, 65, "%s", text ? text : "");
+    free(text);
+    free(sums);
+    return dir;
+}
+
+static void test_open_ssh(void)
+{
+    conduit_tunnel *t = conduit_new();
+    struct conduit_ssh_opts unset = {0};
+    CHECK(conduit_open_ssh(t, &unset) < 0 && conduit_error(t)->kind == CONDUIT_ERR_USAGE);
+    struct conduit_ssh_opts no_host = CONDUIT_SSH_OPTS_INIT;
+    CHECK(conduit_open_ssh(t, &no_host) < 0 && conduit_error(t)->kind == CONDUIT_ERR_USAGE);
+    conduit_close(t);
+
+    char hex[65];
+    char *dir = make_dispatcher_dir(hex);
+    char *cache = path_in_tmp("xdg-cache");
+    setenv("XDG_CACHE_HOME", cache, 1);
+    struct conduit_ssh_opts o = CONDUIT_SSH_OPTS_INIT;
+    o.host = "this-machine";
+    o.ssh_command = fake_ssh;
+    o.dispatcher_dir = dir;
+    o.flags = CONDUIT_SSH_NO_REUSE;
+    /* First contact sends the dispatcher, the second runs the cached one;
+     * both run it from the cache. */
+    for (int round = 0; round < 2; round++) {
+        t = conduit_new();
+        int rc = conduit_open_ssh(t, &o);
+        CHECK_MSG(rc == 0, "open_ssh: %s", conduit_error(t)->message);
+        CHECK(conduit_pid(t) > 0);
+        char *where[] = {"sh", "-c", "readlink /proc/$PPID/exe", NULL};
+        struct conduit_run_opts run = {.argv = where};
+        struct conduit_run_result res;
+        if (rc == 0 && conduit_run(t, &run, &res) == 0) {
+            CHECK(strstr((char *)res.out, "/xdg-cache/conduit/conduit-dispatcher-") &&
+                  strstr((char *)res.out, hex));
+            conduit_run_result_free(&res);
+        }
+        CHECK(conduit_close(t) == 0);
+    }
+    /* A caller built when the struct ended before flags: the fields it
+     * does not know are zero for the library. */
+    struct conduit_ssh_opts older = o;
+    older.size = offsetof(struct conduit_ssh_opts, flags);
+    older.flags = ~0u;
+    t = conduit_new();
+    CHECK_MSG(conduit_open_ssh(t, &older) == 0, "%s", conduit_error(t)->message);
+    CHECK(conduit_close(t) == 0);
+    /* A named dispatcher that is not there: one clear error, no status. */
+    char *missing[] = {"/no/such/conduit-dispatcher", NULL};
+    o.dispatcher = missing;
+    t = conduit_new();
+    CHECK(conduit_open_ssh(t, &o) < 0);
+    const struct conduit_error *e = conduit_error(t);
+    CHECK(e->kind == CONDUIT_ERR_IO && e->exit_status == -1);
+    CHECK_STR(e->message,
+              "No dispatcher '/no/such/conduit-dispatcher' on the host (not found or not "
+              "executable)");
+    conduit_close(t);
+    unsetenv("XDG_CACHE_HOME");
+    free(cache);
+    free(dir);
+}
+
 static void remove_tree(void)
 {
     char *cmd;
@@ -782,6 +876,7 @@ int main(void)
     test_socketpair();
     test_broken_peers();
     test_hostile_input();
+    test_open_ssh();
     remove_tree();
     return check_done("test_client");
 }

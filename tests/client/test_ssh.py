@@ -1,137 +1,147 @@
-"""conduit through a real OpenSSH server: ssh://root@127.0.0.1:PORT.
-
-The fixture starts /usr/sbin/sshd on a free loopback port with throwaway host
-and user keys in a temporary directory.  The remote dispatcher is the built
-one, named by CONDUIT_REMOTE_DISPATCHER; the client's ssh options come
-through conduit's --ssh-option."""
+"""conduit through a real OpenSSH server (tests/ssh/sshd.py): a dispatcher
+named with --dispatcher (or CONDUIT_REMOTE_DISPATCHER), the way it worked
+before the bootstrap, and consecutive calls sharing one connection.  The
+bootstrap itself is test_bootstrap.py."""
 
 import hashlib
 import json
 import os
-import shutil
-import socket
+import re
+import signal
 import subprocess
 import time
 
-import pytest
-
-CONDUIT = os.environ["CONDUIT"]
-DISPATCHER = os.environ["CONDUIT_DISPATCHER"]
-SSHD = "/usr/sbin/sshd"
+from conftest import CONDUIT, DISPATCHER
+from sshd import free_port
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def named(conduit, *args, check=None, **kw):
+    """conduit as root with the built dispatcher named on the command line."""
+    return conduit("root", *args, flags=("--dispatcher", DISPATCHER), check=check, **kw)
 
 
-def keygen(path):
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)],
-                   check=True, stdin=subprocess.DEVNULL)
+def test_ping(conduit):
+    assert named(conduit, "ping", check=0).stdout.startswith(b"ok: ssh://root@127.0.0.1:")
 
 
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory):
-    if not os.access(SSHD, os.X_OK) or shutil.which("ssh") is None:
-        pytest.skip("OpenSSH server or client not installed")
-    d = tmp_path_factory.mktemp("sshd")
-    keygen(d / "host_key")
-    keygen(d / "user_key")
-    shutil.copy(d / "user_key.pub", d / "authorized_keys")
-    port = free_port()
-    (d / "sshd_config").write_text(f"""\
-ListenAddress 127.0.0.1
-Port {port}
-HostKey {d}/host_key
-AuthorizedKeysFile {d}/authorized_keys
-PidFile {d}/sshd.pid
-StrictModes no
-UsePAM no
-PermitRootLogin yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
-LogLevel ERROR
-""")
-    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-    log = open(d / "sshd.log", "wb")
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")],
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 10
-    while True:
-        if proc.poll() is not None:
-            log.close()
-            pytest.skip(f"sshd cannot run here: {(d / 'sshd.log').read_text().strip()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                proc.wait()
-                pytest.skip("sshd did not start listening")
-            time.sleep(0.05)
-    yield {"port": port, "key": d / "user_key"}
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
-
-
-def conduit(sshd, *args, input=b"", remote=DISPATCHER, check=None):
-    options = ["StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null",
-               f"IdentityFile={sshd['key']}", "BatchMode=yes", "LogLevel=ERROR"]
-    argv = [CONDUIT]
-    for o in options:
-        argv += ["--ssh-option", o]
-    argv += [f"ssh://root@127.0.0.1:{sshd['port']}", *args]
-    env = dict(os.environ, CONDUIT_REMOTE_DISPATCHER=remote)
-    proc = subprocess.run(argv, input=input, capture_output=True, env=env, timeout=60)
-    if check is not None:
-        assert proc.returncode == check, (proc.returncode, proc.stdout, proc.stderr)
-    return proc
-
-
-def test_ping(sshd):
-    assert conduit(sshd, "ping", check=0).stdout.startswith(b"ok: ssh://root@127.0.0.1:")
-
-
-def test_run(sshd):
-    assert conduit(sshd, "run", "--", "uname", "-s", check=0).stdout == b"Linux\n"
-    proc = conduit(sshd, "run", "--stdin", "-", "--", "sh", "-c", "tr a-z A-Z; exit 4",
-                   input=b"over ssh\n", check=4)
+def test_run(conduit):
+    assert named(conduit, "run", "--", "uname", "-s", check=0).stdout == b"Linux\n"
+    proc = named(conduit, "run", "--stdin", "-", "--", "sh", "-c", "tr a-z A-Z; exit 4",
+                 input=b"over ssh\n", check=4)
     assert proc.stdout == b"OVER SSH\n"
-    assert conduit(sshd, "whoami", check=0).stdout == b"root\n"
+    assert named(conduit, "whoami", check=0).stdout == b"root\n"
+    # The named dispatcher is the one that runs: nothing was sent.
+    exe = named(conduit, "run", "--", "sh", "-c", "readlink /proc/$PPID/exe", check=0).stdout
+    assert exe.decode().strip() == os.path.realpath(DISPATCHER)
 
 
-def test_stat(sshd, tmp_path):
+def test_stat(conduit, tmp_path):
     f = tmp_path / "f"
     f.write_bytes(b"ssh stat")
-    [entry] = json.loads(conduit(sshd, "stat", "--json", "--sha512", str(f), check=0).stdout)
+    [entry] = json.loads(named(conduit, "stat", "--json", "--sha512", str(f), check=0).stdout)
     assert entry["size"] == 8 and entry["sha512"] == hashlib.sha512(b"ssh stat").hexdigest()
-    proc = conduit(sshd, "stat", str(tmp_path / "missing"), check=1)
+    proc = named(conduit, "stat", str(tmp_path / "missing"), check=1)
     assert b"given for field 'path'" in proc.stderr
 
 
-def test_upload_download(sshd, tmp_path):
+def test_upload_download(conduit, tmp_path):
     data = os.urandom(5 << 20)
     src, remote, back = tmp_path / "src", tmp_path / "remote", tmp_path / "back"
     src.write_bytes(data)
-    conduit(sshd, "upload", "--mode", "640", str(src), str(remote), check=0)
+    named(conduit, "upload", "--mode", "640", str(src), str(remote), check=0)
     assert remote.read_bytes() == data
     assert os.stat(remote).st_mode & 0o7777 == 0o640
-    conduit(sshd, "download", str(remote), str(back), check=0)
+    named(conduit, "download", str(remote), str(back), check=0)
     assert hashlib.sha512(back.read_bytes()).digest() == hashlib.sha512(data).digest()
 
 
-def test_missing_remote_dispatcher_exits_3(sshd):
-    proc = conduit(sshd, "ping", remote="/no/such/conduit-dispatcher", check=3)
-    assert b"exited with status 127" in proc.stderr
+def test_environment_names_the_dispatcher(conduit):
+    proc = conduit("root", "run", "--", "sh", "-c", "readlink /proc/$PPID/exe",
+                   env={"CONDUIT_REMOTE_DISPATCHER": DISPATCHER}, check=0)
+    assert proc.stdout.decode().strip() == os.path.realpath(DISPATCHER)
 
 
-def test_unreachable_host_exits_3(sshd):
+def test_missing_remote_dispatcher_exits_3(conduit, sshd):
+    proc = conduit("root", "ping", flags=("--dispatcher", "/no/such/conduit-dispatcher"),
+                   check=3)
+    assert proc.stderr.decode() == (
+        f"conduit: cannot open a tunnel to ssh://root@127.0.0.1:{sshd.port}: No dispatcher "
+        "'/no/such/conduit-dispatcher' on the host (not found or not executable)\n")
+
+
+def test_unusable_dispatcher_words_are_refused(conduit):
+    proc = conduit("root", "ping", flags=("--dispatcher", "/x/it's"), check=2)
+    assert b"cannot contain quotes" in proc.stderr
+
+
+def test_unreachable_host_exits_3(dispatchers):
     argv = [CONDUIT, "--ssh-option", "BatchMode=yes", "--ssh-option", "ConnectTimeout=5",
-            f"ssh://127.0.0.1:{free_port()}", "ping"]
-    proc = subprocess.run(argv, capture_output=True, timeout=60)
+            "--no-reuse", f"ssh://127.0.0.1:{free_port()}", "ping"]
+    env = dict(os.environ, CONDUIT_DISPATCHER_DIR=dispatchers[0])
+    proc = subprocess.run(argv, capture_output=True, timeout=60, env=env, check=False)
     assert proc.returncode == 3
-    assert b"exited with status 255" in proc.stderr
+    assert proc.stderr.endswith(b": The connection ended before the dispatcher started "
+                                b"(ssh exited with status 255)\n")
+
+
+def test_options_for_ssh_targets_only():
+    for flag in (["--sudo"], ["--no-reuse"], ["--dispatcher", "/x"]):
+        proc = subprocess.run([CONDUIT, *flag, "local:", "ping"], capture_output=True,
+                              check=False)
+        assert proc.returncode == 2
+        assert b"go with ssh:// targets only" in proc.stderr
+
+
+# ---- one connection for consecutive calls ----------------------------------
+
+def connection(conduit, user, **kw):
+    """The remote end's SSH_CONNECTION: the client port tells connections apart."""
+    return conduit(user.name, "getenv", "SSH_CONNECTION", check=0, **kw).stdout
+
+
+def sockets(runtime_dir):
+    path = os.path.join(runtime_dir, "conduit")
+    return sorted(os.listdir(path)) if os.path.isdir(path) else []
+
+
+def test_consecutive_calls_share_a_connection(conduit, user, runtime_dir, sshd):
+    first = connection(conduit, user)
+    assert connection(conduit, user) == first
+    assert connection(conduit, user) == first
+    [name] = sockets(runtime_dir)
+    assert re.fullmatch(f"{user.name}@127.0.0.1-{sshd.port}-[0-9a-f]{{16}}", name)
+    st = os.stat(os.path.join(runtime_dir, "conduit"))
+    assert st.st_mode & 0o777 == 0o700
+    # --no-reuse makes a connection of its own.
+    assert connection(conduit, user, flags=("--no-reuse",)) != first
+
+
+def test_call_after_the_master_died(conduit, user, runtime_dir):
+    first = connection(conduit, user)
+    [name] = sockets(runtime_dir)
+    path = os.path.join(runtime_dir, "conduit", name)
+    check = subprocess.run(["ssh", "-S", path, "-O", "check", "x"], capture_output=True,
+                           text=True, check=True)
+    pid = int(re.search(r"pid=(\d+)", check.stderr).group(1))
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert os.path.exists(path)  # the stale socket stays behind
+    second = connection(conduit, user)
+    assert second != first
+    assert connection(conduit, user) == second
+
+
+def test_user_configuration_decides(conduit, user, runtime_dir, scratch):
+    # A ControlPath of their own (here: none) turns ours off.
+    a = connection(conduit, user, flags=("--ssh-option", "ControlPath=none"))
+    b = connection(conduit, user, flags=("--ssh-option", "ControlPath=none"))
+    assert a != b and sockets(runtime_dir) == []
+    # So does a Control* keyword in the configuration ssh reads (-F here).
+    config = os.path.join(scratch, "ssh_config")
+    with open(config, "w", encoding="utf-8") as f:
+        f.write("Host *\n    ControlMaster no\n")
+    env = {"CONDUIT_SSH": f"ssh -F {config}"}
+    assert connection(conduit, user, env=env) != connection(conduit, user, env=env)
+    assert sockets(runtime_dir) == []

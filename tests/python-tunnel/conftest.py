@@ -1,21 +1,21 @@
 """Fixtures: the built dispatcher, a file tree to point requests at, and a
-throwaway OpenSSH server on loopback."""
+throwaway OpenSSH server on loopback (tests/ssh/sshd.py)."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from typing import Iterator
 
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, '..', 'ssh'))
+from sshd import Sshd, available, stop_masters  # noqa: E402  pylint: disable=wrong-import-position
 
 # Under the sanitizer build the ASan runtime is preloaded into this Python;
 # the programs we start (ssh, sshd) must not inherit it, except a Python
@@ -68,70 +68,26 @@ def make_tree(parent: str) -> str:
     return root
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-class Sshd:
-    """An sshd on 127.0.0.1 accepting one throwaway key for root."""
-
-    def __init__(self, workdir: str):
-        self.workdir = workdir
-        self.port = _free_port()
-        self.client_key = os.path.join(workdir, 'client_key')
-        host_key = os.path.join(workdir, 'host_key')
-        for key in (host_key, self.client_key):
-            subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', key], check=True)
-        shutil.copy(self.client_key + '.pub', os.path.join(workdir, 'authorized_keys'))
-        config = os.path.join(workdir, 'sshd_config')
-        with open(config, 'w', encoding='utf-8') as f:
-            f.write(f"ListenAddress 127.0.0.1\nPort {self.port}\nHostKey {host_key}\n"
-                    f"AuthorizedKeysFile {workdir}/authorized_keys\nPidFile {workdir}/sshd.pid\n"
-                    "StrictModes no\nUsePAM no\nPermitRootLogin yes\nPasswordAuthentication no\n"
-                    f"SetEnv CONDUIT_TEST_VALUE=over-ssh\n")
-        os.makedirs('/run/sshd', exist_ok=True)
-        self.log = open(os.path.join(workdir, 'sshd.log'), 'wb')  # pylint: disable=consider-using-with
-        self.process = subprocess.Popen(['/usr/sbin/sshd', '-D', '-e', '-f', config],
-                                        stdin=subprocess.DEVNULL, stdout=self.log,
-                                        stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"sshd exited with {self.process.returncode}")
-            try:
-                with socket.create_connection(('127.0.0.1', self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("sshd did not start listening")
-
-    @property
-    def options(self) -> list[str]:
-        return ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
-                '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-i', self.client_key]
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
-
-
 @pytest.fixture(scope='session')
 def sshd() -> Iterator[Sshd]:
-    if not os.access('/usr/sbin/sshd', os.X_OK) or shutil.which('ssh') is None:
-        pytest.skip("OpenSSH server or client not installed")
-    workdir = tempfile.mkdtemp(prefix='conduit-pyt-sshd-')
+    """An sshd on 127.0.0.1 (tests/ssh/sshd.py) that sets CONDUIT_TEST_VALUE.
+    Tunnel.ssh shares connections: their control sockets go to a private
+    XDG_RUNTIME_DIR, and the masters are ended with the server."""
+    why = available()
+    if why:
+        pytest.skip(why)
     try:
-        server = Sshd(workdir)
+        server = Sshd("SetEnv CONDUIT_TEST_VALUE=over-ssh\n")
     except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
-        shutil.rmtree(workdir, ignore_errors=True)
         pytest.skip(f"sshd cannot run here: {e}")
+    runtime = tempfile.mkdtemp(prefix='cdrt', dir='/tmp')
+    saved = os.environ.get('XDG_RUNTIME_DIR')
+    os.environ['XDG_RUNTIME_DIR'] = runtime
     yield server
+    stop_masters(runtime)
+    if saved is None:
+        del os.environ['XDG_RUNTIME_DIR']
+    else:
+        os.environ['XDG_RUNTIME_DIR'] = saved
+    shutil.rmtree(runtime, ignore_errors=True)
     server.stop()
-    shutil.rmtree(workdir, ignore_errors=True)

@@ -14,6 +14,7 @@ import pytest
 import conduit
 from conduit import tunnel_dispatcher as td
 from conduit.tunnel import InvalidFieldError, TunnelError
+from sshd import ThrowawayUser, host_arch, make_dispatcher_dir, stop_masters, sudoers
 
 ROOT = os.geteuid() == 0
 
@@ -234,10 +235,48 @@ def test_over_ssh(sshd, dispatcher, tmp_path):
 
 
 def test_ssh_without_dispatcher(sshd):
-    # ssh works but the remote command does not: the handshake fails.
-    with pytest.raises(TunnelError):
+    # ssh works but the named dispatcher is not there.
+    with pytest.raises(TunnelError, match="No dispatcher '/nonexistent/dispatcher' on the host"):
         conduit.Tunnel.ssh('127.0.0.1', user='root', port=sshd.port, options=sshd.options,
                            dispatcher='/nonexistent/dispatcher')
+
+
+@pytest.fixture
+def ssh_user(sshd, tmp_path):
+    """A throwaway user with an empty home and a directory of dispatchers
+    to send (the shared connections end with the test)."""
+    digest = make_dispatcher_dir(str(tmp_path / 'dispatchers'), os.environ['CONDUIT_DISPATCHER'])
+    with ThrowawayUser('cdp') as user:
+        def open_tunnel(**kw):
+            return conduit.Tunnel.ssh('127.0.0.1', user=user.name, port=sshd.port,
+                                      options=sshd.options,
+                                      dispatcher_dir=str(tmp_path / 'dispatchers'), **kw)
+        yield user, digest, open_tunnel
+        stop_masters(os.environ['XDG_RUNTIME_DIR'])
+
+
+def test_ssh_sends_the_dispatcher_and_shares_the_connection(ssh_user):
+    user, digest, open_tunnel = ssh_user
+    cached = os.path.join(user.home, '.cache', 'conduit', f'conduit-dispatcher-{host_arch()}-{digest}')
+    with open_tunnel() as t:
+        assert t.run(['sh', '-c', 'readlink /proc/$PPID/exe']).stdout.decode().strip() == cached
+        assert t.resolve_user(None) == user.name
+        first = t.getenv('SSH_CONNECTION')
+    with open_tunnel() as t:
+        assert t.getenv('SSH_CONNECTION') == first
+    with open_tunnel(reuse=False) as t:
+        assert t.getenv('SSH_CONNECTION') != first
+
+
+def test_ssh_sudo(ssh_user):
+    user, _, open_tunnel = ssh_user
+    with sudoers(f'{user.name} ALL=(ALL) NOPASSWD: ALL'):
+        with open_tunnel(sudo=True) as t:
+            assert t.resolve_user(None) == 'root'
+            assert t.run(['id', '-u']).stdout == b'0\n'
+    with sudoers(f'{user.name} ALL=(ALL) ALL'):
+        with pytest.raises(TunnelError, match='sudo -n did not start the dispatcher'):
+            open_tunnel(sudo=True)
 
 
 def test_dispatcher_death(dispatcher):

@@ -1,0 +1,164 @@
+# The remote half of conduit's ssh bootstrap (client side: client_ssh.c).
+#
+# The client runs it as the ssh remote command
+#     exec /bin/sh -c '<this file as one line>' conduit FLAGS ARGS...
+# so that a csh or fish login shell still hands it to a POSIX shell.  The
+# build joins the lines with spaces (scripts/gen-bootstrap.py), hence the
+# explicit `;` after every command, and it refuses single quotes (the
+# quoting above), backslash pairs (fish folds them) and `#` after code.
+#
+# FLAGS is `-` or letters: d = ARGS are a dispatcher command already on the
+# host (no cache); s = start the dispatcher through `sudo -n`.  Otherwise
+# ARGS are ARCH:SHA256:SIZE, one per architecture the client can ship.
+#
+# It talks to the client in lines "conduit-bootstrap-1 WORD ..." on stdout:
+#   send ARCH       send me the binary (after the 4-byte CheckAlive the
+#                   client wrote before it knew; both are read here)
+#   sudo            sudo -n comes next; "ready" follows only if it ran
+#   ready           the dispatcher's protocol starts after this line
+#   error CODE ...  nothing will start; CODE is one of arch, cache, tools,
+#                   transfer, dispatcher, sudo
+umask 077;
+B=conduit-bootstrap-1;
+say() { printf "%s\n" "$B $*"; };
+fail() { say error "$@"; exit 1; };
+flags=$1;
+shift;
+
+# Run "$@" as the dispatcher, as root with the s flag.  sudo closes other
+# descriptors and never prompts with -n: a rule that wants a password
+# makes it fail, and the client sees EOF after "sudo" without "ready".
+start() {
+    case $flags in
+    *s*)
+        command -v sudo >/dev/null 2>&1 || fail sudo;
+        say sudo;
+        exec sudo -n -- /bin/sh -c "echo $B ready; exec \"\$0\" \"\$@\"" "$@";;
+    esac;
+    say ready;
+    exec "$@";
+};
+
+case $flags in
+*d*)
+    case $1 in
+    */*) [ -f "$1" ] && [ -x "$1" ] || fail dispatcher "$1";;
+    *) command -v "$1" >/dev/null 2>&1 || fail dispatcher "$1";;
+    esac;
+    start "$@";;
+esac;
+
+# Who and what we are, from /proc when it is there (no process started).
+uid=;
+while read -r k r e x; do case $k in Uid:) uid=$e; break;; esac; done 2>/dev/null </proc/self/status;
+[ -n "$uid" ] || uid=$(id -u);
+m=;
+read -r m 2>/dev/null </proc/sys/kernel/arch;
+[ -n "$m" ] || m=$(uname -m);
+case $m in amd64) m=x86_64;; arm64) m=aarch64;; esac;
+e=;
+for a in "$@"; do case $a in "$m":*) e=$a;; esac; done;
+[ -n "$e" ] || fail arch "$m";
+h=${e#*:};
+n=${h#*:};
+h=${h%%:*};
+name=conduit-dispatcher-$m-$h;
+builds=" $* ";
+
+command -v stat >/dev/null 2>&1 || fail tools stat;
+if command -v sha256sum >/dev/null 2>&1; then digest() { sha256sum <"$1"; };
+elif command -v openssl >/dev/null 2>&1; then digest() { openssl dgst -sha256 -r <"$1"; };
+elif command -v shasum >/dev/null 2>&1; then digest() { shasum -a 256 <"$1"; };
+else fail tools sha256sum; fi;
+
+# check [FILE]: bad = dir when $d (the link itself when it is one) or $d/
+# (what it points to), file when FILE: is not the user's, or (not being a
+# symlink) is writable by group or others; sum = FILE's SHA-256.  stat
+# (owner and mode in hex, in argument order, one write) and the digest run
+# at the same time; a failed stat counts as bad.
+check() {
+    v=$(stat -c "%u %f" -- "$d" "$d/" "$@" 2>/dev/null & p=$!; if [ $# = 1 ]; then digest "$1" 2>/dev/null; fi; wait $p || echo fail);
+    bad=;
+    sum=;
+    i=0;
+    o=;
+    for w in $v; do
+        if [ ${#w} = 64 ]; then sum=$w; continue; fi;
+        case $w in -|"*stdin") continue;; fail) bad=dir; continue;; esac;
+        if [ -z "$o" ]; then o=$w; continue; fi;
+        i=$((i + 1));
+        case $w in *[!0-9a-f]*) bad=dir; o=; continue;; esac;
+        if [ "$o" != "$uid" ] || { [ $((0x$w & 0xf000)) != 40960 ] && [ $((0x$w & 18)) != 0 ]; }; then
+            if [ $i = 3 ]; then bad=${bad:-file}; else bad=dir; fi;
+        fi;
+        o=;
+    done;
+};
+
+# ship: receive the binary into a temporary file in $d, check it, and
+# rename it to $f.  Once asked for, a binary cannot be asked for again.
+ship() {
+    t=$d/.$name.$$;
+    { true >"$t"; } 2>/dev/null || { tried="$tried; $d: not writable"; return 1; };
+    chmod 700 "$t";
+    [ -x "$t" ] || { rm -f "$t"; tried="$tried; $d: mounted noexec"; return 1; };
+    say send "$m";
+    head -c 4 >/dev/null;
+    head -c "$n" >"$t";
+    check "$t";
+    [ -z "$bad" ] && [ "$sum" = "$h" ] && mv -f "$t" "$f" && return 0;
+    rm -f "$t";
+    fail transfer "$d";
+};
+
+# try: make $d/$name runnable, shipping it when missing or wrong.
+try() {
+    f=$d/$name;
+    [ -d "$d" ] || mkdir -p "$d" 2>/dev/null || { tried="$tried; $d: cannot be created"; return 1; };
+    if [ -f "$f" ] && [ ! -L "$f" ]; then
+        check "$f";
+        if [ -z "$bad" ] && [ "$sum" = "$h" ]; then
+            [ -x "$f" ] && return 0;
+            tried="$tried; $d: mounted noexec";
+            return 1;
+        fi;
+        [ "$bad" = dir ] && { tried="$tried; $d: not private (owner or mode)"; return 1; };
+    else
+        check;
+        [ -z "$bad" ] || { tried="$tried; $d: not private (owner or mode)"; return 1; };
+        [ -d "$f" ] && { tried="$tried; $f: a directory"; return 1; };
+    fi;
+    ship;
+};
+
+tried=;
+for c in x h t; do
+    d=;
+    case $c in
+    x) case $XDG_CACHE_HOME in /*) d=$XDG_CACHE_HOME/conduit;; esac;;
+    h) case $HOME in /*) d=$HOME/.cache/conduit;; esac;;
+    t) d=${TMPDIR:-/tmp}; case $d in /*) ;; *) d=/tmp;; esac; d=$d/conduit-cache-$uid;;
+    esac;
+    [ -n "$d" ] && try && break;
+    d=;
+done;
+[ -n "$d" ] || fail cache "${tried#; }";
+
+# Mark this build as used now, then remove what older builds left behind:
+# not while a dispatcher runs from it (opening it for writing fails with
+# ETXTBSY) nor within a day of its build's last use (a contact may be
+# between its check and its exec), and temporary files after a day.  find
+# only runs when there is something to look at; without it nothing goes.
+true 2>/dev/null >"$d/.used-$h";
+for g in "$d"/conduit-dispatcher-*; do
+    [ -f "$g" ] || continue;
+    x=${g##*-};
+    case $builds in *":$x:"*) continue;; esac;
+    if [ -e "$d/.used-$x" ]; then [ -n "$(find "$d/.used-$x" -mtime -1 2>/dev/null || echo keep)" ] && continue; fi;
+    { true >>"$g"; } 2>/dev/null || continue;
+    rm -f "$g" "$d/.used-$x" 2>/dev/null;
+done;
+for g in "$d"/.conduit-dispatcher-*; do
+    [ -f "$g" ] && [ -n "$(find "$g" -mtime +0 2>/dev/null)" ] && rm -f "$g" 2>/dev/null;
+done;
+start "$f";

@@ -1,0 +1,286 @@
+/* conduit_open_ssh: the ssh command line, and whether consecutive calls
+ * share one connection.
+ *
+ * Sharing is OpenSSH's connection multiplexing: ControlMaster=auto with a
+ * control socket in a private per-user directory and ControlPersist=60, so
+ * the first call leaves a master behind for a minute and later calls to
+ * the same destination with the same ssh arguments ride on it.  A master
+ * that died leaves a socket that refuses connections; ssh then removes it
+ * and becomes the master itself (and a live master that refuses a session
+ * makes ssh connect on its own).  Users who configure multiplexing
+ * themselves keep their choice:
+ * when their ssh configuration or our ssh arguments mention ControlMaster,
+ * ControlPath or ControlPersist (or -M, -S), we add nothing.  That is a
+ * scan of the configuration files (a few microseconds), not `ssh -G`,
+ * which costs a whole ssh start (about 10 ms here) on every call. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tunnel/client.h"
+#include "util/buf.h"
+#include "util/fdio.h"
+#include "util/strv.h"
+
+/* How long an idle shared connection stays up after the last call. */
+#define CONTROL_PERSIST "60"
+/* OpenSSH's own limit on nested Include directives. */
+#define INCLUDE_DEPTH 16
+
+/* An ssh option (the text after -o) that configures multiplexing. */
+static bool is_control_option(const char *opt)
+{
+    return strncasecmp(opt, "control", 7) == 0;
+}
+
+/* Does this configuration file (or one it includes) set a Control*
+ * keyword anywhere?  Relative includes are looked up in base_dir. */
+static bool config_mentions_control(const char *path, const char *base_dir, const char *home,
+                                    int depth)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    struct buf text = BUF_INIT;
+    int rc = fdio_read_all(fd, &text, 4 << 20);
+    close(fd);
+    buf_append(&text, "", 1);
+    bool found = false;
+    char *save = NULL;
+    for (char *line = rc < 0 ? NULL : strtok_r((char *)buf_head(&text), "\n", &save);
+         line && !found; line = strtok_r(NULL, "\n", &save)) {
+        line += strspn(line, " \t");
+        size_t kw = strcspn(line, " \t=");
+        if (kw >= 7 && is_control_option(line)) {
+            found = true;
+        } else if (kw == 7 && strncasecmp(line, "include", 7) == 0 && depth < INCLUDE_DEPTH) {
+            char *args = line + kw, *arg_save = NULL;
+            for (char *arg = strtok_r(args, " \t=\"", &arg_save); arg && !found;
+                 arg = strtok_r(NULL, " \t=\"", &arg_save)) {
+                char *pattern = NULL;
+                int n = arg[0] == '/' ? asprintf(&pattern, "%s", arg)
+                        : arg[0] == '~' && arg[1] == '/' && home
+                            ? asprintf(&pattern, "%s%s", home, arg + 1)
+                            : asprintf(&pattern, "%s/%s", base_dir, arg);
+                if (n < 0)
+                    abort();
+                glob_t g;
+                if (glob(pattern, 0, NULL, &g) == 0) {
+                    for (size_t i = 0; i < g.gl_pathc && !found; i++)
+                        found = config_mentions_control(g.gl_pathv[i], base_dir, home,
+                                                        depth + 1);
+                    globfree(&g);
+                }
+                free(pattern);
+            }
+        }
+    }
+    buf_free(&text);
+    return found;
+}
+
+static const char *home_dir(void)
+{
+    const char *home = getenv("HOME");
+    if (home && *home)
+        return home;
+    struct passwd *pw = getpwuid(geteuid());
+    return pw ? pw->pw_dir : NULL;
+}
+
+/* Do the ssh program's leading arguments or ours, or the configuration
+ * files ssh will read with them, take a stance on multiplexing? */
+static bool user_decides_sharing(const struct conduit_ssh_opts *o)
+{
+    const char *config_file = NULL;
+    char *const *lists[] = {o->ssh_command, o->ssh_args};
+    for (size_t l = 0; l < 2; l++) {
+        char *const *args = lists[l];
+        for (size_t i = 0; args && args[i]; i++) {
+            const char *a = args[i];
+            if (a[0] != '-' || strcmp(a, "--") == 0)
+                continue;
+            if (a[1] == 'M' || a[1] == 'S')
+                return true;
+            if (a[1] == 'o' && is_control_option(a[2] ? a + 2 : args[i + 1] ? args[i + 1] : ""))
+                return true;
+            if (a[1] == 'F')
+                config_file = a[2] ? a + 2 : args[i + 1];
+        }
+    }
+    const char *home = home_dir();
+    char *ssh_dir = NULL, *user_config = NULL;
+    if (home && asprintf(&ssh_dir, "%s/.ssh", home) < 0)
+        abort();
+    if (!config_file && ssh_dir && asprintf(&user_config, "%s/config", ssh_dir) < 0)
+        abort();
+    bool found = false;
+    if (config_file || user_config)
+        found = config_mentions_control(config_file ? config_file : user_config,
+                                        ssh_dir ? ssh_dir : ".", home, 0);
+    /* With -F, ssh skips the system-wide file. */
+    if (!found && !config_file)
+        found = config_mentions_control("/etc/ssh/ssh_config", "/etc/ssh", home, 0);
+    free(ssh_dir);
+    free(user_config);
+    return found;
+}
+
+/* path is a directory of ours that nobody else can enter (made if
+ * missing).  A symlink is not accepted. */
+static bool private_dir(const char *path)
+{
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
+        return false;
+    struct stat st;
+    return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+           (st.st_mode & 077) == 0;
+}
+
+/* FNV-1a, 64 bits, over NUL-separated strings. */
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s;; p++) {
+        h = (h ^ *p) * 0x100000001b3ULL;
+        if (!*p)
+            return h;
+    }
+}
+
+/* The control socket for this destination, in $XDG_RUNTIME_DIR/conduit or
+ * else /tmp/conduit-UID (private directories, made if missing): the target
+ * as typed (for people looking at the directory) and a hash of everything
+ * that picks the connection (host, user, port, ssh program and arguments),
+ * so calls share a master only when they would have made the same
+ * connection, with the same identity.  NULL when neither directory is
+ * private or short enough (sun_path is 108 bytes and ssh appends 17
+ * characters while it creates the socket). */
+static char *control_socket(const struct conduit_ssh_opts *o)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    char port[16];
+    snprintf(port, sizeof port, "%u", o->port);
+    h = fnv1a(fnv1a(fnv1a(h, o->host), o->user ? o->user : ""), port);
+    for (size_t i = 0; o->ssh_command && o->ssh_command[i]; i++)
+        h = fnv1a(h, o->ssh_command[i]);
+    h = fnv1a(h, "");
+    for (size_t i = 0; o->ssh_args && o->ssh_args[i]; i++)
+        h = fnv1a(h, o->ssh_args[i]);
+    char label[41];
+    snprintf(label, sizeof label, "%s%s%s", o->user ? o->user : "", o->user ? "@" : "", o->host);
+    /* ssh expands %-sequences in ControlPath: keep the name plain. */
+    for (char *c = label; *c; c++)
+        if (!isalnum((unsigned char)*c) && !strchr("._-@", *c))
+            *c = '_';
+    const char *runtime = getenv("XDG_RUNTIME_DIR");
+    for (int i = 0; i < 2; i++) {
+        char *dir = NULL, *path = NULL;
+        int n = i == 0 ? (runtime && runtime[0] == '/' && !strchr(runtime, '%')
+                              ? asprintf(&dir, "%s/conduit", runtime)
+                              : 0)
+                       : asprintf(&dir, "/tmp/conduit-%u", (unsigned)geteuid());
+        if (n < 0)
+            abort();
+        if (!dir)
+            continue;
+        /* The label is shortened to fit; the hash decides anyway. */
+        int room = 104 - 17 - 1 - (int)strlen(dir) - (int)strlen("/-65535-") - 16;
+        if (room >= 0 &&
+            asprintf(&path, "%s/%.*s-%u-%016llx", dir, room, label, o->port,
+                     (unsigned long long)h) < 0)
+            abort();
+        bool ok = path && private_dir(dir);
+        free(dir);
+        if (ok)
+            return path;
+        free(path);
+    }
+    return NULL;
+}
+
+/* The -o options that make this call share a connection. */
+static void push_sharing(struct strv *argv, const struct conduit_ssh_opts *o)
+{
+    if (o->flags & CONDUIT_SSH_NO_REUSE)
+        return;
+    if (user_decides_sharing(o))
+        return;
+    char *socket = control_socket(o);
+    if (!socket)
+        return;
+    char *path = NULL;
+    if (asprintf(&path, "ControlPath=%s", socket) < 0)
+        abort();
+    strv_push(argv, "-o");
+    strv_push(argv, "ControlMaster=auto");
+    strv_push(argv, "-o");
+    strv_push(argv, path);
+    strv_push(argv, "-o");
+    strv_push(argv, "ControlPersist=" CONTROL_PERSIST);
+    free(path);
+    free(socket);
+}
+
+CONDUIT_API int conduit_open_ssh(conduit_tunnel *t, const struct conduit_ssh_opts *opts)
+{
+    client_error_reset(&t->err);
+    if (client_check_not_open(t) < 0)
+        return -1;
+    if (!opts || opts->size == 0)
+        return client_fail_usage(t, "conduit_ssh_opts.size is not set "
+                                    "(initialise with CONDUIT_SSH_OPTS_INIT)");
+    /* A caller built against an older, shorter struct leaves the newer
+     * fields zero. */
+    struct conduit_ssh_opts o = {0};
+    memcpy(&o, opts, opts->size < sizeof o ? opts->size : sizeof o);
+    if (!o.host || !*o.host)
+        return client_fail_usage(t, "No ssh host given");
+
+    struct client_bootstrap boot;
+    char *remote = client_bootstrap_command(t, &o, &boot);
+    if (!remote)
+        return -1;
+    struct strv argv = STRV_INIT;
+    if (o.ssh_command && o.ssh_command[0])
+        strv_push_all(&argv, o.ssh_command);
+    else
+        strv_push(&argv, "ssh");
+    strv_push(&argv, "-T"); /* a terminal would mangle the protocol */
+    push_sharing(&argv, &o);
+    strv_push_all(&argv, o.ssh_args);
+    char number[16];
+    if (o.port) {
+        snprintf(number, sizeof number, "%u", o.port);
+        strv_push(&argv, "-p");
+        strv_push(&argv, number);
+    }
+    if (o.user && *o.user) {
+        strv_push(&argv, "-l");
+        strv_push(&argv, o.user);
+    }
+    strv_push(&argv, "--");
+    strv_push(&argv, o.host);
+    strv_push(&argv, remote);
+    free(remote);
+
+    int rc;
+    if (client_spawn(argv.v, &t->pid, &t->to_fd, &t->from_fd) < 0) {
+        int e = errno;
+        t->pid = -1;
+        rc = client_fail_io(t, "Cannot execute '%s': %s", argv.v[0], strerror(e));
+    } else {
+        t->own_fds = true;
+        rc = client_bootstrap_run(t, &boot);
+    }
+    strv_free(&argv);
+    client_bootstrap_free(&boot);
+    return rc;
+}
