@@ -90,14 +90,46 @@ def test_second_contact_uses_the_cache(conduit, user, dispatchers):
 def test_tampered_cache_is_replaced_not_run(conduit, user, dispatchers, scratch):
     digest = dispatchers[1]
     cached = os.path.join(cache_dir(user), cached_name(digest))
-    conduit(user.name, "ping", check=0)
+    conduit(user.name, "ping", check=0)  # ships
+    conduit(user.name, "ping", check=0)  # checks in full, then marks it checked
+    marks = [n for n in os.listdir(cache_dir(user)) if n.startswith(f".ok-{digest}-")]
+    assert len(marks) == 1, os.listdir(cache_dir(user))
     witness = os.path.join(scratch, f"tampered-ran-{os.getpid()}")
+    # Same inode, size, owner and mode, in the same second as the mark:
+    # only the change time (in ns) can tell, and it must.
     with open(cached, "r+b") as f:  # same file, owner and mode; other content
         f.write(f"#!/bin/sh\ntouch {witness}\nexit 1\n".encode())
     assert sha256(cached) != digest
     assert ran_from(conduit, user) == cached
     assert not os.path.exists(witness)
     assert sha256(cached) == digest
+
+
+def test_checked_copy_starts_no_digest(conduit, user, dispatchers, scratch):
+    # After one full check, a contact trusts the mark of that inode, size and
+    # change time: with sha256sum made to fail, the dispatcher still starts.
+    conduit(user.name, "ping", check=0)
+    conduit(user.name, "ping", check=0)
+    shim = os.path.join(user.home, "bin")
+    os.makedirs(shim, exist_ok=True)
+    with open(os.path.join(shim, "sha256sum"), "w", encoding="utf-8") as f:
+        f.write("#!/bin/sh\necho 0000 -\n")
+    os.chmod(os.path.join(shim, "sha256sum"), 0o755)
+    # bash, as the login shell, reads .bashrc for an ssh command.
+    fresh = ("--no-reuse",)
+    subprocess.run(["usermod", "--shell", "/bin/bash", user.name], check=True)
+    try:
+        with open(os.path.join(user.home, ".bashrc"), "w", encoding="utf-8") as f:
+            f.write(f"export PATH={shim}:$PATH\n")
+        # A fresh connection: a shared one keeps the login shell it began with.
+        assert conduit(user.name, "ping", flags=fresh).returncode == 0
+        # A changed copy is checked in full again, by the lying digest: refused.
+        cached = os.path.join(cache_dir(user), cached_name(dispatchers[1]))
+        os.utime(cached)
+        assert conduit(user.name, "ping", flags=fresh).returncode != 0
+    finally:
+        os.unlink(os.path.join(user.home, ".bashrc"))
+        subprocess.run(["usermod", "--shell", "/bin/sh", user.name], check=True)
 
 
 def test_login_shell_chatter_is_skipped(conduit, user):
@@ -235,7 +267,13 @@ def test_twenty_simultaneous_first_contacts(conduit, user, dispatchers):
         procs = list(pool.map(lambda _: conduit(user.name, "run", "--", "true", timeout=240),
                               range(20)))
     assert [p.returncode for p in procs] == [0] * 20, [p.stderr for p in procs]
-    assert sorted(os.listdir(cache_dir(user))) == [f".used-{digest}", cached_name(digest)]
+    # One binary and its use mark; contacts that found it already in place
+    # checked it in full and left one mark of that check.
+    names = sorted(os.listdir(cache_dir(user)))
+    marks = [n for n in names if n.startswith(f".ok-{digest}-")]
+    assert len(marks) <= 1, names
+    assert [n for n in names if n not in marks] == [f".used-{digest}", cached_name(digest)]
+    assert sha256(os.path.join(cache_dir(user), cached_name(digest))) == digest
     assert sha256(os.path.join(cache_dir(user), cached_name(digest))) == digest
 
 
