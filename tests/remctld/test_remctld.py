@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import RAW_CLIENT, pyremctl, write_scripts
+from conftest import RAW_CLIENT, command_body, hexmsg, joined, pyremctl, write_scripts
 
 REMCTL = "/usr/bin/remctl"
 API_DRIVER = os.environ.get("REMCTL_API_DRIVER", "")
@@ -89,28 +89,6 @@ def raw(realm, server, *ops, v1=False):
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stdout + p.stderr
     return p.stdout.splitlines()
-
-
-def joined(lines):
-    """Consecutive OUTPUT lines of one stream merged (chunking is the
-    command's business)."""
-    out = []
-    for line in lines:
-        if out and line.startswith("OUTPUT ") and out[-1][:9] == line[:9]:
-            out[-1] += line[9:]
-        else:
-            out.append(line)
-    return out
-
-
-def hexmsg(version, mtype, body=b""):
-    return "msg:" + (bytes([version, mtype]) + body).hex()
-
-
-def command_body(args, keepalive=1, cont=0):
-    data = len(args).to_bytes(4, "big") + b"".join(
-        len(a).to_bytes(4, "big") + a for a in args)
-    return bytes([keepalive, cont]) + data
 
 
 # ---- Debian's remctl command ------------------------------------------
