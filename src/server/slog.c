@@ -51,22 +51,13 @@ bool slog_debugging(void)
     return debugging;
 }
 
-static void emit(int priority, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void emit(int priority, const char *fmt,
+                                                     va_list ap)
 {
     if (discard)
         return;
-    /* Never cut (upstream's log is not): most lines fit the stack buffer,
-     * longer ones are formatted again into one of their size. */
-    char small[1024];
-    char *line = small;
-    va_list again;
-    va_copy(again, ap);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
-    if (n >= (int)sizeof small) {
-        line = srv_calloc((size_t)n + 1, 1);
-        vsnprintf(line, (size_t)n + 1, fmt, again);
-    }
-    va_end(again);
+    /* Never cut: upstream's log is not. */
+    char *line = srv_vasprintf(fmt, ap);
     if (!to_stdio) {
         syslog(priority, "%s", line);
     } else {
@@ -75,8 +66,7 @@ static void emit(int priority, const char *fmt, va_list ap)
         fprintf(f, "%s: %s\n", name, line);
         fflush(f);
     }
-    if (line != small)
-        free(line);
+    free(line);
 }
 
 void slog_info(const char *fmt, ...)
