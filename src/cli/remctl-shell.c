@@ -176,9 +176,11 @@ static int serve(const struct config *config, const char *user, const char *line
             .principal = user, .addr = addr, .host = host, .always_expires = true};
         struct job_plan plan;
         job_plan(config, &client, words.words, words.count, &plan);
-        /* A refusal is reported as its text on standard error.  (Upstream
-         * still runs a help command given too many arguments after saying
-         * so: a plan may carry both.) */
+        /* A refusal is reported as its text on standard error, and so is
+         * a notice, after which the plan goes on (upstream runs a help
+         * command given too many arguments after saying so). */
+        if (plan.notice_text)
+            fprintf(stderr, "%s\n", plan.notice_text);
         if (plan.error_text)
             fprintf(stderr, "%s\n", plan.error_text);
         if (plan.count == 0) {

@@ -47,11 +47,16 @@ char *srv_strndup(const char *s, size_t n)
 char *srv_asprintf(const char *fmt, ...)
 {
     va_list ap;
-    char *s;
     va_start(ap, fmt);
-    int n = vasprintf(&s, fmt, ap);
+    char *s = srv_vasprintf(fmt, ap);
     va_end(ap);
-    if (n < 0)
+    return s;
+}
+
+char *srv_vasprintf(const char *fmt, va_list ap)
+{
+    char *s;
+    if (vasprintf(&s, fmt, ap) < 0)
         out_of_memory();
     return s;
 }

@@ -3,6 +3,7 @@
 #ifndef CONDUIT_SERVER_ALLOC_H
 #define CONDUIT_SERVER_ALLOC_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 void *srv_calloc(size_t count, size_t size);
@@ -12,5 +13,6 @@ char *srv_strdup(const char *s);
 char *srv_strndup(const char *s, size_t n);
 /* A malloc'ed formatted string. */
 char *srv_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *srv_vasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 #endif

@@ -283,6 +283,15 @@ bool config_rule_masks(const struct config_rule *rule, size_t argno)
     return false;
 }
 
+size_t config_rule_stdin_position(const struct config_rule *rule, size_t nargs)
+{
+    if (rule->stdin_arg == CONFIG_STDIN_LAST)
+        return nargs >= 2 ? nargs - 1 : 0;
+    if (rule->stdin_arg > 0 && (size_t)rule->stdin_arg < nargs)
+        return (size_t)rule->stdin_arg;
+    return 0;
+}
+
 const char *const *config_acl_methods(void)
 {
     return acl_method_names();

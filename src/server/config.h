@@ -81,6 +81,12 @@ enum acl_result config_check(const struct config *config, const struct config_ru
 
 /* Whether argument position argno (subcommand = 1) is masked in logs. */
 bool config_rule_masks(const struct config_rule *rule, size_t argno);
+/* The argument position (subcommand = 1) that the rule's stdin= passes on
+ * standard input for a command of nargs words (the command word counted),
+ * or 0 for none.  stdin=last is the last word after the command, which
+ * may be the subcommand (as upstream's remctld does, whatever its manual
+ * says). */
+size_t config_rule_stdin_position(const struct config_rule *rule, size_t nargs);
 
 /* The ACL methods this build supports, NULL-terminated (for remctld -h). */
 const char *const *config_acl_methods(void);

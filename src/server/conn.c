@@ -525,6 +525,11 @@ static void run_command(struct conn *c, const struct iovec *args, size_t nargs, 
                                 c->host, c->expires, false};
     job_plan(s->config, &client, args, nargs, &c->plan);
     c->keepalive = keepalive;
+    /* As upstream, even in protocol 1: a second answer follows it. */
+    if (c->plan.notice && !send_error(c, c->plan.notice, c->plan.notice_text)) {
+        job_plan_free(&c->plan);
+        return;
+    }
     if (c->plan.error) {
         bool ok = send_error(c, c->plan.error, c->plan.error_text);
         job_plan_free(&c->plan);

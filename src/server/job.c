@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "remctl/message.h"
+#include "server/alloc.h"
 #include "server/session.h"
 #include "server/slog.h"
 #include "util/accounts.h"
@@ -18,35 +19,10 @@
 
 extern char **environ;
 
-static char *xstrndup(const void *p, size_t n)
-{
-    char *s = malloc(n + 1);
-    if (!s)
-        abort();
-    memcpy(s, p, n);
-    s[n] = '\0';
-    return s;
-}
-
-static char *xstrdup(const char *s)
-{
-    return xstrndup(s, strlen(s));
-}
-
-static char *xasprintf(const char *fmt, const char *a, const char *b)
-{
-    size_t n = strlen(fmt) + strlen(a) + strlen(b) + 1;
-    char *s = malloc(n);
-    if (!s)
-        abort();
-    snprintf(s, n, fmt, a, b);
-    return s;
-}
-
-static void refuse(struct job_plan *plan, uint32_t code, const char *text)
+static void refuse(struct job_plan *plan, uint32_t code)
 {
     plan->error = code;
-    plan->error_text = xstrdup(text ? text : session_error_text(code));
+    plan->error_text = srv_strdup(session_error_text(code));
 }
 
 static void free_strv(char **v)
@@ -81,7 +57,7 @@ void job_plan_add_host(struct job_plan *plan, const char *host)
         size_t k = 0;
         while (env[k])
             k++;
-        env[k] = xasprintf("%s%s", "REMOTE_HOST=", host); /* the spare slot */
+        env[k] = srv_asprintf("REMOTE_HOST=%s", host); /* the spare slot */
     }
 }
 
@@ -91,6 +67,7 @@ void job_plan_free(struct job_plan *plan)
         job_free(&plan->jobs[i]);
     free(plan->jobs);
     free(plan->error_text);
+    free(plan->notice_text);
     memset(plan, 0, sizeof *plan);
 }
 
@@ -107,9 +84,7 @@ static size_t base_env_count(void)
     size_t n = 0;
     for (char **e = environ; *e; e++)
         n++;
-    base_env = calloc(n + 1, sizeof *base_env);
-    if (!base_env)
-        abort();
+    base_env = srv_calloc(n + 1, sizeof *base_env);
     static const char *const dropped[] = {
         "LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=", "NOTIFY_SOCKET=", "REMUSER=",
         "REMOTE_USER=", "REMOTE_ADDR=", "REMOTE_HOST=", "REMCTL_COMMAND=", "REMOTE_EXPIRES=",
@@ -120,7 +95,7 @@ static size_t base_env_count(void)
             if (strncmp(*e, dropped[i], strlen(dropped[i])) == 0)
                 drop = true;
         if (!drop)
-            base_env[base_env_n++] = xstrdup(*e);
+            base_env[base_env_n++] = srv_strdup(*e);
     }
     return base_env_n;
 }
@@ -133,23 +108,18 @@ static char **build_env(const struct job_client *c, const char *command)
     /* Room for our six variables, the terminator, and one more slot for
      * REMOTE_HOST added when the lookup ends after planning
      * (job_plan_add_host). */
-    char **env = calloc(n + 9, sizeof *env);
-    if (!env)
-        abort();
+    char **env = srv_calloc(n + 9, sizeof *env);
     memcpy(env, base_env, n * sizeof *env);
     size_t k = n;
-    env[k++] = xasprintf("%s%s", "REMUSER=", c->principal);
-    env[k++] = xasprintf("%s%s", "REMOTE_USER=", c->principal);
+    env[k++] = srv_asprintf("REMUSER=%s", c->principal);
+    env[k++] = srv_asprintf("REMOTE_USER=%s", c->principal);
     if (c->addr)
-        env[k++] = xasprintf("%s%s", "REMOTE_ADDR=", c->addr);
+        env[k++] = srv_asprintf("REMOTE_ADDR=%s", c->addr);
     if (c->host)
-        env[k++] = xasprintf("%s%s", "REMOTE_HOST=", c->host);
-    env[k++] = xasprintf("%s%s", "REMCTL_COMMAND=", command);
-    if (c->expires > 0 || c->always_expires) {
-        char num[32];
-        snprintf(num, sizeof num, "%lld", c->expires);
-        env[k++] = xasprintf("%s%s", "REMOTE_EXPIRES=", num);
-    }
+        env[k++] = srv_asprintf("REMOTE_HOST=%s", c->host);
+    env[k++] = srv_asprintf("REMCTL_COMMAND=%s", command);
+    if (c->expires > 0 || c->always_expires)
+        env[k++] = srv_asprintf("REMOTE_EXPIRES=%lld", c->expires);
     env[k] = NULL;
     return env;
 }
@@ -159,58 +129,40 @@ static bool has_nul(const struct iovec *a)
     return memchr(a->iov_base, '\0', a->iov_len) != NULL;
 }
 
-/* Build the job running rule's program with the given arguments (argument 1
- * onwards: subcommand and the rest).  stdin_arg selects one to pass on
- * standard input.  Returns false (and sets plan->error) on NUL bytes. */
-static bool build_job(struct job *job, const struct config_rule *rule,
+/* Fill job to run rule's program with the given arguments (argument 1
+ * onwards: subcommand and the rest), REMCTL_COMMAND=command, and argument
+ * stdin_pos (0: none) on standard input.  job_plan has refused NUL bytes
+ * in every other argument. */
+static void build_job(struct job *job, const struct config_rule *rule,
                       const struct job_client *client, const char *command,
-                      const struct iovec *args, size_t nargs, struct job_plan *plan)
+                      const struct iovec *args, size_t nargs, size_t stdin_pos)
 {
-    /* Which argument (index into args) goes to standard input. */
-    size_t stdin_index = (size_t)-1;
-    if (rule->stdin_arg == CONFIG_STDIN_LAST) {
-        /* "last" never takes the subcommand (man 8 remctld). */
-        if (nargs > 2)
-            stdin_index = nargs - 1;
-    } else if (rule->stdin_arg > 0 && (size_t)rule->stdin_arg < nargs) {
-        stdin_index = (size_t)rule->stdin_arg;
-    }
-    for (size_t i = 1; i < nargs; i++)
-        if (i != stdin_index && has_nul(&args[i])) {
-            refuse(plan, RMSG_ERROR_BAD_COMMAND, NULL);
-            return false;
-        }
-
     size_t extra = rule->sudo_user ? 4 : 0;
-    char **argv = calloc(nargs + extra + 2, sizeof *argv);
-    if (!argv)
-        abort();
+    char **argv = srv_calloc(nargs + extra + 2, sizeof *argv);
     size_t k = 0;
     const char *base = strrchr(rule->program, '/');
     base = base ? base + 1 : rule->program;
     if (rule->sudo_user) {
-        job->path = xstrdup(SUDO_PATH);
-        argv[k++] = xstrdup("sudo");
-        argv[k++] = xstrdup("-u");
-        argv[k++] = xstrdup(rule->sudo_user);
-        argv[k++] = xstrdup("--");
-        argv[k++] = xstrdup(rule->program);
+        job->path = srv_strdup(SUDO_PATH);
+        argv[k++] = srv_strdup("sudo");
+        argv[k++] = srv_strdup("-u");
+        argv[k++] = srv_strdup(rule->sudo_user);
+        argv[k++] = srv_strdup("--");
+        argv[k++] = srv_strdup(rule->program);
     } else {
-        job->path = xstrdup(rule->program);
-        argv[k++] = xstrdup(base);
+        job->path = srv_strdup(rule->program);
+        argv[k++] = srv_strdup(base);
     }
     for (size_t i = 1; i < nargs; i++)
-        if (i != stdin_index)
-            argv[k++] = xstrndup(args[i].iov_base, args[i].iov_len);
+        if (i != stdin_pos)
+            argv[k++] = srv_strndup(args[i].iov_base, args[i].iov_len);
     argv[k] = NULL;
     job->argv = argv;
     job->envp = build_env(client, command);
-    if (stdin_index != (size_t)-1) {
-        job->stdin_len = args[stdin_index].iov_len;
-        job->stdin_data = malloc(job->stdin_len ? job->stdin_len : 1);
-        if (!job->stdin_data)
-            abort();
-        memcpy(job->stdin_data, args[stdin_index].iov_base, job->stdin_len);
+    if (stdin_pos != 0) {
+        job->stdin_len = args[stdin_pos].iov_len;
+        job->stdin_data = srv_calloc(job->stdin_len, 1);
+        memcpy(job->stdin_data, args[stdin_pos].iov_base, job->stdin_len);
     }
     if (rule->user) {
         job->set_user = true;
@@ -221,145 +173,146 @@ static bool build_job(struct job *job, const struct config_rule *rule,
             job->groups = account_group_list(pw.name, rule->gid, &job->ngroups);
             account_user_free(&pw);
         } else {
-            job->groups = malloc(sizeof *job->groups);
-            if (!job->groups)
-                abort();
+            job->groups = srv_calloc(1, sizeof *job->groups);
             job->groups[0] = rule->gid;
             job->ngroups = 1;
         }
     }
-    return true;
 }
 
 static struct job *add_job(struct job_plan *plan)
 {
-    struct job *jobs = realloc(plan->jobs, (plan->count + 1) * sizeof *jobs);
-    if (!jobs)
-        abort();
-    plan->jobs = jobs;
-    memset(&jobs[plan->count], 0, sizeof *jobs);
-    return &jobs[plan->count++];
+    plan->jobs = srv_reallocarray(plan->jobs, plan->count + 1, sizeof *plan->jobs);
+    memset(&plan->jobs[plan->count], 0, sizeof *plan->jobs);
+    return &plan->jobs[plan->count++];
 }
 
-static enum acl_result check(const struct config *config, const struct config_rule *rule,
-                             const struct job_client *client)
+/* Whether the rule's ACLs let the client in.  Only an ACL that could not
+ * be evaluated is logged (upstream logs no decisions, even with -d). */
+static bool allowed(const struct config *config, const struct config_rule *rule,
+                    const struct job_client *client)
 {
     struct acl_subject who = {client->principal, client->anonymous};
     char *reason = NULL;
     enum acl_result res = config_check(config, rule, &who, &reason);
     if (res == ACL_ERROR)
         slog_error("%s", reason ? reason : "ACL error");
-    else if (reason)
-        slog_debug("%s", reason);
     free(reason);
-    return res;
+    return res == ACL_ALLOW;
 }
 
 /* help with no arguments: every authorised rule with a summary= runs its
  * program as upstream does, with the summary word, then the rule's
  * subcommand unless that is ALL or EMPTY (so one program serving several
  * subcommands can tell which one to summarise); REMCTL_COMMAND is the
- * summary word. */
+ * summary word.  Upstream logs no COMMAND line for it. */
 static void plan_summary(const struct config *config, const struct job_client *client,
                          struct job_plan *plan)
 {
     plan->summary = true;
     for (size_t i = 0; i < config->count; i++) {
         const struct config_rule *rule = &config->rules[i];
-        if (!rule->summary)
-            continue;
-        if (check(config, rule, client) != ACL_ALLOW)
+        if (!rule->summary || !allowed(config, rule, client))
             continue;
         bool named = strcmp(rule->subcommand, "ALL") != 0 && strcmp(rule->subcommand, "EMPTY") != 0;
         struct iovec args[3] = {{(void *)rule->command, strlen(rule->command)},
                                 {rule->summary, strlen(rule->summary)},
                                 {(void *)rule->subcommand, strlen(rule->subcommand)}};
-        struct config_rule copy = *rule;
-        copy.stdin_arg = CONFIG_STDIN_NONE;
-        if (!build_job(add_job(plan), &copy, client, rule->summary, args, named ? 3 : 2, plan))
-            return;
+        build_job(add_job(plan), rule, client, rule->summary, args, named ? 3 : 2, 0);
     }
-    if (plan->count == 0 && !plan->error) {
+    if (plan->count == 0) {
         slog_info("summary request from user %s, but no defined summaries", client->principal);
-        refuse(plan, RMSG_ERROR_UNKNOWN_COMMAND, NULL);
+        refuse(plan, RMSG_ERROR_UNKNOWN_COMMAND);
     }
 }
 
-/* help COMMAND [SUBCOMMAND]: the rule's help= argument. */
+/* help COMMAND [SUBCOMMAND [...]]: the help= argument of the rule for
+ * COMMAND SUBCOMMAND, with REMCTL_COMMAND=help and nothing on standard
+ * input.  As upstream, the COMMAND line masks the words by that rule's
+ * logmask= and stdin= positions. */
 static void plan_help(const struct config *config, const struct job_client *client,
                       const struct iovec *args, size_t nargs, struct job_plan *plan)
 {
-    if (nargs > 3) {
-        slog_error("help command from user %s has more than three arguments",
-                   client->principal);
-        refuse(plan, RMSG_ERROR_TOOMANY_ARGS, "Too many arguments for help command");
-        return;
-    }
-    for (size_t i = 1; i < nargs; i++)
-        if (has_nul(&args[i])) {
-            refuse(plan, RMSG_ERROR_BAD_COMMAND, NULL);
-            return;
-        }
-    char *command = xstrndup(args[1].iov_base, args[1].iov_len);
-    char *sub = nargs > 2 ? xstrndup(args[2].iov_base, args[2].iov_len) : NULL;
+    char *command = srv_strndup(args[1].iov_base, args[1].iov_len);
+    char *sub = nargs > 2 ? srv_strndup(args[2].iov_base, args[2].iov_len) : NULL;
     const struct config_rule *rule = config_find(config, command, sub);
+    slog_command(client->principal, args, nargs, rule);
     if (!rule) {
         slog_info("unknown command help %s from user %s", command, client->principal);
-        refuse(plan, RMSG_ERROR_UNKNOWN_COMMAND, NULL);
-    } else if (check(config, rule, client) != ACL_ALLOW) {
+        refuse(plan, RMSG_ERROR_UNKNOWN_COMMAND);
+    } else if (!allowed(config, rule, client)) {
         slog_info("access denied: user %s, command help %s", client->principal, command);
-        refuse(plan, RMSG_ERROR_ACCESS, NULL);
+        refuse(plan, RMSG_ERROR_ACCESS);
     } else if (!rule->help) {
-        slog_info("command %s from user %s has no defined help", command, client->principal);
-        refuse(plan, RMSG_ERROR_NO_HELP, NULL);
+        slog_info("command help from user %s has no defined help", client->principal);
+        refuse(plan, RMSG_ERROR_NO_HELP);
     } else {
-        struct iovec hargs[3] = {{command, strlen(command)},
-                                 {rule->help, strlen(rule->help)},
-                                 {sub, sub ? strlen(sub) : 0}};
-        struct config_rule copy = *rule;
-        copy.stdin_arg = CONFIG_STDIN_NONE;
-        build_job(add_job(plan), &copy, client, command, hargs, sub ? 3 : 2, plan);
+        struct iovec hargs[3] = {args[0], {rule->help, strlen(rule->help)}, {NULL, 0}};
+        if (sub)
+            hargs[2] = args[2];
+        build_job(add_job(plan), rule, client, "help", hargs, sub ? 3 : 2, 0);
     }
     free(command);
     free(sub);
 }
 
+/* Upstream's order of checks: NUL bytes in the command and subcommand;
+ * the rule; help's argument count (complained about, then help goes on);
+ * NUL bytes in the other arguments (but the one for standard input); then
+ * the COMMAND line, and the summary, help or the rule's command. */
 void job_plan(const struct config *config, const struct job_client *client,
               const struct iovec *args, size_t nargs, struct job_plan *plan)
 {
     memset(plan, 0, sizeof *plan);
-    if (nargs == 0 || has_nul(&args[0]) || (nargs > 1 && has_nul(&args[1]))) {
-        slog_command(client->principal, args, nargs, NULL);
-        refuse(plan, RMSG_ERROR_BAD_COMMAND, NULL);
+    if (nargs == 0) {
+        refuse(plan, RMSG_ERROR_UNKNOWN_COMMAND);
         return;
     }
-    char *command = xstrndup(args[0].iov_base, args[0].iov_len);
-    char *sub = nargs > 1 ? xstrndup(args[1].iov_base, args[1].iov_len) : NULL;
+    if (has_nul(&args[0]) || (nargs > 1 && has_nul(&args[1]))) {
+        slog_info("%s from user %s contains nul octet", has_nul(&args[0]) ? "command" : "subcommand",
+                  client->principal);
+        refuse(plan, RMSG_ERROR_BAD_COMMAND);
+        return;
+    }
+    char *command = srv_strndup(args[0].iov_base, args[0].iov_len);
+    char *sub = nargs > 1 ? srv_strndup(args[1].iov_base, args[1].iov_len) : NULL;
     const struct config_rule *rule = config_find(config, command, sub);
+    bool help = !rule && strcmp(command, "help") == 0;
+    size_t stdin_pos = rule ? config_rule_stdin_position(rule, nargs) : 0;
+    if (help && nargs == 1) {
+        plan_summary(config, client, plan);
+        goto done;
+    }
+    if (help && nargs > 3) {
+        slog_info("help command from user %s has more than three arguments", client->principal);
+        plan->notice = RMSG_ERROR_TOOMANY_ARGS;
+        plan->notice_text = srv_strdup("Too many arguments for help command");
+    }
+    for (size_t i = 2; i < nargs; i++)
+        if (i != stdin_pos && has_nul(&args[i])) {
+            slog_info("argument %zu from user %s contains nul octet", i, client->principal);
+            refuse(plan, RMSG_ERROR_BAD_COMMAND);
+            goto done;
+        }
+    if (help) {
+        plan_help(config, client, args, nargs, plan);
+        goto done;
+    }
     slog_command(client->principal, args, nargs, rule);
-    if (!rule && strcmp(command, "help") == 0) {
-        if (nargs == 1)
-            plan_summary(config, client, plan);
-        else
-            plan_help(config, client, args, nargs, plan);
-    } else if (!rule) {
+    if (!rule) {
         slog_info("unknown command %s%s%s from user %s", command, sub ? " " : "",
                   sub ? sub : "", client->principal);
-        refuse(plan, RMSG_ERROR_UNKNOWN_COMMAND, NULL);
-    } else if (check(config, rule, client) != ACL_ALLOW) {
+        refuse(plan, RMSG_ERROR_UNKNOWN_COMMAND);
+    } else if (!allowed(config, rule, client)) {
         slog_info("access denied: user %s, command %s%s%s", client->principal, command,
                   sub ? " " : "", sub ? sub : "");
-        refuse(plan, RMSG_ERROR_ACCESS, NULL);
+        refuse(plan, RMSG_ERROR_ACCESS);
     } else {
-        build_job(add_job(plan), rule, client, command, args, nargs, plan);
+        build_job(add_job(plan), rule, client, command, args, nargs, stdin_pos);
     }
+done:
     free(command);
     free(sub);
-    if (plan->error) {
-        for (size_t i = 0; i < plan->count; i++)
-            job_free(&plan->jobs[i]);
-        plan->count = 0;
-    }
 }
 
 void job_runner_spec(const struct job *job, struct runner_spec *spec)

@@ -44,11 +44,15 @@ struct job_plan {
     size_t count;
     uint32_t error;      /* nonzero: send this MESSAGE_ERROR instead */
     char *error_text;    /* malloc'ed */
+    uint32_t notice;     /* nonzero: send this MESSAGE_ERROR first, then go
+                            on with the jobs or the error (upstream's help
+                            with too many arguments) */
+    char *notice_text;   /* malloc'ed */
     bool summary;        /* the jobs are help's summaries */
 };
 
-/* Plan the command args[0..nargs) for client under config.  Logs the
- * command (masked) and any refusal. */
+/* Plan the command args[0..nargs) for client under config, as upstream's
+ * remctld does.  Logs the command (masked) and any refusal. */
 void job_plan(const struct config *config, const struct job_client *client,
               const struct iovec *args, size_t nargs, struct job_plan *plan);
 /* REMOTE_HOST=host for every job of a plan made while the client's name

@@ -2,9 +2,11 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 
+#include "server/alloc.h"
 #include "server/config.h"
 #include "util/buf.h"
 
@@ -49,20 +51,22 @@ bool slog_debugging(void)
     return debugging;
 }
 
-static void emit(int priority, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void emit(int priority, const char *fmt,
+                                                     va_list ap)
 {
     if (discard)
         return;
-    char line[4096];
-    vsnprintf(line, sizeof line, fmt, ap);
+    /* Never cut: upstream's log is not. */
+    char *line = srv_vasprintf(fmt, ap);
     if (!to_stdio) {
         syslog(priority, "%s", line);
-        return;
+    } else {
+        /* One write per line so lines never interleave. */
+        FILE *f = (stderr_only || priority <= LOG_WARNING) ? stderr : stdout;
+        fprintf(f, "%s: %s\n", name, line);
+        fflush(f);
     }
-    /* One write per line so lines never interleave. */
-    FILE *f = (stderr_only || priority <= LOG_WARNING) ? stderr : stdout;
-    fprintf(f, "%s: %s\n", name, line);
-    fflush(f);
+    free(line);
 }
 
 void slog_info(const char *fmt, ...)
@@ -101,40 +105,30 @@ void slog_error(const char *fmt, ...)
     va_end(ap);
 }
 
-/* Append arg to b, escaping what would garble a log line. */
-static void append_escaped(struct buf *b, const unsigned char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] >= 0x20 && p[i] < 0x7f) {
-            buf_append(b, &p[i], 1);
-        } else {
-            char esc[5];
-            snprintf(esc, sizeof esc, "\\x%02x", p[i]);
-            buf_append(b, esc, 4);
-        }
-    }
-}
-
 void slog_command(const char *principal, const struct iovec *args, size_t nargs,
                   const struct config_rule *rule)
 {
+    size_t data_pos = rule ? config_rule_stdin_position(rule, nargs) : 0;
     struct buf b = BUF_INIT;
-    /* Long arguments are cut: the log is for people, not a copy of data. */
-    const size_t max_line = 3000;
-    for (size_t i = 0; i < nargs && buf_len(&b) < max_line; i++) {
+    for (size_t i = 0; i < nargs; i++) {
         if (i > 0)
             buf_append(&b, " ", 1);
+        if (i > 0 && i == data_pos) {
+            buf_append(&b, "**DATA**", 8);
+            continue;
+        }
         if (rule && i > 0 && config_rule_masks(rule, i)) {
             buf_append(&b, "**MASKED**", 10);
             continue;
         }
-        size_t n = args[i].iov_len;
-        if (n > max_line)
-            n = max_line;
-        append_escaped(&b, args[i].iov_base, n);
+        /* As upstream: printable ASCII and tabs as they are, any other
+         * byte as a dot. */
+        const unsigned char *p = args[i].iov_base;
+        for (size_t j = 0; j < args[i].iov_len; j++) {
+            char c = (p[j] >= 0x20 && p[j] < 0x7f) || p[j] == '\t' ? (char)p[j] : '.';
+            buf_append(&b, &c, 1);
+        }
     }
-    if (buf_len(&b) > max_line)
-        b.end = b.start + max_line;
     buf_append(&b, "", 1);
     slog_info("COMMAND from %s: %s", principal, (const char *)buf_head(&b));
     buf_free(&b);

@@ -25,8 +25,10 @@ void slog_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void slog_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void slog_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* "COMMAND from PRINCIPAL: ARGS" with the rule's logmask= arguments shown as
- * **MASKED** (rule may be NULL) and unprintable bytes escaped. */
+/* "COMMAND from PRINCIPAL: ARGS" as upstream writes it: the rule's stdin=
+ * argument shown as **DATA**, its logmask= arguments as **MASKED** (rule
+ * may be NULL), bytes other than printable ASCII and tab as dots, and the
+ * whole line however long. */
 void slog_command(const char *principal, const struct iovec *args, size_t nargs,
                   const struct config_rule *rule);
 

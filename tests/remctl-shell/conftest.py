@@ -5,14 +5,20 @@ output, standard error, the exit status and every syslog record.
 Syslog: the program runs in a private mount namespace whose /dev is a small
 tmpfs holding the usual device nodes plus a `log` socket bound by the test,
 so nothing reaches (or needs) the machine's syslog daemon and records from
-both programs are compared like their other outputs."""
+both programs are compared like their other outputs.  Setting up such a
+namespace costs far more than a run, so a few are set up once, each with a
+process inside that runs the programs (ns_runner.py), and runs are spread
+over them (run_many)."""
 
 import os
+import pickle
+import queue
 import re
 import shutil
 import socket
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
@@ -21,6 +27,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OURS = os.environ.get("REMCTL_SHELL_BIN",
                       os.path.join(HERE, "..", "..", "build", "src", "cli", "remctl-shell"))
 DEBIAN = "/usr/sbin/remctl-shell"
+NS_RUNNER = os.path.join(HERE, "ns_runner.py")
+# Runs at once: each is mostly process start-up and waiting, so twice the
+# cores keeps them busy.
+PARALLEL = max(2, min(8, 2 * (os.cpu_count() or 1)))
 PROGRAMS = {"ours": OURS, "debian": DEBIAN}
 
 
@@ -85,6 +95,7 @@ first ALL {d}/args princ:bob@EXAMPLE.ORG
 first ALL {d}/args ANYUSER
 w ALL {d}/words ANYUSER
 sshenv ALL {d}/sshenv ANYUSER
+both ALL {d}/stdin stdin=2 logmask=2 ANYUSER
 """
 
 CONFIGS = {
@@ -213,19 +224,77 @@ def in_namespace(sink, argv, env, argv0=None):
              "bash", *argv], wrapper_env)
 
 
-def run(program, args, env, sink=None, stdin=b"", cwd=None, prefix=(), timeout=60):
+class LoggedRunner:
+    """A syslog namespace with its own sink, and a process inside it that
+    runs programs one at a time: the records the sink holds after a run
+    are that run's."""
+
+    def __init__(self):
+        self.sink = SyslogSink()
+        argv, env = in_namespace(self.sink, ["/usr/bin/python3", NS_RUNNER], base_env())
+        self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE)
+
+    def run(self, argv, executable, env, stdin, cwd, timeout):
+        self.sink.take()
+        pickle.dump((argv, executable, env, stdin, cwd, timeout), self.proc.stdin)
+        self.proc.stdin.flush()
+        answer = pickle.load(self.proc.stdout)
+        if isinstance(answer, str):
+            raise RuntimeError(answer)
+        return Result(*answer, self.sink.take())
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+        self.proc.stdout.close()
+        self.sink.close()
+
+
+@pytest.fixture(scope="session")
+def logged_runners():
+    require(os.geteuid() == 0 and shutil.which("unshare"),
+            "capturing syslog needs root and unshare (a private /dev/log)")
+    runners = []
+    try:
+        runners = [LoggedRunner() for _ in range(PARALLEL)]
+        yield runners
+    finally:
+        for r in runners:
+            r.close()
+
+
+def run_many(runners, calls):
+    """Each of calls (a function of a runner, see run) with a runner of its
+    own at the time, as many at once as there are runners; their results
+    (or the exceptions they raised) in order.  runners may be Nones: runs
+    without syslog."""
+    free = queue.Queue()
+    for r in runners:
+        free.put(r)
+
+    def call_with_runner(call):
+        runner = free.get()
+        try:
+            return call(runner)
+        except Exception as e:  # noqa: BLE001 (reported by the test that needs it)
+            return e
+        finally:
+            free.put(runner)
+
+    with ThreadPoolExecutor(len(runners)) as pool:
+        return list(pool.map(call_with_runner, calls))
+
+
+def run(program, args, env, runner=None, stdin=b"", cwd=None, prefix=(), timeout=60):
     """Run program with argv[0] "remctl-shell" (what sshd gives a login
     shell, so getopt's messages match); prefix (e.g. setpriv ...) goes in
-    front of it.  With a sink, in the syslog namespace, whose records are
-    returned."""
+    front of it.  With a LoggedRunner, in its syslog namespace, whose
+    records are returned."""
     argv = [*prefix, program, *args]
     argv0 = prefix[0] if prefix else "remctl-shell"
-    if sink is None:
-        p = subprocess.run([argv0, *argv[1:]], executable=argv[0], env=env, input=stdin,
-                           capture_output=True, cwd=cwd, timeout=timeout)
-        return Result(p.returncode, p.stdout, p.stderr, [])
-    sink.take()
-    argv, env = in_namespace(sink, argv, env, argv0)
-    p = subprocess.run(argv, env=env, input=stdin, capture_output=True, cwd=cwd,
-                       timeout=timeout)
-    return Result(p.returncode, p.stdout, p.stderr, sink.take())
+    if runner is not None:
+        return runner.run([argv0, *argv[1:]], argv[0], env, stdin, cwd, timeout)
+    p = subprocess.run([argv0, *argv[1:]], executable=argv[0], env=env, input=stdin,
+                       capture_output=True, cwd=cwd, timeout=timeout)
+    return Result(p.returncode, p.stdout, p.stderr, [])

@@ -4,11 +4,12 @@ matter (blanks, both quotes, backslash) through ours and Debian's, as
 separated), the status and both outputs must be equal.  Seeded, so a
 failure reproduces."""
 
+import functools
 import random
 
 import pytest
 
-from conftest import DEBIAN, OURS, base_env, run
+from conftest import DEBIAN, OURS, PARALLEL, base_env, run, run_many
 
 ALPHABET = ["a", "b", " ", "  ", "\t", "\n", "'", '"', "\\", "\\\\", "é"]
 CASES = 150
@@ -20,24 +21,31 @@ def lines(seed):
         yield "".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 14)))
 
 
+def run_line(sandbox, mode, line, program, runner):
+    # A first word that always names the rule; the rest is random.
+    command = "w " + line
+    env = base_env(SSH_CONNECTION="127.0.0.1 1 2 3", REMCTL_USER="alice@EXAMPLE.ORG")
+    args = ["-S", "-q", "-f", f"{sandbox}/words.conf"]
+    if mode == "-c":
+        args += ["-c", command]
+    else:
+        env["SSH_ORIGINAL_COMMAND"] = command
+        args += ["alice@EXAMPLE.ORG"]
+    r = run(program, args, env, runner=runner, cwd=sandbox)
+    return r.status, r.stdout, r.stderr
+
+
 @pytest.mark.parametrize("mode", ["-c", "forced-command"])
 def test_random_lines_split_alike(mode, sandbox):
-    failures = []
-    for i, line in enumerate(lines(20240601 if mode == "-c" else 4373)):
-        # A first word that always names the rule; the rest is random.
-        command = "w " + line
-        env = base_env(SSH_CONNECTION="127.0.0.1 1 2 3", REMCTL_USER="alice@EXAMPLE.ORG")
-        args = ["-S", "-q", "-f", f"{sandbox}/words.conf"]
-        if mode == "-c":
-            args += ["-c", command]
-        else:
-            env["SSH_ORIGINAL_COMMAND"] = command
-            args += ["alice@EXAMPLE.ORG"]
-        theirs = run(DEBIAN, args, env, cwd=sandbox)
-        ours = run(OURS, args, env, cwd=sandbox)
-        if (ours.status, ours.stdout, ours.stderr) != (theirs.status, theirs.stdout,
-                                                        theirs.stderr):
-            failures.append((i, command, theirs, ours))
+    todo = list(lines(20240601 if mode == "-c" else 4373))
+    calls = [functools.partial(run_line, sandbox, mode, line, program)
+             for line in todo for program in (DEBIAN, OURS)]
+    got = run_many([None] * PARALLEL, calls)
+    for r in got:
+        if isinstance(r, Exception):
+            raise r
+    failures = [(i, "w " + line, got[2 * i], got[2 * i + 1]) for i, line in enumerate(todo)
+                if got[2 * i] != got[2 * i + 1]]
     assert not failures, failures[:5]
 
 

@@ -233,10 +233,7 @@ COMMANDS = {
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", list(COMMANDS))
-def test_through_sshd_same_as_debian(deployment, mode, name, request):
-    if name == "stdin-argument-from-command-line":
-        request.applymarker(pytest.mark.xfail(
-            reason="planning/logging shared with remctld: log shows **DATA**", strict=False))
+def test_through_sshd_same_as_debian(deployment, mode, name):
     command, stdin = COMMANDS[name]
     theirs = list(deployment.ssh(mode, "debian", command, stdin))
     ours = list(deployment.ssh(mode, "ours", command, stdin))

@@ -111,3 +111,27 @@ def pyremctl(realm, code):
                        text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     return p.stdout
+
+
+# ---- raw_client operations and answers
+
+def joined(lines):
+    """Consecutive OUTPUT lines of one stream merged (chunking is the
+    command's business)."""
+    out = []
+    for line in lines:
+        if out and line.startswith("OUTPUT ") and out[-1][:9] == line[:9]:
+            out[-1] += line[9:]
+        else:
+            out.append(line)
+    return out
+
+
+def hexmsg(version, mtype, body=b""):
+    return "msg:" + (bytes([version, mtype]) + body).hex()
+
+
+def command_body(args, keepalive=1, cont=0):
+    data = len(args).to_bytes(4, "big") + b"".join(
+        len(a).to_bytes(4, "big") + a for a in args)
+    return bytes([keepalive, cont]) + data

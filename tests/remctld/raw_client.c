@@ -14,6 +14,7 @@
  *   recv           receive one token; print the decoded message
  *   all            receive until STATUS or ERROR, printing each message
  *   v1:ARG,ARG     protocol v1 command; print "MIC ok" and "V1 status output"
+ *   v1result       receive one more protocol v1 result: "V1 status output"
  *   eof            expect the server to close: prints "EOF" or what came
  *   pause:MS       sleep (without reading), then print "PAUSED"
  */
@@ -154,6 +155,24 @@ static int recv_one(void)
     return type;
 }
 
+/* Receive and print one protocol v1 result token. */
+static void v1_result(void)
+{
+    uint8_t flags;
+    struct token_fail fail;
+    gss_buffer_desc plain = GSS_C_EMPTY_BUFFER;
+    if (token_recv_priv(&io, ctx, &flags, &plain, &fail) || flags != TOKEN_DATA)
+        die("v1 result");
+    struct rmsg_v1_result res;
+    if (rmsg_v1_result_decode(plain.value, plain.length, &res) != RMSG_OK)
+        die("v1 result decode");
+    printf("V1 %d ", (int)res.status);
+    print_escaped(res.data, res.data_len);
+    printf("\n");
+    OM_uint32 minor;
+    gss_release_buffer(&minor, &plain);
+}
+
 static void v1_command(const char *spec)
 {
     struct buf args = BUF_INIT;
@@ -182,16 +201,7 @@ static void v1_command(const char *spec)
     OM_uint32 minor;
     printf("MIC %s\n", gss_verify_mic(&minor, ctx, &msg, &tok, NULL) == GSS_S_COMPLETE ? "ok"
                                                                                          : "bad");
-    gss_buffer_desc plain = GSS_C_EMPTY_BUFFER;
-    if (token_recv_priv(&io, ctx, &flags, &plain, &fail) || flags != TOKEN_DATA)
-        die("v1 result");
-    struct rmsg_v1_result res;
-    if (rmsg_v1_result_decode(plain.value, plain.length, &res) != RMSG_OK)
-        die("v1 result decode");
-    printf("V1 %d ", (int)res.status);
-    print_escaped(res.data, res.data_len);
-    printf("\n");
-    gss_release_buffer(&minor, &plain);
+    v1_result();
     buf_free(&args);
     buf_free(&body);
     free(copy);
@@ -254,6 +264,8 @@ int main(int argc, char **argv)
             }
         } else if (strncmp(op, "v1:", 3) == 0) {
             v1_command(op + 3);
+        } else if (strcmp(op, "v1result") == 0) {
+            v1_result();
         } else if (strncmp(op, "pause:", 6) == 0) {
             usleep((useconds_t)atoi(op + 6) * 1000);
             printf("PAUSED\n");

@@ -3,9 +3,11 @@ running upstream's own test suite against it), each run against Debian's
 remctld too with the same expectations where the same setup can show it:
 protocol-1 fallback after a protocol-2 first token, a command that leaves a
 background process holding its output, `help` summaries, protocol v1
-statuses and error lines, REMOTE_ADDR/REMOTE_HOST (with a resolver that
-never answers), and the -p option."""
+statuses and error lines, command planning (help, stdin=last, NUL bytes and
+the log lines), REMOTE_ADDR/REMOTE_HOST (with a resolver that never
+answers), and the -p option."""
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import RAW_CLIENT, REMCTLD, write_scripts
+from conftest import RAW_CLIENT, REMCTLD, command_body, hexmsg, joined, write_scripts
 from realm import REMCTLD as DEBIAN_REMCTLD
 from realm import free_port, wait_listening
 
@@ -43,6 +45,7 @@ SCRIPTS = {
                      'head -c 200000 /dev/zero | tr "\\0" e >&2\n',
     "showaddr": "#!/bin/sh\nenv | grep -E '^REMOTE_(ADDR|HOST)=' | sort\n",
     "whoami": '#!/bin/sh\necho "$(id -un) $*"\n',
+    "stdin": '#!/bin/sh\necho "args: $*"; printf "stdin: ["; cat; echo "]"\n',
 }
 
 
@@ -219,6 +222,142 @@ def test_help_and_summary_under_sudo(realm, scripts, start, kind):
     else:
         assert (summary.stdout, summary.stderr) == ("", "sudo: svc-summary: command not found\n")
         assert (helped.stdout, helped.stderr) == ("", "sudo: svc-help: command not found\n")
+
+
+# ---- planning: help, stdin=last, NUL bytes, the log ---------------------
+
+def plan_config(s, realm):
+    return (f"svc ALL {s}/summ help=svc-help summary=svc-summary ANYUSER\n"
+            f"nohelp ALL {s}/summ ANYUSER\n"
+            f"deny ALL {s}/summ princ:nobody@{realm.realm}\n"
+            f"last ALL {s}/stdin stdin=last ANYUSER\n"
+            f"second ALL {s}/stdin stdin=2 logmask=3 help=second-help ANYUSER\n")
+
+
+def command(*args, keepalive=1):
+    """A raw_client op sending MESSAGE_COMMAND with these arguments."""
+    return hexmsg(2, 1, command_body([a if isinstance(a, bytes) else a.encode() for a in args],
+                                     keepalive=keepalive))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_help_runs_with_remctl_command_help(realm, scripts, start, kind):
+    """`help COMMAND [SUBCOMMAND]`: the rule's program with its help= word
+    and the subcommand, REMCTL_COMMAND=help (not the rule's command), and
+    nothing on standard input even for a stdin= rule."""
+    server = start(kind, plan_config(scripts, realm))
+    assert remctl(realm, server.port, "help", "svc").stdout == "svc-help (help)\n"
+    assert remctl(realm, server.port, "help", "svc", "sub").stdout == "svc-help sub (help)\n"
+    p = remctl(realm, server.port, "help", "second", "sub")
+    assert (p.returncode, p.stdout) == (0, "args: second-help sub\nstdin: []\n")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_stdin_last_takes_a_lone_subcommand(realm, scripts, start, kind):
+    """stdin=last is the last argument, the subcommand too when it is the
+    only one (upstream's manual says nothing is passed then; its server
+    passes it)."""
+    server = start(kind, plan_config(scripts, realm))
+    assert remctl(realm, server.port, "last", "data").stdout == "args: \nstdin: [data]\n"
+    assert remctl(realm, server.port, "last", "a", "data").stdout == "args: a\nstdin: [data]\n"
+    assert remctl(realm, server.port, "last").stdout == "args: \nstdin: []\n"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_help_with_too_many_arguments_complains_and_goes_on(realm, scripts, start, kind):
+    """`help` with more than three words: ERROR 7, and then the help of the
+    first two words is answered all the same -- its output and status, or a
+    second error -- in protocol 2 (the connection stays in step) and 1
+    (a second result token)."""
+    server = start(kind, plan_config(scripts, realm))
+    too_many = "ERROR 7 Too many arguments for help command"
+    rc, lines = raw(realm, server, command("help", "svc", "sub", "x"), "all", "all",
+                    command("svc", "a"), "all")
+    assert (rc, joined(lines)) == (0, ["CONNECTED", too_many, "OUTPUT 1 svc-help sub (help).",
+                                       "STATUS 0", "OUTPUT 1 a (svc).", "STATUS 0"])
+    rc, lines = raw(realm, server, command("help", "nope", "a", "b"), "all", "all",
+                    command("help", "deny", "a", "b"), "all", "all",
+                    command("help", "nohelp", "a", "b"), "all", "all")
+    assert (rc, lines) == (0, ["CONNECTED", too_many, "ERROR 5 Unknown command",
+                               too_many, "ERROR 6 Access denied",
+                               too_many, "ERROR 10 No help defined for command"])
+    rc, lines = raw(realm, server, command("help", "svc", "sub", "x", keepalive=0), "all", "all",
+                    "eof")
+    assert (rc, joined(lines)) == (0, ["CONNECTED", too_many, "OUTPUT 1 svc-help sub (help).",
+                                       "STATUS 0", "EOF"])
+    rc, lines = raw(realm, server, "-1", "v1:help,svc,sub,x", "v1result", "eof")
+    assert (rc, lines) == (0, ["CONNECTED", "MIC ok", "V1 -1 Too many arguments for help command.",
+                               "V1 0 svc-help sub (help).", "EOF"])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_nul_bytes_refused_before_the_rule_decides(realm, scripts, start, kind):
+    """A NUL byte in any argument but the rule's stdin= one is ERROR 4
+    whether or not the command exists or is allowed; help's target rule
+    exempts nothing; the command and subcommand are checked before help's
+    argument count, the other arguments after it."""
+    server = start(kind, plan_config(scripts, realm))
+    rc, lines = raw(realm, server,
+                    command("nope", "x", b"a\0"), "recv",
+                    command("deny", "x", b"a\0"), "recv",
+                    command("help", "second", b"a\0"), "recv",
+                    command("help", b"s\0vc", "sub", "x"), "recv",
+                    command("help", "svc", "sub", b"x\0"), "recv", "recv",
+                    command("second", "a", b"b\0c"), "all")
+    bad = "ERROR 4 Invalid command token"
+    assert (rc, joined(lines)) == (0, ["CONNECTED", bad, bad, bad, bad,
+                                       "ERROR 7 Too many arguments for help command", bad,
+                                       "OUTPUT 1 args: a.stdin: [b.c].", "STATUS 0"])
+
+
+# What the planner logs (with -d on both: upstream logs no ACL decisions).
+PLAN_LOG = re.compile(r"remctld: (COMMAND from |(command|subcommand|argument \d+) from user "
+                      r"|help command from |command help from |summary request from "
+                      r"|unknown command |access denied: |allowed by |denied by |no ACL entry )")
+
+
+def test_log_lines_as_upstream(realm, scripts, start):
+    """The planner's log lines of ours and Debian's remctld for the same
+    commands: stdin= arguments as **DATA** (over **MASKED**), unprintable
+    bytes as dots, long lines whole, the summary without a COMMAND line,
+    help's complaint before it, help's words masked by its target rule."""
+    long_word = "x" * 5000
+    ops = [command("second", "a", "the data", "c"), "all",
+           command("last", "data"), "all",
+           command("svc", b"a\x01\x7f\tb\xc3\xa9"), "all",
+           command("svc", long_word), "all",
+           command("help"), "all",
+           command("help", "nohelp"), "all",
+           command("help", "svc", "sub", "x"), "all", "all",
+           command("help", "second", "sub"), "all",
+           command("deny", "x"), "all",
+           command("nope", "x", b"a\0"), "all",
+           command(b"s\0vc"), "all"]
+    logs = {}
+    for kind in KINDS:
+        server = start(kind, plan_config(scripts, realm),
+                       extra_args=["-d"] if kind == "debian" else [])
+        rc, _ = raw(realm, server, *ops)
+        assert rc == 0
+        assert server.stop() == 0  # and its log is complete
+        logs[kind] = [line for line in server.log().splitlines() if PLAN_LOG.match(line)]
+    who = realm.client_principal
+    assert logs["debian"] == [
+        f"remctld: COMMAND from {who}: second a **DATA** **MASKED**",
+        f"remctld: COMMAND from {who}: last **DATA**",
+        f"remctld: COMMAND from {who}: svc a..\tb..",
+        f"remctld: COMMAND from {who}: svc {long_word}",
+        f"remctld: COMMAND from {who}: help nohelp",
+        f"remctld: command help from user {who} has no defined help",
+        f"remctld: help command from user {who} has more than three arguments",
+        f"remctld: COMMAND from {who}: help svc sub x",
+        f"remctld: COMMAND from {who}: help second **DATA**",
+        f"remctld: COMMAND from {who}: deny x",
+        f"remctld: access denied: user {who}, command deny x",
+        f"remctld: argument 2 from user {who} contains nul octet",
+        f"remctld: command from user {who} contains nul octet",
+    ]
+    assert logs["ours"] == logs["debian"]
 
 
 # ---- REMOTE_ADDR and REMOTE_HOST ------------------------------------------
