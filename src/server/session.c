@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "remctl/message.h"
+#include "util/wire.h"
 
 static const char *const error_texts[] = {
     [RMSG_ERROR_INTERNAL] = "Internal failure",
@@ -73,15 +74,13 @@ static void finish_command(struct session *s, struct session_result *r)
         set_error(s, r, RMSG_ERROR_TOOMANY_ARGS);
         return;
     }
-    if (st != RMSG_ARGS_OK) {
+    /* Upstream answers a command of no arguments as an unknown one, even
+     * when bytes no argument claims follow the count. */
+    bool no_args = (st == RMSG_ARGS_OK && count == 0) ||
+                   (st == RMSG_ARGS_TRAILING && wire_get_u32(data) == 0);
+    if (st != RMSG_ARGS_OK || no_args) {
         free(args);
-        set_error(s, r, RMSG_ERROR_BAD_COMMAND);
-        return;
-    }
-    if (count == 0) {
-        /* Upstream answers an empty command as an unknown one. */
-        free(args);
-        set_error(s, r, RMSG_ERROR_UNKNOWN_COMMAND);
+        set_error(s, r, no_args ? RMSG_ERROR_UNKNOWN_COMMAND : RMSG_ERROR_BAD_COMMAND);
         return;
     }
     free(s->args);

@@ -310,6 +310,22 @@ def test_nul_bytes_refused_before_the_rule_decides(realm, scripts, start, kind):
                                        "OUTPUT 1 args: a.stdin: [b.c].", "STATUS 0"])
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_arguments_is_an_unknown_command(realm, scripts, start, kind):
+    """A command of no arguments is an unknown command, even with bytes after
+    its count that no argument claims; a count that promises more than the
+    data holds is an invalid token."""
+    server = start(kind, plan_config(scripts, realm))
+    empty = b"\x01\x00" + (0).to_bytes(4, "big")
+    rc, lines = raw(realm, server, hexmsg(2, 1, empty), "recv",
+                    hexmsg(2, 1, empty + b"junk"), "recv",
+                    hexmsg(2, 1, b"\x01\x00" + (1).to_bytes(4, "big") + b"jun"), "recv",
+                    command("second", "a"), "all")
+    assert (rc, joined(lines)) == (0, ["CONNECTED", "ERROR 5 Unknown command",
+                                       "ERROR 5 Unknown command", "ERROR 4 Invalid command token",
+                                       "OUTPUT 1 args: a.stdin: [].", "STATUS 0"])
+
+
 # What the planner logs (with -d on both: upstream logs no ACL decisions).
 PLAN_LOG = re.compile(r"remctld: (COMMAND from |(command|subcommand|argument \d+) from user "
                       r"|help command from |command help from |summary request from "
