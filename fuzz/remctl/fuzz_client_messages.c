@@ -36,15 +36,15 @@ static void interpret_v2(struct remctl *r, const uint8_t *p, size_t n)
 {
     r->protocol = 2;
     r->ready = true;
-    if (client_check_message(r, p, n))
-        check_output(client_output_from_message(r, p, n), p, n);
+    if (rclient_check_message(r, p, n))
+        check_output(rclient_output_from_message(r, p, n), p, n);
 }
 
 static void interpret_v1(struct remctl *r, const uint8_t *p, size_t n)
 {
     r->protocol = 1;
     r->ready = true;
-    check_output(client_output_from_v1(r, p, n), p, n);
+    check_output(rclient_output_from_v1(r, p, n), p, n);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

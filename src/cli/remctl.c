@@ -95,7 +95,7 @@ static void open_connection(struct remctl *r, const char *host, unsigned short p
     for (int i = 0; i < 2 && ports[i]; i++) {
         struct addrinfo *ai = resolve(host, ports[i], principal == NULL);
         const char *name = principal || !ai->ai_canonname ? host : ai->ai_canonname;
-        int ok = client_open_resolved(r, name, ports[i], ai, principal);
+        int ok = rclient_open_resolved(r, name, ports[i], ai, principal);
         freeaddrinfo(ai);
         if (ok) {
             free(first_error);
