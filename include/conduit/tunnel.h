@@ -27,7 +27,7 @@
 extern "C" {
 #endif
 
-#define CONDUIT_VERSION "0.1.0"
+#include "conduit/version.h" /* CONDUIT_VERSION */
 
 typedef struct conduit_tunnel conduit_tunnel;
 

@@ -7,6 +7,8 @@ library libconduit.
 
 from typing import Any
 
+from ._version import __version__
+
 __all__ = ['Tunnel', 'CompletedRemoteCommand', 'StatResult', 'UserEntry', 'GroupEntry']
 
 

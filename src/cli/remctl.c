@@ -13,8 +13,6 @@
 #include "remctl/internal.h"
 #include "util/fdio.h"
 
-#define CONDUIT_REMCTL_VERSION "3.18"
-
 static const char usage_text[] =
     "usage: remctl [-dhv] [-b address] [-p port] [-s principal] [-t seconds]\n"
     "              host command [subcommand [argument ...]]\n"
@@ -164,7 +162,7 @@ int main(int argc, char **argv)
             timeout = number_option(optarg, 0, LONG_MAX, "timeout value");
             break;
         case 'v':
-            printf("remctl %s\n", CONDUIT_REMCTL_VERSION);
+            printf("remctl %s\n", REMCTL_UPSTREAM_VERSION);
             return 0;
         default:
             usage(1);
