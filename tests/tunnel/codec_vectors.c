@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "check.h"
+#include "../check.h"
 #include "tunnel/codec.h"
 
 struct vec_value {
