@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Turn tests/vectors/tunnel-packets.json into C data for tests/tunnel/codec_vectors.c.
 
 Each sample becomes its wire bytes plus its field values in declaration order,

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """What our binaries let other code see.
 
   symbols.py prefixes LIB.a...     every global symbol a static library

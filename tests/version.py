@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Every place that shows a version shows the one meson.build sets.
 
   version.py VERSION UPSTREAM PYTHONPATH MANDIR PROGRAM...

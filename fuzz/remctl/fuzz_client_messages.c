@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: everything the client parses from a server, after the
  * transport: token framing of a byte stream, then each payload as an
  * unwrapped v2/v3 message or v1 result through the client's own output

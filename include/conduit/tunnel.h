@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conduit tunnel client: speak the tunnel protocol to a dispatcher.
  *
  * A tunnel is a dispatcher process reached through a pair of file

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """conduit: run commands and manage files on other machines.
 
 ``conduit.tunnel_dispatcher`` speaks fora's tunnel dispatcher protocol

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* remctl-shell: one remctl command over ssh, as upstream's restricted shell
  * (man 8 remctl-shell).  The command line is split into words
  * (src/server/shellwords.c) and then planned and checked exactly as remctld

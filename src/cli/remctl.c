@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* remctl: run a command on a remote remctld and relay its output and exit
  * status.  Options and messages follow upstream's remctl(1). */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* remctld: the remctl server.  Options as upstream's (man 8 remctld);
  * the runtime is src/server/loop.c and conn.c. */
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Sending commands (v2/v3 continued MESSAGE_COMMANDs, or the v1 command
  * token) and NOOPs.  A failure to send leaves the connection as it is, as
  * upstream's does: only a read that ends or times out closes it. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Error recording for remctl_error. */
 #include <errno.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* GSS-API context establishment (protocol v2/v3, falling back to v1 when
  * the server answers without TOKEN_PROTOCOL; an object that fell back once
  * offers only v1 from then on, as upstream's does). */

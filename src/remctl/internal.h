@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The client object behind the public remctl API, and helpers shared by
  * the files that implement it (open.c, command.c, output.c, ...). */
 #ifndef CONDUIT_REMCTL_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The client object: creation, settings, and tear-down. */
 #include <gssapi/gssapi.h>
 #include <stdlib.h>

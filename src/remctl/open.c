@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* remctl_open and its variants: connect, then authenticate. */
 #include <errno.h>
 #include <netdb.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* remctl_output: hand out the result of a command one piece at a time, as
  * each token arrives, with upstream's checks in upstream's order. */
 #include <stdlib.h>

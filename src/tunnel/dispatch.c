@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The dispatcher's request loop: framing, buffering and responses.
  *
  * Requests are decoded straight out of the input buffer with the codec.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Requests that read the file system: Stat and Download. */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "tunnel/dispatch_ids.h"
 
 #include <stdio.h>

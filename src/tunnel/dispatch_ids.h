@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Users and groups for the dispatcher: resolving request fields and naming
  * ids (with a small cache, since Stat names an owner and a group per call).
  * The lookups themselves are util/accounts.h. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared between the dispatcher's request loop and its handlers. */
 #ifndef CONDUIT_TUNNEL_DISPATCH_INTERNAL_H
 #define CONDUIT_TUNNEL_DISPATCH_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ProcessRun: validate the request like the original, then run the command
  * through the runner with the requested credentials. */
 #include <errno.h>

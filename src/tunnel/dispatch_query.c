@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Requests that only look things up: ResolveUser, ResolveGroup, QueryUser,
  * QueryGroup and Getenv. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Upload: stream the content into a hidden temporary file next to the
  * target, then validate the fields that follow it on the wire, and only
  * then make the file visible with one rename.  Whatever fails, the old file

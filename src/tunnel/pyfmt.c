@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "tunnel/pyfmt.h"
 
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Formatting and parsing the way the original Python dispatcher did, so
  * that error messages and accepted inputs match it. */
 #ifndef CONDUIT_TUNNEL_PYFMT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* _remctl: the libremctl client API for Python, one function per C call,
  * with the names, arguments, return values and argument errors of
  * upstream's _remctl, so that either remctl.py runs on it and sees the same
