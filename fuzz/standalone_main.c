@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Runs a libFuzzer target over files and directories given as arguments,
  * once each, so committed corpora serve as regression tests without
  * libFuzzer.  A crash or sanitizer report fails the test. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The remctl client library: run commands on a remote remctld over
  * Kerberos-authenticated, encrypted connections.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Turn src/tunnel/bootstrap.sh into one line of shell in a C string.
 
 The line travels as `exec /bin/sh -c '<line>' ...` on the ssh command line,

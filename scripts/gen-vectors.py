@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Turn tests/vectors/tunnel-packets.json into C data for tests/codec_vectors.c.
+# SPDX-License-Identifier: MIT
+"""Turn tests/vectors/tunnel-packets.json into C data for tests/tunnel/codec_vectors.c.
 
 Each sample becomes its wire bytes plus its field values in declaration order,
 so the C test can fill and compare packet structs through the descriptor

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Minimal assertions for the C tests: each failed CHECK prints where and
  * what, the test goes on, and check_done() makes the exit status. */
 #ifndef CONDUIT_TESTS_CHECK_H

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Benchmark of the Python remctl module against Debian's remctld in a
 throwaway realm, for three stacks:
 

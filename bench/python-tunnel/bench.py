@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Benchmark of conduit.Tunnel (the Python client on libconduit) driving the
 C dispatcher: request rates, pipelined stat, process runs, and 1 GiB file
 transfers with the client's peak RSS.

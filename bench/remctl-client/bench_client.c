@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* remctl client benchmark, built twice: against our libremctl and against
  * Debian's (same source, same calls), so the `run` script can compare them.
  *

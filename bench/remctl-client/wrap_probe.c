@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The GSS-API wrap limit: establish a Kerberos context between an
  * initiator and an acceptor in this one process (credentials from
  * KRB5CCNAME, keys from KRB5_KTNAME), then time gss_wrap with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Open N authenticated remctl connections (our libremctl) and hold them
  * idle, for measuring a server's memory per connection.
  *

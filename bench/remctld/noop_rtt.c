@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The protocol part of a kept-alive command: MESSAGE_NOOP round trips on one
  * authenticated connection (our libremctl), so wrap, unwrap, loopback TCP
  * and the wake-ups of both processes, with no command run.

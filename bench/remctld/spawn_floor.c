@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The spawn floor of the remctld benchmark: what starting and reaping one
  * command costs on this machine with no server, no network and no GSS-API
  * in the way.  A kept-alive command can never go faster than this.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Dispatcher-side benchmark: drives conduit-dispatcher through pipes with
  * the codec and prints one table row per measurement.
  *

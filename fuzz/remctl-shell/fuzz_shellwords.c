@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the input is a remctl-shell command line (what an ssh
  * client sends).  Whatever splits must give words that lie within the
  * input's size, are NUL-terminated, and come back unchanged when quoted

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: everything the client parses from a server, after the
  * transport: token framing of a byte stream, then each payload as an
  * unwrapped v2/v3 message or v1 result through the client's own output
@@ -36,15 +37,15 @@ static void interpret_v2(struct remctl *r, const uint8_t *p, size_t n)
 {
     r->protocol = 2;
     r->ready = true;
-    if (client_check_message(r, p, n))
-        check_output(client_output_from_message(r, p, n), p, n);
+    if (rclient_check_message(r, p, n))
+        check_output(rclient_output_from_message(r, p, n), p, n);
 }
 
 static void interpret_v1(struct remctl *r, const uint8_t *p, size_t n)
 {
     r->protocol = 1;
     r->ready = true;
-    check_output(client_output_from_v1(r, p, n), p, n);
+    check_output(rclient_output_from_v1(r, p, n), p, n);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

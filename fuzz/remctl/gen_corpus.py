@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Writes the seed corpus for fuzz_client_messages: a valid message of each
 type (and each v1 result), token streams, argument lists, and truncated
 copies of each.  Run from anywhere: python3 gen_corpus.py"""

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: remctld's message/continuation state machine and the
  * command planner behind it, after gss_unwrap.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Write the seed corpus of fuzz_server_messages: mode byte, then chunks of
 2-byte length + decrypted message."""
 import os

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the input is the text of an ACL file (the file: method),
  * checked for two principals with file: entries disabled, so nothing outside
  * the input is read. */

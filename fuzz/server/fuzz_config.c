@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the input is a remctld configuration file.  Includes
  * and file: ACLs are disabled (CONFIG_NO_INCLUDE) so that nothing outside
  * the input is read; whatever parses is then queried and checked, to reach

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzz the dispatcher's real request loop: the input bytes are the whole
  * request stream, read from memory.  Lookups (Stat, Resolve*, Query*,
  * Getenv) run for real; ProcessRun, Upload and Download are decoded and

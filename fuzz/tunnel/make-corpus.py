@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Write the dispatcher fuzz corpus from the golden vectors: one file per
 sample packet, followed by Exit; every request sample in one stream; and
 cuts of a few samples at several places (truncated input).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conduit tunnel client: speak the tunnel protocol to a dispatcher.
  *
  * A tunnel is a dispatcher process reached through a pair of file
@@ -27,7 +28,7 @@
 extern "C" {
 #endif
 
-#define CONDUIT_VERSION "0.1.0"
+#include "conduit/version.h" /* CONDUIT_VERSION */
 
 typedef struct conduit_tunnel conduit_tunnel;
 

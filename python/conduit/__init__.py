@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """conduit: run commands and manage files on other machines.
 
 ``conduit.tunnel_dispatcher`` speaks fora's tunnel dispatcher protocol
@@ -6,6 +7,8 @@ library libconduit.
 """
 
 from typing import Any
+
+from ._version import __version__
 
 __all__ = ['Tunnel', 'CompletedRemoteCommand', 'StatResult', 'UserEntry', 'GroupEntry']
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conduit._client: module and Tunnel type (opening and closing); the
  * request methods are in client_calls.c. */
 #include "client.h"

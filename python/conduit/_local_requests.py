@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What a built-in request's handle(conn) does: the request is performed by
 the C dispatcher's own handlers (src/tunnel/dispatch*.c, linked into
 conduit._tunnel), so handling a request locally behaves exactly like

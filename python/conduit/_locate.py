@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Finding the conduit-dispatcher program for Tunnel.local(), the way the
 conduit command does: $CONDUIT_DISPATCHER, else the one built next to this
 package (a meson build tree), else PATH."""

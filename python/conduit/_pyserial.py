@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Serializer for packets registered with Packet() whose field types the C
 codec cannot express (e.g. u32, or list[bytes]): it walks the annotations.
 Wire form as in the protocol: big-endian integers, u64-length-prefixed bytes

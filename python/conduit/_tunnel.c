@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conduit._tunnel: the tunnel codec for Python.
  *
  * Exposes the codec's packet table (so the Python classes are generated from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conduit._client: the Tunnel type on libconduit (include/conduit/tunnel.h).
  *
  * Methods take and return plain Python values; conduit/tunnel.py builds the

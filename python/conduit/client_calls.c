@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The Tunnel's request methods: convert arguments, call libconduit without
  * the GIL, convert the results. */
 #include "client.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Library errors -> Python exceptions, through a factory registered by
  * conduit/tunnel.py (so the exception classes live in Python). */
 #include "client.h"

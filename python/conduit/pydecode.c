@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Wire bytes -> field values.
  *
  * The codec says how many bytes it needs; we read exactly that many, in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Decoding of one packet read through a Python read(n) callable. */
 #ifndef CONDUIT_PY_PYDECODE_H
 #define CONDUIT_PY_PYDECODE_H

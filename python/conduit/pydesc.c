@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "pydesc.h"
 
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Packet descriptors for the Python bridge.
  *
  * Built-in packets use the codec's own table (src/tunnel/packets.def).

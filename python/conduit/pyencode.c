@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Packet instance -> wire bytes, driven by the codec's descriptors. */
 #include "pyencode.h"
 

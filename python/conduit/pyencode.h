@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Encoding of packet field values (a Python sequence in field order) into
  * the wire form, through the codec. */
 #ifndef CONDUIT_PY_PYENCODE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* handle() on the C dispatcher's own handlers: the request's bytes, then
  * Exit, are fed to a dispatcher reading from memory, which writes the
  * response to the descriptor it is given. */

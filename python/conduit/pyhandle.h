@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Local handling of requests by the C dispatcher (src/tunnel/dispatch.h). */
 #ifndef CONDUIT_PY_PYHANDLE_H
 #define CONDUIT_PY_PYHANDLE_H

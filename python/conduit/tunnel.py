@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """conduit.Tunnel: a tunnel dispatcher client on the C library libconduit.
 
 The methods follow fora's tunnel connector (run, stat, resolve_user,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The tunnel dispatcher protocol, wire-compatible with fora's tunnel_dispatcher.
 
 Every packet class is a NamedTuple generated from the C codec's table

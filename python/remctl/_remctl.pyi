@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Type hints for the _remctl C extension (the low-level libremctl mapping).
 from typing import List, Optional, Tuple, Union
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conduit user and group. */
 #include <getopt.h>
 #include <stdio.h>

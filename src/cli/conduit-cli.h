@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared by the conduit command's source files. */
 #ifndef CONDUIT_CLI_CLI_H
 #define CONDUIT_CLI_CLI_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conduit-dispatcher: the remote end of a conduit tunnel.  Reads requests
  * on stdin, answers on stdout, diagnostics on stderr. */
 #include <fcntl.h>

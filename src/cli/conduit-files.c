@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conduit stat, upload and download. */
 #include <errno.h>
 #include <fcntl.h>

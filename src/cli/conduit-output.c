@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "cli/conduit-output.h"
 
 #include <string.h>

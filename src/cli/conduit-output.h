@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Output helpers for the conduit command: JSON, times, sizes, the progress
  * bar. */
 #ifndef CONDUIT_CLI_OUTPUT_H

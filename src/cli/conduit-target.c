@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* TARGET forms:
  *   local:                    conduit-dispatcher on this machine
  *   ssh://[user@]host[:port]  a dispatcher started through ssh by libconduit

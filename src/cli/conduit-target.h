@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Turning a conduit TARGET (local:, ssh://, exec:) into what starts its
  * dispatcher: a command, or libconduit's ssh options. */
 #ifndef CONDUIT_CLI_TARGET_H

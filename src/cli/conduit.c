@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conduit: run commands and move files through a tunnel dispatcher.
  *
  *   conduit [GLOBAL OPTIONS] TARGET COMMAND [ARGS...]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* remctl-shell: one remctl command over ssh, as upstream's restricted shell
  * (man 8 remctl-shell).  The command line is split into words
  * (src/server/shellwords.c) and then planned and checked exactly as remctld
@@ -13,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "conduit/version.h"
 #include "remctl/message.h"
 #include "server/config.h"
 #include "server/job.h"
@@ -23,7 +25,6 @@
 #include "util/runner.h"
 
 #define DEFAULT_CONFIG "/etc/remctl/remctl.conf"
-#define REMCTL_SHELL_VERSION "3.18 (conduit 0.1.0)"
 
 /* Errors refused before the command runs exit with this status, like a
  * command whose status could not be had. */
@@ -224,7 +225,7 @@ int main(int argc, char **argv)
             use_stdio = true;
             break;
         case 'v':
-            printf("remctl-shell %s\n", REMCTL_SHELL_VERSION);
+            printf("remctl-shell %s (conduit %s)\n", REMCTL_UPSTREAM_VERSION, CONDUIT_VERSION);
             return 0;
         default:
             fprintf(stderr, "remctl-shell: unknown option -%c\n", optopt);

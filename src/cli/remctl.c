@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* remctl: run a command on a remote remctld and relay its output and exit
  * status.  Options and messages follow upstream's remctl(1). */
 #include <errno.h>
@@ -12,8 +13,6 @@
 #include "remctl.h"
 #include "remctl/internal.h"
 #include "util/fdio.h"
-
-#define CONDUIT_REMCTL_VERSION "3.18"
 
 static const char usage_text[] =
     "usage: remctl [-dhv] [-b address] [-p port] [-s principal] [-t seconds]\n"
@@ -95,7 +94,7 @@ static void open_connection(struct remctl *r, const char *host, unsigned short p
     for (int i = 0; i < 2 && ports[i]; i++) {
         struct addrinfo *ai = resolve(host, ports[i], principal == NULL);
         const char *name = principal || !ai->ai_canonname ? host : ai->ai_canonname;
-        int ok = client_open_resolved(r, name, ports[i], ai, principal);
+        int ok = rclient_open_resolved(r, name, ports[i], ai, principal);
         freeaddrinfo(ai);
         if (ok) {
             free(first_error);
@@ -164,7 +163,7 @@ int main(int argc, char **argv)
             timeout = number_option(optarg, 0, LONG_MAX, "timeout value");
             break;
         case 'v':
-            printf("remctl %s\n", CONDUIT_REMCTL_VERSION);
+            printf("remctl %s\n", REMCTL_UPSTREAM_VERSION);
             return 0;
         default:
             usage(1);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* remctld: the remctl server.  Options as upstream's (man 8 remctld);
  * the runtime is src/server/loop.c and conn.c. */
 #include <arpa/inet.h>
@@ -13,13 +14,13 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "conduit/version.h"
 #include "server/config.h"
 #include "server/server.h"
 #include "server/slog.h"
 
 #define DEFAULT_CONFIG "/etc/remctl/remctl.conf"
 #define DEFAULT_PORT 4373
-#define REMCTLD_VERSION "3.18 (conduit 0.1.0)"
 
 static void usage(FILE *f, int status)
 {
@@ -225,7 +226,7 @@ int main(int argc, char **argv)
             opt.service = optarg;
             break;
         case 'v':
-            printf("remctld %s\n", REMCTLD_VERSION);
+            printf("remctld %s (conduit %s)\n", REMCTL_UPSTREAM_VERSION, CONDUIT_VERSION);
             return 0;
         case 'Z':
             stop_when_ready = true;

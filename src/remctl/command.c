@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Sending commands (v2/v3 continued MESSAGE_COMMANDs, or the v1 command
  * token) and NOOPs.  A failure to send leaves the connection as it is, as
  * upstream's does: only a read that ends or times out closes it. */
@@ -17,7 +18,7 @@ static int send_message(struct remctl *r, const char *what, struct buf *msg)
     struct token_fail fail = {0};
     if (token_send_priv(&r->io, r->ctx, TOKEN_DATA | TOKEN_PROTOCOL, buf_head(msg),
                         buf_len(msg), &fail) != TOKEN_OK) {
-        client_token_error(r, what, &fail);
+        rclient_token_error(r, what, &fail);
         return 0;
     }
     return 1;
@@ -75,12 +76,12 @@ static int check_v1_mic(struct remctl *r, const struct buf *cmd)
     const uint8_t *mic;
     size_t mic_len;
     if (token_recv(&r->io, &flags, &mic, &mic_len, &fail) != TOKEN_OK) {
-        client_token_error(r, "sending token", &fail);
+        rclient_token_error(r, "sending token", &fail);
         return 0;
     }
     if (flags != TOKEN_MIC) {
         fail.status = TOKEN_FAIL_INVALID;
-        client_token_error(r, "sending token", &fail);
+        rclient_token_error(r, "sending token", &fail);
         return 0;
     }
     gss_buffer_desc msg = {buf_len(cmd), (void *)buf_head(cmd)};
@@ -89,7 +90,7 @@ static int check_v1_mic(struct remctl *r, const struct buf *cmd)
     OM_uint32 major = gss_verify_mic(&minor, r->ctx, &msg, &tok, NULL);
     if (major != GSS_S_COMPLETE) {
         /* Upstream's message carries no minor status here. */
-        client_gss_error(r, "sending token", major, 0);
+        rclient_gss_error(r, "sending token", major, 0);
         return 0;
     }
     return 1;
@@ -100,7 +101,7 @@ static int command_v1(struct remctl *r, const struct iovec *args, size_t count)
 {
     if (rmsg_args_len(args, count) > FRAME_MAX_WRAP_INPUT) {
         struct token_fail fail = {.status = TOKEN_FAIL_LARGE};
-        client_token_error(r, "sending token", &fail);
+        rclient_token_error(r, "sending token", &fail);
         return 0;
     }
     struct rmsg_args_writer w;
@@ -111,7 +112,7 @@ static int command_v1(struct remctl *r, const struct iovec *args, size_t count)
     int ok = 0;
     if (token_send_priv(&r->io, r->ctx, TOKEN_DATA | TOKEN_SEND_MIC, buf_head(&cmd),
                         buf_len(&cmd), &fail) != TOKEN_OK)
-        client_token_error(r, "sending token", &fail);
+        rclient_token_error(r, "sending token", &fail);
     else
         ok = check_v1_mic(r, &cmd);
     buf_free(&cmd);
@@ -120,9 +121,9 @@ static int command_v1(struct remctl *r, const struct iovec *args, size_t count)
 
 EXPORT int remctl_commandv(struct remctl *r, const struct iovec *command, size_t count)
 {
-    if (!client_reopen(r))
+    if (!rclient_reopen(r))
         return 0;
-    client_release_output(r);
+    rclient_release_output(r);
     int ok = r->protocol == 1 ? command_v1(r, command, count) : command_v2(r, command, count);
     if (ok)
         r->ready = true;
@@ -135,7 +136,7 @@ EXPORT int remctl_command(struct remctl *r, const char **command)
     while (command[count])
         count++;
     if (count == 0) {
-        client_set_error(r, "cannot send empty command");
+        rclient_set_error(r, "cannot send empty command");
         return 0;
     }
     /* Most commands have a few words: no allocation for them. */
@@ -144,7 +145,7 @@ EXPORT int remctl_command(struct remctl *r, const char **command)
     if (count > sizeof small / sizeof small[0]) {
         iov = calloc(count, sizeof *iov);
         if (!iov) {
-            client_set_error(r, "cannot allocate memory");
+            rclient_set_error(r, "cannot allocate memory");
             return 0;
         }
     }
@@ -160,25 +161,25 @@ EXPORT int remctl_command(struct remctl *r, const char **command)
 
 EXPORT int remctl_noop(struct remctl *r)
 {
-    if (!client_reopen(r))
+    if (!rclient_reopen(r))
         return 0;
     if (r->protocol == 1) {
-        client_set_error(r, "NOOP message not supported");
+        rclient_set_error(r, "NOOP message not supported");
         return 0;
     }
-    client_release_output(r);
+    rclient_release_output(r);
     struct buf msg = BUF_INIT;
     struct rmsg noop = {.version = 3, .type = RMSG_NOOP};
     rmsg_encode(&msg, &noop);
     int ok = send_message(r, "sending NOOP token", &msg);
     buf_free(&msg);
-    if (!ok || !client_read_message(r))
+    if (!ok || !rclient_read_message(r))
         return 0;
     const uint8_t *p = r->plain.value;
     if (p[1] != RMSG_NOOP) {
-        client_set_error(r, "unexpected message type %d from server", (int)(int8_t)p[1]);
+        rclient_set_error(r, "unexpected message type %d from server", (int)(int8_t)p[1]);
         ok = 0;
     }
-    client_release_output(r);
+    rclient_release_output(r);
     return ok;
 }

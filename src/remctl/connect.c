@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "remctl/connect.h"
 
 #include <errno.h>

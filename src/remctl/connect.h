@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* TCP connection set-up for the client: resolve, bind the source address,
  * connect within the timeout, TCP_NODELAY. */
 #ifndef CONDUIT_REMCTL_CONNECT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Error recording for remctl_error. */
 #include <errno.h>
 #include <stdarg.h>
@@ -7,7 +8,7 @@
 
 #include "remctl/internal.h"
 
-void client_set_error(struct remctl *r, const char *fmt, ...)
+void rclient_set_error(struct remctl *r, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -19,47 +20,47 @@ void client_set_error(struct remctl *r, const char *fmt, ...)
     r->error = msg;
 }
 
-void client_clear_error(struct remctl *r)
+void rclient_clear_error(struct remctl *r)
 {
     free(r->error);
     r->error = NULL;
 }
 
-void client_gss_error(struct remctl *r, const char *what, OM_uint32 major, OM_uint32 minor)
+void rclient_gss_error(struct remctl *r, const char *what, OM_uint32 major, OM_uint32 minor)
 {
     char *msg = token_gss_message(major, minor);
-    client_set_error(r, "GSS-API error %s: %s", what, msg);
+    rclient_set_error(r, "GSS-API error %s: %s", what, msg);
     free(msg);
 }
 
-enum token_status client_token_error(struct remctl *r, const char *what,
-                                     const struct token_fail *fail)
+enum token_status rclient_token_error(struct remctl *r, const char *what,
+                                      const struct token_fail *fail)
 {
     enum token_status status = fail->status;
     if (status == TOKEN_FAIL_SYSTEM && (fail->err == ECONNRESET || fail->err == EPIPE))
         status = TOKEN_FAIL_EOF;
     switch (status) {
     case TOKEN_OK:
-        client_set_error(r, "error %s", what);
+        rclient_set_error(r, "error %s", what);
         break;
     case TOKEN_FAIL_SYSTEM:
-        client_set_error(r, "error %s: %s", what, strerror(fail->err));
+        rclient_set_error(r, "error %s: %s", what, strerror(fail->err));
         break;
     case TOKEN_FAIL_EOF:
-        client_set_error(r, "error %s: unexpected end of file", what);
+        rclient_set_error(r, "error %s: unexpected end of file", what);
         break;
     case TOKEN_FAIL_TIMEOUT:
-        client_set_error(r, "error %s: timed out", what);
+        rclient_set_error(r, "error %s: timed out", what);
         break;
     case TOKEN_FAIL_LARGE:
         /* Upstream's wording, kept because callers match it. */
-        client_set_error(r, "error %s: token too larger", what);
+        rclient_set_error(r, "error %s: token too larger", what);
         break;
     case TOKEN_FAIL_INVALID:
-        client_set_error(r, "error %s: invalid token format", what);
+        rclient_set_error(r, "error %s: invalid token format", what);
         break;
     case TOKEN_FAIL_GSSAPI:
-        client_gss_error(r, what, fail->major, fail->minor);
+        rclient_gss_error(r, what, fail->major, fail->minor);
         break;
     }
     return status;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "remctl/frame.h"
 
 #include "util/wire.h"

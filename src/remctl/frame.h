@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* remctl token framing: 1 flags byte, 4-byte big-endian length, payload.
  * Pure buffer code, shared by client and server; no I/O here. */
 #ifndef CONDUIT_REMCTL_FRAME_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* GSS-API context establishment (protocol v2/v3, falling back to v1 when
  * the server answers without TOKEN_PROTOCOL; an object that fell back once
  * offers only v1 from then on, as upstream's does). */
@@ -30,7 +31,7 @@ static int import_name(struct remctl *r, const char *host, const char *principal
         type = GSS_C_NT_USER_NAME;
     } else {
         if (!host || asprintf(&service, "host@%s", host) < 0) {
-            client_set_error(r, "cannot determine the server principal without a host");
+            rclient_set_error(r, "cannot determine the server principal without a host");
             return 0;
         }
         buf.value = service;
@@ -40,7 +41,7 @@ static int import_name(struct remctl *r, const char *host, const char *principal
     major = gss_import_name(&minor, &buf, type, name);
     free(service);
     if (major != GSS_S_COMPLETE) {
-        client_gss_error(r, "parsing name", major, minor);
+        rclient_gss_error(r, "parsing name", major, minor);
         return 0;
     }
     return 1;
@@ -60,7 +61,7 @@ static int acquire_cred(struct remctl *r, gss_cred_id_t *cred)
                                             GSS_C_NO_OID_SET, GSS_C_INITIATE, &store, cred,
                                             NULL, NULL);
     if (major != GSS_S_COMPLETE) {
-        client_gss_error(r, "importing ticket cache", major, minor);
+        rclient_gss_error(r, "importing ticket cache", major, minor);
         return 0;
     }
     return 1;
@@ -91,13 +92,13 @@ static int establish(struct remctl *r, gss_name_t name, gss_cred_id_t cred)
             OM_uint32 m2;
             gss_release_buffer(&m2, &out);
             if (st != TOKEN_OK) {
-                client_token_error(r, initial ? "sending initial token" : "sending token",
-                                   &fail);
+                rclient_token_error(r, initial ? "sending initial token" : "sending token",
+                                    &fail);
                 return 0;
             }
         }
         if (GSS_ERROR(major)) {
-            client_gss_error(r, "initializing context", major, minor);
+            rclient_gss_error(r, "initializing context", major, minor);
             return 0;
         }
         if (!(major & GSS_S_CONTINUE_NEEDED))
@@ -106,7 +107,7 @@ static int establish(struct remctl *r, gss_name_t name, gss_cred_id_t cred)
         const uint8_t *data;
         size_t len;
         if (token_recv(&r->io, &flags, &data, &len, &fail) != TOKEN_OK) {
-            client_token_error(r, "receiving token", &fail);
+            rclient_token_error(r, "receiving token", &fail);
             return 0;
         }
         /* A server that answers without TOKEN_PROTOCOL speaks only v1. */
@@ -115,24 +116,24 @@ static int establish(struct remctl *r, gss_name_t name, gss_cred_id_t cred)
         first_reply = false;
         uint8_t expected = TOKEN_CONTEXT | (protocol > 1 ? TOKEN_PROTOCOL : 0);
         if (flags != expected) {
-            client_set_error(r, "unexpected token from server");
+            rclient_set_error(r, "unexpected token from server");
             return 0;
         }
         in.value = (void *)data;
         in.length = len;
     }
     if (protocol > 1 && (ret_flags & REQUIRED_FLAGS) != REQUIRED_FLAGS) {
-        client_set_error(r, "server did not negotiate acceptable GSS-API flags");
+        rclient_set_error(r, "server did not negotiate acceptable GSS-API flags");
         return 0;
     }
     r->ready = false;
     return 1;
 }
 
-int client_handshake(struct remctl *r, const char *host, const char *principal)
+int rclient_handshake(struct remctl *r, const char *host, const char *principal)
 {
     token_io_free(&r->io);
-    token_io_init(&r->io, r->fd, client_timeout_ms(r));
+    token_io_init(&r->io, r->fd, rclient_timeout_ms(r));
     gss_name_t name = GSS_C_NO_NAME;
     gss_cred_id_t cred = GSS_C_NO_CREDENTIAL;
     int ok = import_name(r, host, principal, &name) && acquire_cred(r, &cred) &&
@@ -143,6 +144,6 @@ int client_handshake(struct remctl *r, const char *host, const char *principal)
     if (cred != GSS_C_NO_CREDENTIAL)
         gss_release_cred(&minor, &cred);
     if (!ok)
-        client_disconnect(r);
+        rclient_disconnect(r);
     return ok;
 }

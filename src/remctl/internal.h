@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The client object behind the public remctl API, and helpers shared by
  * the files that implement it (open.c, command.c, output.c, ...). */
 #ifndef CONDUIT_REMCTL_INTERNAL_H
@@ -57,65 +58,65 @@ struct remctl {
 };
 
 /* Connected, as upstream counts it (a stale object too). */
-static inline bool client_connected(const struct remctl *r)
+static inline bool rclient_connected(const struct remctl *r)
 {
     return r->fd >= 0 || r->stale;
 }
 
 /* Record an error message (printf-style) for remctl_error. */
-void client_set_error(struct remctl *r, const char *fmt, ...)
+void rclient_set_error(struct remctl *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-void client_clear_error(struct remctl *r);
+void rclient_clear_error(struct remctl *r);
 /* Record "error WHAT: REASON" for a failed token operation, and return
  * its status as upstream classifies it: a connection reset or a broken
  * pipe counts as an end of file (TOKEN_FAIL_EOF). */
-enum token_status client_token_error(struct remctl *r, const char *what,
-                                     const struct token_fail *fail);
+enum token_status rclient_token_error(struct remctl *r, const char *what,
+                                      const struct token_fail *fail);
 /* Record "GSS-API error WHAT: MESSAGE". */
-void client_gss_error(struct remctl *r, const char *what, OM_uint32 major, OM_uint32 minor);
+void rclient_gss_error(struct remctl *r, const char *what, OM_uint32 major, OM_uint32 minor);
 
 /* What every open call does first, as upstream's does: QUIT and close the
  * connection (the object then stays connected to nothing, stale, until a
  * new connection replaces it), clear the error, drop the output. */
-void client_reset(struct remctl *r);
+void rclient_reset(struct remctl *r);
 /* Close the descriptor and drop the GSS-API context: no connection. */
-void client_disconnect(struct remctl *r);
+void rclient_disconnect(struct remctl *r);
 /* Drop the data the last remctl_output pointed to. */
-void client_release_output(struct remctl *r);
+void rclient_release_output(struct remctl *r);
 
 /* Establish the GSS-API context on r->fd (connected) with the server;
  * sets r->protocol.  Returns 1, or 0 with the error recorded and the
  * connection closed. */
-int client_handshake(struct remctl *r, const char *host, const char *principal);
+int rclient_handshake(struct remctl *r, const char *host, const char *principal);
 
 /* Open to host (the name for messages and the default principal) at the
  * addresses ai, remembering host and port for reconnections as
  * remctl_open does; a failure to connect reads "cannot connect to HOST
  * (port PORT): REASON".  The remctl command uses it with its own
  * resolution. */
-int client_open_resolved(struct remctl *r, const char *host, unsigned short port,
-                         const struct addrinfo *ai, const char *principal);
+int rclient_open_resolved(struct remctl *r, const char *host, unsigned short port,
+                          const struct addrinfo *ai, const char *principal);
 
 /* For remctl_commandv and remctl_noop: reconnect to the remembered host if
  * the connection is gone, then clear the error.  Returns 1, or 0 with the
  * error recorded ("no connection open" when there is no host). */
-int client_reopen(struct remctl *r);
+int rclient_reopen(struct remctl *r);
 
-int client_timeout_ms(const struct remctl *r);
+int rclient_timeout_ms(const struct remctl *r);
 
 /* Receive and unwrap one v2/v3 message into r->plain and check what every
  * v2/v3 reply must be (flags, length, version); on an end of file or a
  * timeout the connection is closed.  1, or 0 with the error recorded. */
-int client_read_message(struct remctl *r);
+int rclient_read_message(struct remctl *r);
 
 /* Turn one unwrapped server message (v2/v3, already checked by
- * client_read_message) or v1 result into r->output; NULL with the error
+ * rclient_read_message) or v1 result into r->output; NULL with the error
  * recorded when it is not acceptable.  Pure: no I/O (the fuzz target
  * drives these directly). */
-struct remctl_output *client_output_from_message(struct remctl *r, const uint8_t *p, size_t n);
-struct remctl_output *client_output_from_v1(struct remctl *r, const uint8_t *p, size_t n);
+struct remctl_output *rclient_output_from_message(struct remctl *r, const uint8_t *p, size_t n);
+struct remctl_output *rclient_output_from_v1(struct remctl *r, const uint8_t *p, size_t n);
 
-/* The checks client_read_message makes on a message's first bytes. */
-int client_check_message(struct remctl *r, const uint8_t *p, size_t n);
+/* The checks rclient_read_message makes on a message's first bytes. */
+int rclient_check_message(struct remctl *r, const uint8_t *p, size_t n);
 
 #endif

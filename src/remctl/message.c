@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "remctl/message.h"
 
 #include <stddef.h>

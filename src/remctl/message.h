@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* remctl message codec (protocol v1, v2 and v3), table-driven from
  * messages.def.  Works on plaintext buffers (before gss_wrap, after
  * gss_unwrap); no I/O and no GSS-API here, and nothing specific to the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The client object: creation, settings, and tear-down. */
 #include <gssapi/gssapi.h>
 #include <stdlib.h>
@@ -18,7 +19,7 @@ EXPORT struct remctl *remctl_new(void)
     return r;
 }
 
-int client_timeout_ms(const struct remctl *r)
+int rclient_timeout_ms(const struct remctl *r)
 {
     if (r->timeout <= 0)
         return 0;
@@ -29,7 +30,7 @@ static int replace_string(struct remctl *r, char **slot, const char *value)
 {
     char *copy = strdup(value);
     if (!copy) {
-        client_set_error(r, "cannot allocate memory");
+        rclient_set_error(r, "cannot allocate memory");
         return 0;
     }
     free(*slot);
@@ -50,15 +51,15 @@ EXPORT int remctl_set_source_ip(struct remctl *r, const char *source)
 EXPORT int remctl_set_timeout(struct remctl *r, time_t timeout)
 {
     if (timeout < 0) {
-        client_set_error(r, "invalid timeout %ld", (long)timeout);
+        rclient_set_error(r, "invalid timeout %ld", (long)timeout);
         return 0;
     }
     r->timeout = timeout;
-    r->io.timeout_ms = client_timeout_ms(r);
+    r->io.timeout_ms = rclient_timeout_ms(r);
     return 1;
 }
 
-void client_release_output(struct remctl *r)
+void rclient_release_output(struct remctl *r)
 {
     OM_uint32 minor;
     if (r->plain.value)
@@ -74,10 +75,10 @@ static void close_socket(struct remctl *r)
     if (r->fd >= 0)
         close(r->fd);
     r->fd = -1;
-    token_io_init(&r->io, -1, client_timeout_ms(r));
+    token_io_init(&r->io, -1, rclient_timeout_ms(r));
 }
 
-void client_disconnect(struct remctl *r)
+void rclient_disconnect(struct remctl *r)
 {
     OM_uint32 minor;
     if (r->ctx != GSS_C_NO_CONTEXT)
@@ -101,16 +102,16 @@ static void send_quit(struct remctl *r)
     buf_free(&msg);
 }
 
-void client_reset(struct remctl *r)
+void rclient_reset(struct remctl *r)
 {
-    if (client_connected(r)) {
+    if (rclient_connected(r)) {
         send_quit(r);
         close_socket(r);
         /* Connected to nothing until a new connection replaces this one. */
         r->stale = true;
     }
-    client_clear_error(r);
-    client_release_output(r);
+    rclient_clear_error(r);
+    rclient_release_output(r);
     r->has_output = false;
 }
 
@@ -119,8 +120,8 @@ EXPORT void remctl_close(struct remctl *r)
     if (!r)
         return;
     send_quit(r);
-    client_disconnect(r);
-    client_release_output(r);
+    rclient_disconnect(r);
+    rclient_release_output(r);
     token_io_free(&r->io);
     buf_free(&r->cmd_args);
     buf_free(&r->cmd_msg);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* remctl_open and its variants: connect, then authenticate. */
 #include <errno.h>
 #include <netdb.h>
@@ -29,10 +30,10 @@ static int connect_list(struct remctl *r, const struct addrinfo *ai, int *err)
 {
     *err = ECONNREFUSED;
     for (; ai; ai = ai->ai_next) {
-        int fd = connect_addr(ai->ai_addr, ai->ai_addrlen, r->source, client_timeout_ms(r), err);
+        int fd = connect_addr(ai->ai_addr, ai->ai_addrlen, r->source, rclient_timeout_ms(r), err);
         if (fd >= 0) {
             /* The new connection replaces whatever the object had. */
-            client_disconnect(r);
+            rclient_disconnect(r);
             r->fd = fd;
             return 1;
         }
@@ -51,29 +52,29 @@ static int resolve(struct remctl *r, const char *host, unsigned short port,
     snprintf(service, sizeof service, "%hu", port);
     int rc = getaddrinfo(host, service, &hints, res);
     if (rc != 0) {
-        client_set_error(r, "unknown host %s: %s", host,
-                         rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+        rclient_set_error(r, "unknown host %s: %s", host,
+                          rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
         return 0;
     }
     return 1;
 }
 
-int client_open_resolved(struct remctl *r, const char *host, unsigned short port,
-                         const struct addrinfo *ai, const char *principal)
+int rclient_open_resolved(struct remctl *r, const char *host, unsigned short port,
+                          const struct addrinfo *ai, const char *principal)
 {
-    client_reset(r);
+    rclient_reset(r);
     remember(r, host, port, principal);
     int err;
     if (connect_list(r, ai, &err))
-        return client_handshake(r, host, principal);
-    client_set_error(r, "cannot connect to %s (port %hu): %s", host, port, strerror(err));
+        return rclient_handshake(r, host, principal);
+    rclient_set_error(r, "cannot connect to %s (port %hu): %s", host, port, strerror(err));
     return 0;
 }
 
 EXPORT int remctl_open(struct remctl *r, const char *host, unsigned short port,
                        const char *principal)
 {
-    client_reset(r);
+    rclient_reset(r);
     remember(r, host, port, principal);
     unsigned short ports[2] = {port, 0};
     if (port == 0) {
@@ -88,16 +89,16 @@ EXPORT int remctl_open(struct remctl *r, const char *host, unsigned short port,
             ok = connect_list(r, res, &err);
             freeaddrinfo(res);
             if (ok)
-                return client_handshake(r, host, principal);
-            client_set_error(r, "cannot connect to %s (port %hu): %s", host, ports[i],
-                             strerror(err));
+                return rclient_handshake(r, host, principal);
+            rclient_set_error(r, "cannot connect to %s (port %hu): %s", host, ports[i],
+                              strerror(err));
         }
         /* With the fallback port, the first failure is the one reported. */
         if (!first_error && r->error)
             first_error = strdup(r->error);
     }
     if (first_error) {
-        client_set_error(r, "%s", first_error);
+        rclient_set_error(r, "%s", first_error);
         free(first_error);
     }
     return 0;
@@ -107,12 +108,12 @@ EXPORT int remctl_open(struct remctl *r, const char *host, unsigned short port,
 EXPORT int remctl_open_addrinfo(struct remctl *r, const char *host, const struct addrinfo *ai,
                                 const char *principal)
 {
-    client_reset(r);
+    rclient_reset(r);
     remember(r, NULL, 0, principal);
     int err;
     if (connect_list(r, ai, &err))
-        return client_handshake(r, host, principal);
-    client_set_error(r, "cannot connect: %s", strerror(err));
+        return rclient_handshake(r, host, principal);
+    rclient_set_error(r, "cannot connect: %s", strerror(err));
     return 0;
 }
 
@@ -129,20 +130,20 @@ EXPORT int remctl_open_sockaddr(struct remctl *r, const char *host, const struct
 
 EXPORT int remctl_open_fd(struct remctl *r, const char *host, int fd, const char *principal)
 {
-    client_reset(r);
+    rclient_reset(r);
     remember(r, NULL, 0, principal);
     /* The descriptor is ours from now on: remctl_close closes it. */
-    client_disconnect(r);
+    rclient_disconnect(r);
     r->fd = fd;
     connect_set_nodelay(fd);
-    return client_handshake(r, host, principal);
+    return rclient_handshake(r, host, principal);
 }
 
-int client_reopen(struct remctl *r)
+int rclient_reopen(struct remctl *r)
 {
-    if (!client_connected(r)) {
+    if (!rclient_connected(r)) {
         if (!r->host) {
-            client_set_error(r, "no connection open");
+            rclient_set_error(r, "no connection open");
             return 0;
         }
         /* remctl_open replaces the saved strings: pass copies. */
@@ -150,7 +151,7 @@ int client_reopen(struct remctl *r)
         char *principal = r->principal ? strdup(r->principal) : NULL;
         int ok = 0;
         if (!host || (r->principal && !principal))
-            client_set_error(r, "cannot allocate memory");
+            rclient_set_error(r, "cannot allocate memory");
         else
             ok = remctl_open(r, host, r->port, principal);
         free(host);
@@ -158,6 +159,6 @@ int client_reopen(struct remctl *r)
         if (!ok)
             return 0;
     }
-    client_clear_error(r);
+    rclient_clear_error(r);
     return 1;
 }

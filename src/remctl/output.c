@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* remctl_output: hand out the result of a command one piece at a time, as
  * each token arrives, with upstream's checks in upstream's order. */
 #include <stdlib.h>
@@ -12,44 +13,44 @@
 static int next_token(struct remctl *r, uint8_t *flags)
 {
     struct token_fail fail = {0};
-    client_release_output(r);
+    rclient_release_output(r);
     if (token_recv_priv(&r->io, r->ctx, flags, &r->plain, &fail) == TOKEN_OK)
         return 1;
-    enum token_status st = client_token_error(r, "receiving token", &fail);
+    enum token_status st = rclient_token_error(r, "receiving token", &fail);
     if (st == TOKEN_FAIL_EOF || st == TOKEN_FAIL_TIMEOUT)
-        client_disconnect(r);
+        rclient_disconnect(r);
     return 0;
 }
 
-int client_check_message(struct remctl *r, const uint8_t *p, size_t n)
+int rclient_check_message(struct remctl *r, const uint8_t *p, size_t n)
 {
     if (n < 2) {
-        client_set_error(r, "malformed result token from server");
+        rclient_set_error(r, "malformed result token from server");
         return 0;
     }
     if (p[0] != 2 && p[0] != 3) {
-        client_set_error(r, "unexpected protocol %d from server", (int)(int8_t)p[0]);
+        rclient_set_error(r, "unexpected protocol %d from server", (int)(int8_t)p[0]);
         return 0;
     }
     return 1;
 }
 
-int client_read_message(struct remctl *r)
+int rclient_read_message(struct remctl *r)
 {
     uint8_t flags;
     if (!next_token(r, &flags))
         return 0;
     int ok = 0;
     if (flags != (TOKEN_DATA | TOKEN_PROTOCOL))
-        client_set_error(r, "unexpected token from server");
+        rclient_set_error(r, "unexpected token from server");
     else
-        ok = client_check_message(r, r->plain.value, r->plain.length);
+        ok = rclient_check_message(r, r->plain.value, r->plain.length);
     if (!ok)
-        client_release_output(r);
+        rclient_release_output(r);
     return ok;
 }
 
-struct remctl_output *client_output_from_message(struct remctl *r, const uint8_t *p, size_t n)
+struct remctl_output *rclient_output_from_message(struct remctl *r, const uint8_t *p, size_t n)
 {
     struct remctl_output *out = &r->output;
     memset(out, 0, sizeof *out);
@@ -60,7 +61,7 @@ struct remctl_output *client_output_from_message(struct remctl *r, const uint8_t
         /* The stream is checked before the length, and the message names
          * the version byte rather than the stream (upstream's wording). */
         if (n >= 7 && p[2] != 1 && p[2] != 2) {
-            client_set_error(r, "unexpected stream %d from server", (int)(int8_t)p[0]);
+            rclient_set_error(r, "unexpected stream %d from server", (int)(int8_t)p[0]);
             return NULL;
         }
         if (rmsg_decode(p, n, &m) != RMSG_OK)
@@ -88,33 +89,33 @@ struct remctl_output *client_output_from_message(struct remctl *r, const uint8_t
         r->ready = false;
         return out;
     default:
-        client_set_error(r, "unknown message type %d from server", (int)(int8_t)p[1]);
+        rclient_set_error(r, "unknown message type %d from server", (int)(int8_t)p[1]);
         return NULL;
     }
-    client_set_error(r, "malformed result token from server");
+    rclient_set_error(r, "malformed result token from server");
     return NULL;
 }
 
 static struct remctl_output *output_v2(struct remctl *r)
 {
-    client_release_output(r);
+    rclient_release_output(r);
     r->has_output = true;
     r->output.type = REMCTL_OUT_DONE;
     if (!r->ready)
         return &r->output;
-    if (!client_read_message(r))
+    if (!rclient_read_message(r))
         return NULL;
-    struct remctl_output *out = client_output_from_message(r, r->plain.value, r->plain.length);
+    struct remctl_output *out = rclient_output_from_message(r, r->plain.value, r->plain.length);
     if (!out)
-        client_release_output(r);
+        rclient_release_output(r);
     return out;
 }
 
-struct remctl_output *client_output_from_v1(struct remctl *r, const uint8_t *p, size_t n)
+struct remctl_output *rclient_output_from_v1(struct remctl *r, const uint8_t *p, size_t n)
 {
     struct rmsg_v1_result res;
     if (rmsg_v1_result_decode(p, n, &res) != RMSG_OK) {
-        client_set_error(r, "malformed result token from server");
+        rclient_set_error(r, "malformed result token from server");
         return NULL;
     }
     struct remctl_output *out = &r->output;
@@ -141,7 +142,7 @@ static struct remctl_output *output_v1(struct remctl *r)
         if (out->type == REMCTL_OUT_STATUS) {
             out->type = REMCTL_OUT_DONE;
         } else {
-            client_release_output(r);
+            rclient_release_output(r);
             out->type = REMCTL_OUT_STATUS;
         }
         out->status = r->v1_status;
@@ -151,26 +152,26 @@ static struct remctl_output *output_v1(struct remctl *r)
     if (!next_token(r, &flags))
         return NULL;
     if (flags != TOKEN_DATA) {
-        client_set_error(r, "unexpected token from server");
-        client_release_output(r);
+        rclient_set_error(r, "unexpected token from server");
+        rclient_release_output(r);
         return NULL;
     }
-    out = client_output_from_v1(r, r->plain.value, r->plain.length);
+    out = rclient_output_from_v1(r, r->plain.value, r->plain.length);
     if (!out) {
-        client_release_output(r);
+        rclient_release_output(r);
         return NULL;
     }
     /* One command per connection (the output data lives on in r->plain). */
-    client_disconnect(r);
+    rclient_disconnect(r);
     return out;
 }
 
 EXPORT struct remctl_output *remctl_output(struct remctl *r)
 {
-    if (!client_connected(r) && (r->protocol != 1 || !r->host)) {
-        client_set_error(r, "no connection open");
+    if (!rclient_connected(r) && (r->protocol != 1 || !r->host)) {
+        rclient_set_error(r, "no connection open");
         return NULL;
     }
-    client_clear_error(r);
+    rclient_clear_error(r);
     return r->protocol == 1 ? output_v1(r) : output_v2(r);
 }

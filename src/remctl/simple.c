@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* remctl(): the one-shot call. */
 #include <stdbool.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "remctl/token.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* remctl tokens over a socket: framing, timeouts, and GSS-API
  * wrap/unwrap.  Used by the client and (later) the server.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* remctld ACL entries: parsing "[method:]data" and checking a principal.
  *
  * Methods: file, princ, anyuser, deny, localgroup, pcre, regex (the upstream

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "server/acl_match.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The ACL methods that need a library: regex: (POSIX ERE), pcre: (PCRE2)
  * and localgroup: (krb5 name mapping plus the group database).  Internal to
  * acl.c. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "server/alloc.h"
 
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Allocation helpers for the server configuration code: they abort on
  * out-of-memory like buf_reserve, so callers need no failure paths for it. */
 #ifndef CONDUIT_SERVER_ALLOC_H

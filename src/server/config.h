@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* remctld configuration: loading the configuration file into rules, finding
  * the rule for a command, and checking a principal against its ACLs.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "server/config_option.h"
 
 #include <ctype.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The option=value settings of a configuration line.  Internal to config.c. */
 #ifndef CONDUIT_SERVER_CONFIG_OPTION_H
 #define CONDUIT_SERVER_CONFIG_OPTION_H

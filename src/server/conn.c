@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* One client connection: token framing on a non-blocking socket, the
  * GSS-API handshake one token at a time, the message state machine
  * (session.c), and the running command's pipes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* One client connection of remctld (see server.h for the loop). */
 #ifndef CONDUIT_SERVER_CONN_H
 #define CONDUIT_SERVER_CONN_H

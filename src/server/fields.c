@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "server/fields.h"
 
 #include <stdlib.h>

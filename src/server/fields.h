@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Splitting a configuration line into fields separated by blanks. */
 #ifndef CONDUIT_SERVER_FIELDS_H
 #define CONDUIT_SERVER_FIELDS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "server/include.h"
 
 #include <dirent.h>

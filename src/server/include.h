@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reading configuration and ACL files, expanding an include target (a file
  * or a directory of files) and refusing include loops.  Shared by the
  * configuration parser and the file: ACL method, which follow the same rules. */

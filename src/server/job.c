@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Command planning (see job.h).  Behaviour follows upstream remctld: argv[0]
  * is the program's base name, the subcommand is argument 1, the command word
  * itself is only in REMCTL_COMMAND. */

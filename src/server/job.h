@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Turning a received command into the processes to run: rule lookup, ACL
  * check, the built-in help and summary, argv, environment, stdin= and the
  * user= / sudo= identity.  Everything a job needs is copied, so a

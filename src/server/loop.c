@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* remctld's event loop (see server.h): epoll over listeners, connections
  * and command pipes; signals through a signalfd; idle timeouts from a list
  * ordered by last activity, so finding the next deadline costs nothing. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Client addresses and their names (see resolver.h). */
 #include "server/resolver.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The client's address: REMOTE_ADDR at once, REMOTE_HOST by a reverse
  * lookup in a worker thread of its own (workers.h with grow), so a slow or
  * dead resolver delays only the connection whose name it is looking up. */

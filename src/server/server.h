@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* remctld's runtime: one event-driven process.  An epoll loop owns every
  * listening socket, every client connection (with its GSS-API context and
  * protocol state) and every running command's pipes; SIGCHLD, SIGHUP and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The remctl message state machine (see session.h).  The rules are the
  * protocol's: a continued command is FIRST, MIDDLE..., LAST with nothing
  * else between them but QUIT, which discards it; any other sequence is an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The remctl v2/v3 message state machine of one server connection, after
  * gss_unwrap: continued commands, QUIT, NOOP, version negotiation and the
  * server's limits.  No I/O, no GSS-API: it takes one decrypted message and

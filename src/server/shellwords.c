@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* remctl-shell command-line splitting (see shellwords.h). */
 #include "server/shellwords.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Splitting a remctl-shell command line (what ssh hands over as one string)
  * into the words of a remctl command, by upstream's rules:
  *

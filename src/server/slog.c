@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "server/slog.h"
 
 #include <stdarg.h>

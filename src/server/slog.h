@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* remctld's log: syslog (daemon facility) by default, or standard output
  * (routine and debug lines) and standard error (errors) with -S. */
 #ifndef CONDUIT_SERVER_SLOG_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The spawning task (see spawner.h). */
 #include "server/spawner.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Starting a command off the event loop.  runner_spawn suspends its caller
  * until the child has exec'ed (vfork semantics), which on a loaded machine
  * or a slow file system takes long enough to hold up every other client;

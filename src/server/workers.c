@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Worker threads for the event loop (see workers.h).  Two FIFO lists under
  * one mutex: tasks to run, taken by the threads, and finished ones, taken by
  * the loop.  workers_stop joins the threads that are idle (so none is half

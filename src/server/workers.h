@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Threads that do blocking work for the event loop: starting commands
  * (runner_spawn waits until the child has exec'ed) and reverse lookups of
  * client addresses (a resolver may take seconds).  The loop submits a task;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The remote half of conduit's ssh bootstrap (client side: client_ssh.c).
 #
 # The client runs it as the ssh remote command

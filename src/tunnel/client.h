@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internals of the tunnel client library (libconduit).
  *
  * The public API is include/conduit/tunnel.h; this header is shared by the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The bootstrap: which dispatchers we can send, the remote command that
  * runs src/tunnel/bootstrap.sh on the host, and the conversation with it
  * up to the dispatcher's first Ack.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Copying decoded responses (which point into the input buffer) into the
  * public result structs. */
 #include <stdlib.h>

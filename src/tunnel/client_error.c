@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Errors of the tunnel client: what the dispatcher answered, or why the
  * tunnel broke. */
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reading and writing packets on the tunnel's descriptors. */
 #include <errno.h>
 #include <signal.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Opening, checking and closing a tunnel. */
 #include <errno.h>
 #include <stdlib.h>

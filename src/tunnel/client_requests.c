@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The one-request-one-response calls: run, stat, users, groups, getenv. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Starting and reaping the dispatcher process. */
 #include <errno.h>
 #include <fcntl.h>

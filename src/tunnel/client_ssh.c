@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conduit_open_ssh: the ssh command line, and whether consecutive calls
  * share one connection.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Pipelined stat: requests and responses flow at the same time.
  *
  * The dispatcher answers requests in order but may not read its next

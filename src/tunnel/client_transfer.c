@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Upload and download in constant memory.
  *
  * Upload and DownloadResult carry the file content as one bytes field.  It

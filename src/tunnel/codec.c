@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "tunnel/codec.h"
 
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The tunnel wire codec: table-driven encoding and decoding on buffers.
  *
  * Nothing here does I/O.  Decoding never trusts a length: a field that

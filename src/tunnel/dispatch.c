@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The dispatcher's request loop: framing, buffering and responses.
  *
  * Requests are decoded straight out of the input buffer with the codec.
@@ -74,48 +75,49 @@ bool dispatch_flush(struct dispatcher *d)
     return true;
 }
 
-void reply(struct dispatcher *d, uint32_t id, const void *pkt)
+void dispatch_reply(struct dispatcher *d, uint32_t id, const void *pkt)
 {
     tun_encode(&d->out, id, pkt);
 }
 
-void reply_empty(struct dispatcher *d, uint32_t id)
+void dispatch_reply_empty(struct dispatcher *d, uint32_t id)
 {
     tun_encode(&d->out, id, NULL);
 }
 
-void reply_invalid(struct dispatcher *d, const char *field, const char *message)
+void dispatch_reply_invalid(struct dispatcher *d, const char *field, const char *message)
 {
     log_debug("InvalidField %s: %s", field, message);
     struct tun_invalid_field r = {tun_str(field), tun_str(message)};
-    reply(d, TUN_ID_invalid_field, &r);
+    dispatch_reply(d, TUN_ID_invalid_field, &r);
 }
 
-void reply_invalid_os(struct dispatcher *d, const char *field, int err, struct tun_bytes name)
+void dispatch_reply_invalid_os(struct dispatcher *d, const char *field, int err,
+                               struct tun_bytes name)
 {
     struct buf msg = BUF_INIT;
-    py_oserror_msg(&msg, err, name.data, (size_t)name.len, name.present);
+    pyfmt_oserror_msg(&msg, err, name.data, (size_t)name.len, name.present);
     buf_append(&msg, "", 1);
-    reply_invalid(d, field, (const char *)buf_head(&msg));
+    dispatch_reply_invalid(d, field, (const char *)buf_head(&msg));
     buf_free(&msg);
 }
 
-void reply_os_error(struct dispatcher *d, int err, struct tun_bytes name)
+void dispatch_reply_os_error(struct dispatcher *d, int err, struct tun_bytes name)
 {
     struct buf msg = BUF_INIT;
-    py_oserror_msg(&msg, err, name.data, (size_t)name.len, name.present);
+    pyfmt_oserror_msg(&msg, err, name.data, (size_t)name.len, name.present);
     log_debug("OSError %.*s", (int)buf_len(&msg), (const char *)buf_head(&msg));
     struct tun_os_error r = {err, tun_str(strerror(err)),
                              tun_data(buf_head(&msg), buf_len(&msg))};
-    reply(d, TUN_ID_os_error, &r);
+    dispatch_reply(d, TUN_ID_os_error, &r);
     buf_free(&msg);
 }
 
-bool check_no_nul(struct dispatcher *d, const char *field, struct tun_bytes v)
+bool dispatch_check_no_nul(struct dispatcher *d, const char *field, struct tun_bytes v)
 {
     if (!v.present || !tun_has_nul(v))
         return true;
-    reply_invalid(d, field, "The value contains a NUL byte");
+    dispatch_reply_invalid(d, field, "The value contains a NUL byte");
     return false;
 }
 
@@ -156,14 +158,14 @@ static void give_back_input(struct dispatcher *d)
 /* ---- the loop ---- */
 
 static const dispatch_handler handlers[TUN_PACKET_COUNT] = {
-    [TUN_ID_process_run] = handle_process_run,
-    [TUN_ID_stat] = handle_stat,
-    [TUN_ID_resolve_user] = handle_resolve_user,
-    [TUN_ID_resolve_group] = handle_resolve_group,
-    [TUN_ID_download] = handle_download,
-    [TUN_ID_query_user] = handle_query_user,
-    [TUN_ID_query_group] = handle_query_group,
-    [TUN_ID_getenv] = handle_getenv,
+    [TUN_ID_process_run] = dispatch_handle_process_run,
+    [TUN_ID_stat] = dispatch_handle_stat,
+    [TUN_ID_resolve_user] = dispatch_handle_resolve_user,
+    [TUN_ID_resolve_group] = dispatch_handle_resolve_group,
+    [TUN_ID_download] = dispatch_handle_download,
+    [TUN_ID_query_user] = dispatch_handle_query_user,
+    [TUN_ID_query_group] = dispatch_handle_query_group,
+    [TUN_ID_getenv] = dispatch_handle_getenv,
 };
 
 /* Largest request struct, for decoding on the stack. */
@@ -232,12 +234,12 @@ static int serve_requests(struct dispatcher *d)
         }
         if (id == TUN_ID_check_alive) {
             buf_consume(&d->in, 4);
-            reply_empty(d, TUN_ID_ack);
+            dispatch_reply_empty(d, TUN_ID_ack);
             continue;
         }
         if (id == TUN_ID_upload) {
             buf_consume(&d->in, 4);
-            if (handle_upload_stream(d) != HANDLED)
+            if (dispatch_handle_upload_stream(d) != HANDLED)
                 return DISPATCH_EXIT_BAD_INPUT;
             continue;
         }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The tunnel dispatcher: answers tunnel requests read from one descriptor
  * with responses written to another, until Exit or bad input.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Requests that read the file system: Stat and Download. */
 #include <errno.h>
 #include <fcntl.h>
@@ -68,19 +69,19 @@ static uint64_t ns(struct timespec ts)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-enum handler_result handle_stat(struct dispatcher *d, void *pkt)
+enum handler_result dispatch_handle_stat(struct dispatcher *d, void *pkt)
 {
     struct tun_stat *r = pkt;
-    if (!check_no_nul(d, "path", r->path))
+    if (!dispatch_check_no_nul(d, "path", r->path))
         return HANDLED;
     char *path = tun_strdup(r->path);
     struct stat st;
     int rc = r->follow_links ? stat(path, &st) : lstat(path, &st);
     if (rc < 0) {
         if (errno == ENOENT)
-            reply_invalid_os(d, "path", errno, r->path);
+            dispatch_reply_invalid_os(d, "path", errno, r->path);
         else
-            reply_os_error(d, errno, r->path);
+            dispatch_reply_os_error(d, errno, r->path);
         free(path);
         return HANDLED;
     }
@@ -92,7 +93,7 @@ enum handler_result handle_stat(struct dispatcher *d, void *pkt)
         if (fd >= 0)
             close(fd);
         if (err) {
-            reply_os_error(d, err, r->path);
+            dispatch_reply_os_error(d, err, r->path);
             free(path);
             return HANDLED;
         }
@@ -104,14 +105,14 @@ enum handler_result handle_stat(struct dispatcher *d, void *pkt)
     struct tun_stat_result res = {
         .type = tun_str(type_name(st.st_mode)),
         .mode = st.st_mode & 07777,
-        .owner = tun_str(ids_user_name(st.st_uid)),
-        .group = tun_str(ids_group_name(st.st_gid)),
+        .owner = tun_str(dispatch_ids_user_name(st.st_uid)),
+        .group = tun_str(dispatch_ids_group_name(st.st_gid)),
         .size = (uint64_t)st.st_size,
         .mtime = ns(st.st_mtim),
         .ctime = ns(st.st_ctim),
         .sha512sum = has_digest ? tun_data(digest, 64) : TUN_ABSENT,
     };
-    reply(d, TUN_ID_stat_result, &res);
+    dispatch_reply(d, TUN_ID_stat_result, &res);
     return HANDLED;
 }
 
@@ -170,10 +171,10 @@ static int slurp(int fd, struct buf *b)
     }
 }
 
-enum handler_result handle_download(struct dispatcher *d, void *pkt)
+enum handler_result dispatch_handle_download(struct dispatcher *d, void *pkt)
 {
     struct tun_download *r = pkt;
-    if (!check_no_nul(d, "file", r->file))
+    if (!dispatch_check_no_nul(d, "file", r->file))
         return HANDLED;
     char *path = tun_strdup(r->file);
     enum handler_result hr = HANDLED;
@@ -181,37 +182,37 @@ enum handler_result handle_download(struct dispatcher *d, void *pkt)
     int fd = d->dry_run ? -1 : open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (d->dry_run) {
         struct tun_download_result res = {tun_data("", 0)};
-        reply(d, TUN_ID_download_result, &res);
+        dispatch_reply(d, TUN_ID_download_result, &res);
         goto out;
     }
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
         if (errno == ENOENT)
-            reply_invalid_os(d, "file", errno, r->file);
+            dispatch_reply_invalid_os(d, "file", errno, r->file);
         else
-            reply_os_error(d, errno, r->file);
+            dispatch_reply_os_error(d, errno, r->file);
         goto out;
     }
     if (S_ISDIR(st.st_mode)) {
-        reply_os_error(d, EISDIR, r->file);
+        dispatch_reply_os_error(d, EISDIR, r->file);
         goto out;
     }
     fdio_set_nonblock(fd, false);
     if (S_ISREG(st.st_mode) && st.st_size > 0) {
         struct tun_download_result res = {{NULL, (uint64_t)st.st_size, true}};
-        reply(d, TUN_ID_download_result, &res);
+        dispatch_reply(d, TUN_ID_download_result, &res);
         hr = stream_file(d, fd, (uint64_t)st.st_size, path);
         goto out;
     }
     struct buf content = BUF_INIT;
     int err = slurp(fd, &content);
     if (err) {
-        reply_os_error(d, err, r->file);
+        dispatch_reply_os_error(d, err, r->file);
     } else {
         struct tun_download_result res = {tun_data(buf_head(&content), buf_len(&content))};
         if (!res.content.data)
             res.content.data = (const uint8_t *)"";
-        reply(d, TUN_ID_download_result, &res);
+        dispatch_reply(d, TUN_ID_download_result, &res);
     }
     buf_free(&content);
 out:

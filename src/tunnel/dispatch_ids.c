@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "tunnel/dispatch_ids.h"
 
 #include <stdio.h>
@@ -7,7 +8,7 @@
 
 #include "tunnel/pyfmt.h"
 
-bool ids_find_user(struct tun_bytes user, struct account_user *out)
+bool dispatch_ids_find_user(struct tun_bytes user, struct account_user *out)
 {
     memset(out, 0, sizeof *out);
     if (!user.present || tun_has_nul(user))
@@ -16,12 +17,12 @@ bool ids_find_user(struct tun_bytes user, struct account_user *out)
     int found = account_user_by_name(name, out);
     free(name);
     uint32_t id;
-    if (found != 1 && py_parse_id(user.data, (size_t)user.len, &id))
+    if (found != 1 && pyfmt_parse_id(user.data, (size_t)user.len, &id))
         found = account_user_by_uid((uid_t)id, out);
     return found == 1;
 }
 
-bool ids_find_group(struct tun_bytes group, struct account_group *out)
+bool dispatch_ids_find_group(struct tun_bytes group, struct account_group *out)
 {
     memset(out, 0, sizeof *out);
     if (!group.present || tun_has_nul(group))
@@ -30,7 +31,7 @@ bool ids_find_group(struct tun_bytes group, struct account_group *out)
     int found = account_group_by_name(name, out);
     free(name);
     uint32_t id;
-    if (found != 1 && py_parse_id(group.data, (size_t)group.len, &id))
+    if (found != 1 && pyfmt_parse_id(group.data, (size_t)group.len, &id))
         found = account_group_by_gid((gid_t)id, out);
     return found == 1;
 }
@@ -111,12 +112,12 @@ static const char *cached_name(struct name_cache *c, unsigned id, bool user)
 
 static struct name_cache user_cache, group_cache;
 
-const char *ids_user_name(uid_t uid)
+const char *dispatch_ids_user_name(uid_t uid)
 {
     return cached_name(&user_cache, (unsigned)uid, true);
 }
 
-const char *ids_group_name(gid_t gid)
+const char *dispatch_ids_group_name(gid_t gid)
 {
     return cached_name(&group_cache, (unsigned)gid, false);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Users and groups for the dispatcher: resolving request fields and naming
  * ids (with a small cache, since Stat names an owner and a group per call).
  * The lookups themselves are util/accounts.h. */
@@ -13,12 +14,12 @@
 /* By name, else by decimal id, as the original dispatcher looks them up.
  * False when there is no such user/group; else *out is the caller's to
  * free (account_user_free, account_group_free). */
-bool ids_find_user(struct tun_bytes user, struct account_user *out);
-bool ids_find_group(struct tun_bytes group, struct account_group *out);
+bool dispatch_ids_find_user(struct tun_bytes user, struct account_user *out);
+bool dispatch_ids_find_group(struct tun_bytes group, struct account_group *out);
 
 /* The name of an id, or its decimal form when it has none.  The returned
  * string stays valid until the next call for the same kind of id. */
-const char *ids_user_name(uid_t uid);
-const char *ids_group_name(gid_t gid);
+const char *dispatch_ids_user_name(uid_t uid);
+const char *dispatch_ids_group_name(gid_t gid);
 
 #endif

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared between the dispatcher's request loop and its handlers. */
 #ifndef CONDUIT_TUNNEL_DISPATCH_INTERNAL_H
 #define CONDUIT_TUNNEL_DISPATCH_INTERNAL_H
@@ -21,15 +22,16 @@ enum handler_result {
 typedef enum handler_result (*dispatch_handler)(struct dispatcher *d, void *pkt);
 
 /* ---- responses (dispatch.c) ---- */
-void reply(struct dispatcher *d, uint32_t id, const void *pkt);
-void reply_empty(struct dispatcher *d, uint32_t id);
+void dispatch_reply(struct dispatcher *d, uint32_t id, const void *pkt);
+void dispatch_reply_empty(struct dispatcher *d, uint32_t id);
 /* InvalidField{field, message}. */
-void reply_invalid(struct dispatcher *d, const char *field, const char *message);
+void dispatch_reply_invalid(struct dispatcher *d, const char *field, const char *message);
 /* OSError{err, strerror, "[Errno N] strerror: 'name'"}; name may be absent. */
-void reply_os_error(struct dispatcher *d, int err, struct tun_bytes name);
+void dispatch_reply_os_error(struct dispatcher *d, int err, struct tun_bytes name);
 /* InvalidField{field, "[Errno N] strerror: 'name'"} (how missing paths are
  * reported). */
-void reply_invalid_os(struct dispatcher *d, const char *field, int err, struct tun_bytes name);
+void dispatch_reply_invalid_os(struct dispatcher *d, const char *field, int err,
+                               struct tun_bytes name);
 
 /* ---- the stream (dispatch.c) ---- */
 /* Write all queued responses.  False when the output is broken (logged). */
@@ -42,19 +44,19 @@ void dispatch_abort_msg(struct dispatcher *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* ---- handlers ---- */
-enum handler_result handle_process_run(struct dispatcher *d, void *pkt);
-enum handler_result handle_stat(struct dispatcher *d, void *pkt);
-enum handler_result handle_resolve_user(struct dispatcher *d, void *pkt);
-enum handler_result handle_resolve_group(struct dispatcher *d, void *pkt);
-enum handler_result handle_download(struct dispatcher *d, void *pkt);
-enum handler_result handle_query_user(struct dispatcher *d, void *pkt);
-enum handler_result handle_query_group(struct dispatcher *d, void *pkt);
-enum handler_result handle_getenv(struct dispatcher *d, void *pkt);
+enum handler_result dispatch_handle_process_run(struct dispatcher *d, void *pkt);
+enum handler_result dispatch_handle_stat(struct dispatcher *d, void *pkt);
+enum handler_result dispatch_handle_resolve_user(struct dispatcher *d, void *pkt);
+enum handler_result dispatch_handle_resolve_group(struct dispatcher *d, void *pkt);
+enum handler_result dispatch_handle_download(struct dispatcher *d, void *pkt);
+enum handler_result dispatch_handle_query_user(struct dispatcher *d, void *pkt);
+enum handler_result dispatch_handle_query_group(struct dispatcher *d, void *pkt);
+enum handler_result dispatch_handle_getenv(struct dispatcher *d, void *pkt);
 /* Reads the Upload packet after its id from the stream itself. */
-enum handler_result handle_upload_stream(struct dispatcher *d);
+enum handler_result dispatch_handle_upload_stream(struct dispatcher *d);
 
 /* A field that is a path or a name must not hold a NUL byte: false (and an
  * InvalidField queued) when it does. */
-bool check_no_nul(struct dispatcher *d, const char *field, struct tun_bytes v);
+bool dispatch_check_no_nul(struct dispatcher *d, const char *field, struct tun_bytes v);
 
 #endif

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ProcessRun: validate the request like the original, then run the command
  * through the runner with the requested credentials. */
 #include <errno.h>
@@ -20,7 +21,7 @@ static void reply_invalid_value(struct dispatcher *d, const char *field, const c
     buf_append(&msg, prefix, strlen(prefix));
     buf_append(&msg, value.data, (size_t)value.len);
     buf_append(&msg, suffix, strlen(suffix) + 1);
-    reply_invalid(d, field, (const char *)buf_head(&msg));
+    dispatch_reply_invalid(d, field, (const char *)buf_head(&msg));
     buf_free(&msg);
 }
 
@@ -39,42 +40,44 @@ static void reply_spawn_failure(struct dispatcher *d, const struct runner_failur
 {
     switch (f->stage) {
     case RUNNER_STAGE_EXEC:
-        reply_os_error(d, f->err, argv0);
+        dispatch_reply_os_error(d, f->err, argv0);
         return;
     case RUNNER_STAGE_CWD:
-        reply_os_error(d, f->err, cwd);
+        dispatch_reply_os_error(d, f->err, cwd);
         return;
     case RUNNER_STAGE_SETUP: {
         char msg[256];
         snprintf(msg, sizeof msg, "Exception occurred in preexec_fn. (%s: %s)",
                  f->what ? f->what : "setup", strerror(f->err));
         struct tun_process_error r = {tun_str(msg)};
-        reply(d, TUN_ID_process_error, &r);
+        dispatch_reply(d, TUN_ID_process_error, &r);
         return;
     }
     default:
-        reply_os_error(d, f->err ? f->err : EIO, TUN_ABSENT);
+        dispatch_reply_os_error(d, f->err ? f->err : EIO, TUN_ABSENT);
         return;
     }
 }
 
-enum handler_result handle_process_run(struct dispatcher *d, void *pkt)
+enum handler_result dispatch_handle_process_run(struct dispatcher *d, void *pkt)
 {
     struct tun_process_run *r = pkt;
     if (r->command.count == 0) {
-        reply_invalid(d, "command", "The command must not be empty");
+        dispatch_reply_invalid(d, "command", "The command must not be empty");
         return HANDLED;
     }
     for (uint64_t i = 0; i < r->command.count; i++)
-        if (!check_no_nul(d, "command", r->command.items[i]))
+        if (!dispatch_check_no_nul(d, "command", r->command.items[i]))
             return HANDLED;
-    if (!check_no_nul(d, "umask", r->umask) || !check_no_nul(d, "user", r->user) ||
-        !check_no_nul(d, "group", r->group) || !check_no_nul(d, "cwd", r->cwd))
+    if (!dispatch_check_no_nul(d, "umask", r->umask) ||
+        !dispatch_check_no_nul(d, "user", r->user) ||
+        !dispatch_check_no_nul(d, "group", r->group) ||
+        !dispatch_check_no_nul(d, "cwd", r->cwd))
         return HANDLED;
 
     uint64_t umask_value = 077;
     if (r->umask.present &&
-        !py_parse_octal(r->umask.data, (size_t)r->umask.len, 07777, &umask_value)) {
+        !pyfmt_parse_octal(r->umask.data, (size_t)r->umask.len, 07777, &umask_value)) {
         reply_invalid_value(d, "umask", "Invalid value '", r->umask, "': Must be in octal format.");
         return HANDLED;
     }
@@ -84,11 +87,11 @@ enum handler_result handle_process_run(struct dispatcher *d, void *pkt)
     gid_t *groups = NULL;
     char **argv = NULL;
     enum handler_result hr = HANDLED;
-    if (r->user.present && !ids_find_user(r->user, &user)) {
+    if (r->user.present && !dispatch_ids_find_user(r->user, &user)) {
         reply_invalid_value(d, "user", "The user with the name '", r->user, "' does not exist.");
         goto out;
     }
-    if (r->group.present && !ids_find_group(r->group, &group)) {
+    if (r->group.present && !dispatch_ids_find_group(r->group, &group)) {
         reply_invalid_value(d, "group", "The group with the name '", r->group,
                             "' does not exist.");
         goto out;
@@ -96,13 +99,13 @@ enum handler_result handle_process_run(struct dispatcher *d, void *pkt)
     cwd = tun_strdup(r->cwd);
     struct stat st;
     if (cwd && (stat(cwd, &st) < 0 || !S_ISDIR(st.st_mode))) {
-        reply_invalid(d, "cwd", "The directory does not exist");
+        dispatch_reply_invalid(d, "cwd", "The directory does not exist");
         goto out;
     }
 
     if (d->dry_run) {
         struct tun_process_completed res = {TUN_ABSENT, TUN_ABSENT, 0};
-        reply(d, TUN_ID_process_completed, &res);
+        dispatch_reply(d, TUN_ID_process_completed, &res);
         goto out;
     }
 
@@ -161,7 +164,7 @@ enum handler_result handle_process_run(struct dispatcher *d, void *pkt)
             res.out = tun_data(buf_head(&cap.out), buf_len(&cap.out));
             res.err = tun_data(buf_head(&cap.err), buf_len(&cap.err));
         }
-        reply(d, TUN_ID_process_completed, &res);
+        dispatch_reply(d, TUN_ID_process_completed, &res);
     }
     buf_free(&cap.out);
     buf_free(&cap.err);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Requests that only look things up: ResolveUser, ResolveGroup, QueryUser,
  * QueryGroup and Getenv. */
 #include <errno.h>
@@ -8,38 +9,38 @@
 #include "tunnel/dispatch_ids.h"
 #include "tunnel/dispatch_internal.h"
 
-enum handler_result handle_resolve_user(struct dispatcher *d, void *pkt)
+enum handler_result dispatch_handle_resolve_user(struct dispatcher *d, void *pkt)
 {
     struct tun_resolve_user *r = pkt;
-    if (!check_no_nul(d, "user", r->user))
+    if (!dispatch_check_no_nul(d, "user", r->user))
         return HANDLED;
     struct account_user u;
-    bool found = r->user.present ? ids_find_user(r->user, &u)
+    bool found = r->user.present ? dispatch_ids_find_user(r->user, &u)
                                  : account_user_by_uid(getuid(), &u) == 1;
     if (!found) {
-        reply_invalid(d, "user", "The user does not exist");
+        dispatch_reply_invalid(d, "user", "The user does not exist");
         return HANDLED;
     }
     struct tun_resolve_result res = {tun_str(u.name)};
-    reply(d, TUN_ID_resolve_result, &res);
+    dispatch_reply(d, TUN_ID_resolve_result, &res);
     account_user_free(&u);
     return HANDLED;
 }
 
-enum handler_result handle_resolve_group(struct dispatcher *d, void *pkt)
+enum handler_result dispatch_handle_resolve_group(struct dispatcher *d, void *pkt)
 {
     struct tun_resolve_group *r = pkt;
-    if (!check_no_nul(d, "group", r->group))
+    if (!dispatch_check_no_nul(d, "group", r->group))
         return HANDLED;
     struct account_group g;
-    bool found = r->group.present ? ids_find_group(r->group, &g)
+    bool found = r->group.present ? dispatch_ids_find_group(r->group, &g)
                                   : account_group_by_gid(getgid(), &g) == 1;
     if (!found) {
-        reply_invalid(d, "group", "The group does not exist");
+        dispatch_reply_invalid(d, "group", "The group does not exist");
         return HANDLED;
     }
     struct tun_resolve_result res = {tun_str(g.name)};
-    reply(d, TUN_ID_resolve_result, &res);
+    dispatch_reply(d, TUN_ID_resolve_result, &res);
     account_group_free(&g);
     return HANDLED;
 }
@@ -55,31 +56,32 @@ static struct tun_str_list str_list(char **names, size_t count)
     return (struct tun_str_list){count, items};
 }
 
-enum handler_result handle_query_user(struct dispatcher *d, void *pkt)
+enum handler_result dispatch_handle_query_user(struct dispatcher *d, void *pkt)
 {
     struct tun_query_user *r = pkt;
-    if (!check_no_nul(d, "user", r->user))
+    if (!dispatch_check_no_nul(d, "user", r->user))
         return HANDLED;
     struct account_user u;
-    if (!ids_find_user(r->user, &u)) {
-        reply_invalid(d, "user", "The user does not exist");
+    if (!dispatch_ids_find_user(r->user, &u)) {
+        dispatch_reply_invalid(d, "user", "The user does not exist");
         return HANDLED;
     }
     char *hash = NULL, **groups = NULL;
     size_t ngroups = 0;
     struct account_group primary;
     if (account_group_by_gid(u.gid, &primary) != 1) {
-        reply_invalid(d, "user", "The user's primary group doesn't exist");
+        dispatch_reply_invalid(d, "user", "The user's primary group doesn't exist");
         goto out;
     }
     if (r->query_password_hash) {
         int found = account_shadow_hash(u.name, &hash);
         if (found < 0) {
-            reply_os_error(d, errno, TUN_ABSENT);
+            dispatch_reply_os_error(d, errno, TUN_ABSENT);
             goto out_group;
         }
         if (found == 0) {
-            reply_invalid(d, "user", "The user has no shadow entry, or it is inaccessible.");
+            dispatch_reply_invalid(d, "user",
+                                   "The user has no shadow entry, or it is inaccessible.");
             goto out_group;
         }
     }
@@ -95,7 +97,7 @@ enum handler_result handle_query_user(struct dispatcher *d, void *pkt)
         .home = tun_str(u.home),
         .shell = tun_str(u.shell),
     };
-    reply(d, TUN_ID_user_entry, &res);
+    dispatch_reply(d, TUN_ID_user_entry, &res);
     free(res.groups.items);
     account_names_free(groups);
 out_group:
@@ -106,24 +108,24 @@ out:
     return HANDLED;
 }
 
-enum handler_result handle_query_group(struct dispatcher *d, void *pkt)
+enum handler_result dispatch_handle_query_group(struct dispatcher *d, void *pkt)
 {
     struct tun_query_group *r = pkt;
-    if (!check_no_nul(d, "group", r->group))
+    if (!dispatch_check_no_nul(d, "group", r->group))
         return HANDLED;
     struct account_group g;
-    if (!ids_find_group(r->group, &g)) {
-        reply_invalid(d, "group", "The group does not exist");
+    if (!dispatch_ids_find_group(r->group, &g)) {
+        dispatch_reply_invalid(d, "group", "The group does not exist");
         return HANDLED;
     }
     struct tun_group_entry res = {tun_str(g.name), g.gid, str_list(g.members, g.nmembers)};
-    reply(d, TUN_ID_group_entry, &res);
+    dispatch_reply(d, TUN_ID_group_entry, &res);
     free(res.members.items);
     account_group_free(&g);
     return HANDLED;
 }
 
-enum handler_result handle_getenv(struct dispatcher *d, void *pkt)
+enum handler_result dispatch_handle_getenv(struct dispatcher *d, void *pkt)
 {
     struct tun_getenv *r = pkt;
     const char *value = NULL;
@@ -133,6 +135,6 @@ enum handler_result handle_getenv(struct dispatcher *d, void *pkt)
         free(key);
     }
     struct tun_environ_var res = {value ? tun_str(value) : TUN_ABSENT};
-    reply(d, TUN_ID_environ_var, &res);
+    dispatch_reply(d, TUN_ID_environ_var, &res);
     return HANDLED;
 }

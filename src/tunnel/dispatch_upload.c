@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Upload: stream the content into a hidden temporary file next to the
  * target, then validate the fields that follow it on the wire, and only
  * then make the file visible with one rename.  Whatever fails, the old file
@@ -265,27 +266,29 @@ static int commit(struct dispatcher *d, struct upload *u, bool have_mode, mode_t
 static bool validate(struct dispatcher *d, const struct tun_upload *p, mode_t *mode,
                      struct account_user *owner, struct account_group *group)
 {
-    if (!check_no_nul(d, "file", p->file) || !check_no_nul(d, "mode", p->mode) ||
-        !check_no_nul(d, "owner", p->owner) || !check_no_nul(d, "group", p->group))
+    if (!dispatch_check_no_nul(d, "file", p->file) ||
+        !dispatch_check_no_nul(d, "mode", p->mode) ||
+        !dispatch_check_no_nul(d, "owner", p->owner) ||
+        !dispatch_check_no_nul(d, "group", p->group))
         return false;
     struct buf msg = BUF_INIT;
     bool ok = false;
     uint64_t m = 0;
-    if (p->mode.present && !py_parse_octal(p->mode.data, (size_t)p->mode.len, 07777, &m)) {
+    if (p->mode.present && !pyfmt_parse_octal(p->mode.data, (size_t)p->mode.len, 07777, &m)) {
         buf_append(&msg, "Invalid value '", 15);
         buf_append(&msg, p->mode.data, (size_t)p->mode.len);
         buf_append(&msg, "': Must be in octal format.", 28);
-        reply_invalid(d, "mode", (const char *)buf_head(&msg));
-    } else if (p->owner.present && !ids_find_user(p->owner, owner)) {
+        dispatch_reply_invalid(d, "mode", (const char *)buf_head(&msg));
+    } else if (p->owner.present && !dispatch_ids_find_user(p->owner, owner)) {
         buf_append(&msg, "The user with the name '", 24);
         buf_append(&msg, p->owner.data, (size_t)p->owner.len);
         buf_append(&msg, "' does not exist.", 18);
-        reply_invalid(d, "owner", (const char *)buf_head(&msg));
-    } else if (p->group.present && !ids_find_group(p->group, group)) {
+        dispatch_reply_invalid(d, "owner", (const char *)buf_head(&msg));
+    } else if (p->group.present && !dispatch_ids_find_group(p->group, group)) {
         buf_append(&msg, "The group with the name '", 25);
         buf_append(&msg, p->group.data, (size_t)p->group.len);
         buf_append(&msg, "' does not exist.", 18);
-        reply_invalid(d, "group", (const char *)buf_head(&msg));
+        dispatch_reply_invalid(d, "group", (const char *)buf_head(&msg));
     } else {
         ok = true;
     }
@@ -318,7 +321,7 @@ static bool read_fields(struct dispatcher *d, unsigned from, unsigned to, struct
     }
 }
 
-enum handler_result handle_upload_stream(struct dispatcher *d)
+enum handler_result dispatch_handle_upload_stream(struct dispatcher *d)
 {
     struct tun_upload p;
     memset(&p, 0, sizeof p);
@@ -368,9 +371,9 @@ enum handler_result handle_upload_stream(struct dispatcher *d)
             err = commit(d, &u, p.mode.present, mode, p.owner.present, &owner, p.group.present,
                          group.gid);
         if (err)
-            reply_os_error(d, err, p.file);
+            dispatch_reply_os_error(d, err, p.file);
         else
-            reply_empty(d, TUN_ID_ok);
+            dispatch_reply_empty(d, TUN_ID_ok);
     }
     account_user_free(&owner);
     account_group_free(&group);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "tunnel/pyfmt.h"
 
 #include <stdio.h>
@@ -47,7 +48,7 @@ static size_t utf8_seq(const uint8_t *s, size_t n, uint32_t *cp)
     return len;
 }
 
-void py_repr(struct buf *b, const uint8_t *s, size_t len)
+void pyfmt_repr(struct buf *b, const uint8_t *s, size_t len)
 {
     bool has_single = memchr(s, '\'', len) != NULL, has_double = memchr(s, '"', len) != NULL;
     char quote = has_single && !has_double ? '"' : '\'';
@@ -81,14 +82,14 @@ void py_repr(struct buf *b, const uint8_t *s, size_t len)
     buf_append(b, &quote, 1);
 }
 
-void py_oserror_msg(struct buf *b, int err, const uint8_t *name, size_t len, bool has_name)
+void pyfmt_oserror_msg(struct buf *b, int err, const uint8_t *name, size_t len, bool has_name)
 {
     char head[160];
     snprintf(head, sizeof head, "[Errno %d] %s", err, strerror(err));
     put(b, head);
     if (has_name) {
         put(b, ": ");
-        py_repr(b, name, len);
+        pyfmt_repr(b, name, len);
     }
 }
 
@@ -141,12 +142,12 @@ static bool parse_int(const uint8_t *s, size_t len, unsigned base, uint64_t max,
     return true;
 }
 
-bool py_parse_octal(const uint8_t *s, size_t len, uint64_t max, uint64_t *out)
+bool pyfmt_parse_octal(const uint8_t *s, size_t len, uint64_t max, uint64_t *out)
 {
     return parse_int(s, len, 8, max, out);
 }
 
-bool py_parse_id(const uint8_t *s, size_t len, uint32_t *out)
+bool pyfmt_parse_id(const uint8_t *s, size_t len, uint32_t *out)
 {
     /* (uid_t)-1 means "no change" to the kernel: never an id. */
     uint64_t v;

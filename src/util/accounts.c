@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Users and groups through libc's NSS, or, in a static build, through the
  * host's getent (see accounts.h for why). */
 #include "util/accounts.h"

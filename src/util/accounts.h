@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Users and groups: every lookup in the tree goes through here.
  *
  * A normal build asks libc, which follows nsswitch.conf (files, LDAP, sssd,

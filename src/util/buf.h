@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A growable byte buffer with a read cursor.
  *
  * Readable bytes are data[start, end).  Appending writes at end; consuming

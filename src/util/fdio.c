@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "util/fdio.h"
 
 #include "util/buf.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Plain file-descriptor I/O that retries on EINTR and short transfers. */
 #ifndef CONDUIT_UTIL_FDIO_H
 #define CONDUIT_UTIL_FDIO_H

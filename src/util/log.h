@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Diagnostics on stderr: one line per message, prefixed by the program name. */
 #ifndef CONDUIT_UTIL_LOG_H
 #define CONDUIT_UTIL_LOG_H

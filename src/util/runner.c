@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The process runner.
  *
  * The child is started with clone(CLONE_VM | CLONE_VFORK): it borrows our

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The process runner: spawn a command with credentials, feed its stdin,
  * stream its stdout and stderr, and reap it.  Shared by the tunnel
  * dispatcher and the remctl server.

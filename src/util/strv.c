@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "util/strv.h"
 
 #include <stdlib.h>

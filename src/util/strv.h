@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A growable NULL-terminated vector of malloc'ed strings: argument lists
  * built piece by piece. */
 #ifndef CONDUIT_UTIL_STRV_H

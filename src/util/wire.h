@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Big-endian integer helpers for wire formats. */
 #ifndef CONDUIT_UTIL_WIRE_H
 #define CONDUIT_UTIL_WIRE_H

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fixtures for the ssh tests: a throwaway sshd on loopback
 (tests/ssh/sshd.py), a throwaway user with an empty home, a directory of
 dispatchers to send, and `conduit` run against them."""

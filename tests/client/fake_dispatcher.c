@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A deliberately broken dispatcher for the client tests.
  *
  *   fake_dispatcher MODE

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The ssh bootstrap through a real sshd, as an ordinary throwaway user whose
 home starts empty: the dispatcher is sent on first contact and cached, and
 the cache is only ever run when it is the user's own and intact.  Mounts

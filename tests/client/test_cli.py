@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The conduit command against the real conduit-dispatcher (target local:).
 
 Paths come from the environment set in tests/client/meson.build: CONDUIT (the

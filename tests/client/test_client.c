@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libconduit against the real conduit-dispatcher (CONDUIT_DISPATCHER), and
  * against broken peers: tests/client/fake_dispatcher (FAKE_DISPATCHER) and
  * byte streams prepared in pipes. */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """conduit through a real OpenSSH server (tests/ssh/sshd.py): a dispatcher
 named with --dispatcher (or CONDUIT_REMOTE_DISPATCHER), the way it worked
 before the bootstrap, and consecutive calls sharing one connection.  The

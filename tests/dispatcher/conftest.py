@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fixtures: spawn the built conduit-dispatcher and talk to it."""
 import os
 import subprocess

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Upload and Download: streaming, atomic replace, failures."""
 import os
 import pwd

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Stat, Resolve*, Query* and Getenv against the real system."""
 import grp
 import hashlib

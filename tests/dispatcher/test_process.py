@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ProcessRun: outputs, stdin, failures, credentials."""
 import grp
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The request loop: framing, bad input, pipelining, options."""
 import json
 import os

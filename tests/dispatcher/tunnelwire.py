@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A small test-side encoder/decoder for the tunnel protocol, driven by the
 field lists of tests/vectors/tunnel-packets.json (independent of the C
 codec, so the tests check the dispatcher against the vectors' view)."""

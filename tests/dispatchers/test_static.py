@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The static dispatchers (dispatchers/meson.build): what their ELF files
 promise, the golden vectors answered like the dynamic build, the conduit
 command through exec: targets (aarch64 under qemu-user, named in the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """pytest fixtures over realm.py.  In a conftest.py:
 
     sys.path.insert(0, "<repo>/tests/krb5")

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A throwaway MIT Kerberos realm on loopback, and a stand-alone remctld.
 
 Used by the remctl tests and benchmarks (and importable by anyone via

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fixtures for the remctl Python tests: our module and extension first on
 sys.path, a throwaway realm with Debian's remctld, and the test commands."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Run by test_differential.py in a child interpreter, once with Debian's
 python3-pyremctl (its remctl.py, _remctl and libremctl) and once with ours:
 executes the steps it is given (Python statements or expressions, one per

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Argument checking and error messages that need no server."""
 
 import pytest

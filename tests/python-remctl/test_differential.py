@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Differential test of the Python module: the same calls through Debian's
 python3-pyremctl (its remctl.py and _remctl, on Debian's libremctl) and
 through ours (python/remctl and our _remctl, on our libremctl), against the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Error paths that need the realm: credentials, principals, timeouts,
 server limits."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Many arguments, a large argument, a large output stream."""
 
 import hashlib

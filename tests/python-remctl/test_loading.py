@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The tests exercise OUR module, extension and library, never Debian's."""
 
 import os

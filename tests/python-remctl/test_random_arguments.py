@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Random argument values for every _remctl function: a Python exception or a
 result, never a crash.  No network: handles are unopened or bogus."""
 

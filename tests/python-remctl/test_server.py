@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Both interfaces, every method, against Debian's remctld in a throwaway realm."""
 
 import pytest

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Blocking calls release the GIL: another Python thread keeps running."""
 
 import threading

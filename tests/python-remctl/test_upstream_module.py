@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Debian's python3-pyremctl runs on our libremctl.so.1 unchanged."""
 
 import json

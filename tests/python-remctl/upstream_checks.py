@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Run by test_upstream_module.py in a child interpreter: Debian's
 python3-pyremctl (its remctl.py and _remctl) exercised against whatever
 libremctl.so.1 the dynamic linker picks (ours, through LD_LIBRARY_PATH).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fixtures: the built dispatcher, a file tree to point requests at, and a
 throwaway OpenSSH server on loopback (tests/ssh/sshd.py)."""
 

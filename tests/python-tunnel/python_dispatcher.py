@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """A dispatcher loop on conduit.tunnel_dispatcher's handle(): read a request
 from stdin, handle it (the response goes to stdout), until Exit."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A client written only against the seed's names (Connection, write_packet,
 receive_packet, the Packet* classes, RemoteOSError): it drives a dispatcher
 through every request and error path and records what came back."""

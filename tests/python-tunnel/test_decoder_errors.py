@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The C decoder on broken input: truncated, oversized, random.  Always a
 clear exception, never a crash, never a read (or allocation) of a claimed
 length."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A client using only the seed's names drives the C dispatcher and the
 Python dispatcher loop on our handle() through every request and error path;
 both must give the same answers, and the answers must be the protocol's."""

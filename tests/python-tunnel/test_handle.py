@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """handle(conn) of the built-in requests on in-memory connections: the C
 dispatcher's handlers answer, exactly one response per request."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Packet(type) registers further packet types: ids continue after the
 built-in ones; codec types go through the C codec, others through the
 Python serializer."""

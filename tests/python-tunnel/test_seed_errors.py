@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Every exception the module raises has the type and the text the seed's
 module raises for the same input, so code written for the seed, which
 catches and matches them, works unchanged.

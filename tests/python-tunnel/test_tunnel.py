@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """conduit.Tunnel on libconduit against the real dispatcher: locally, through
 an arbitrary command, and through a real sshd on loopback."""
 

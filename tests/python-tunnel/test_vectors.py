@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Every packet of the golden vectors: the generated classes have the
 vectors' names, ids, fields and types; encoding the sample fields gives the
 sample bytes and decoding the bytes gives the fields back."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared pieces of the remctl-shell tests: the two programs, a directory of
 commands and configurations both run, and a runner that captures standard
 output, standard error, the exit status and every syslog record.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Ours and Debian's /usr/sbin/remctl-shell side by side: every case runs
 through both with the same configuration, environment and input, once
 logging to syslog and once with -S, and their exit status, standard

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Splitting the command line: random lines over the characters that
 matter (blanks, both quotes, backslash) through ours and Debian's, as
 -c and as SSH_ORIGINAL_COMMAND; the words the command receives (NUL

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Ours and Debian's remctl-shell behind a real OpenSSH server, the way
 they are deployed, compared through the ssh client (its status, standard
 output and error) and through syslog (sshd runs in the syslog namespace,

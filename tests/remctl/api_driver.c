@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Drives every function of the libremctl API from the command line, so
  * the pytest suite can script real sessions against real servers (and the
  * sanitizer build checks the library on the same paths).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared by the remctl client tests: the built programs (from meson's
 environment), a throwaway realm, Debian's remctld and ours with the test
 commands, the scripted fake servers, and the API driver."""

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A scripted remctl server for the client tests: the peers Debian's
  * remctld cannot play.  Built on the protocol core (the acceptor side).
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Differential test of libremctl.so.1: the API driver makes the same calls
 on Debian's library and on ours, against the same peers (Debian's remctld,
 ours, and the scripted fake servers), and every line it prints must be the

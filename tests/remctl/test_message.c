@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The protocol core on buffers: message table round trips, truncated and
  * oversized input, argument chunking, token framing. */
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The remctl client (our libremctl, our remctl command) against real peers:
 Debian's remctld in a throwaway realm, a scripted fake server for the peers
 remctld cannot play (v1-only, v2-only, malformed), and Debian's own client

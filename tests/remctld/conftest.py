@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fixtures for the remctld tests: a throwaway realm (tests/krb5) and OUR
 server started stand-alone on a free loopback port."""
 import os

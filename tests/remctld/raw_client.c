@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A scriptable remctl client speaking raw tokens, for testing the server's
  * protocol handling where well-behaved clients cannot go: protocol v1,
  * malformed and out-of-sequence messages, future versions.

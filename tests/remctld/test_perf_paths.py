@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The paths the remctld speed work changed, end to end against our server
 with Debian's clients: the commands' environment (a base copied once and
 shared by every job), the signal dispositions a command starts with (the

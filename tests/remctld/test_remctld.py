@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Our remctld against real peers in a throwaway realm: Debian's remctl
 command, Debian's Python module (upstream's library), our libremctl (the
 api_driver of tests/remctl) and a raw-token client for the protocol's

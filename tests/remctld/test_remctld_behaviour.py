@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Behaviour our remctld shares with (or deliberately improves on) Debian's:
 process groups of commands, sudo=, localgroup: end to end, the anonymous
 principal, the idle timeout.  Each case runs against Debian's remctld too

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Command-line options not exercised elsewhere: -Z (stop when ready),
 -b given twice (IPv4 and IPv6 at once), and -s choosing which of the
 keytab's principals clients may ask for."""

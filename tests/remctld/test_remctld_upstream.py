@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Cases where our remctld behaved differently from upstream's (found by
 running upstream's own test suite against it), each run against Debian's
 remctld too with the same expectations where the same setup can show it:

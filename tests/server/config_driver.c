@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A small command-line front end to the configuration API, for the pytest
  * suite (test_config_files.py):
  *

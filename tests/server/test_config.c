@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Configuration parser and ACL engine on in-memory text: every construct,
  * the options, the error messages with file:line, rule matching and the
  * ACL methods that need no files (files: test_config_files.py). */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Configuration files on disk through tests/server/config_driver: include
 of files and directories, include loops, errors naming file:line, file: ACLs
 (nested, directories, loops) and localgroup: with a private krb5.conf."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A throwaway OpenSSH server on loopback, throwaway users to log in as, and
 a directory of dispatchers for conduit to send: shared by the ssh tests
 (tests/client, tests/python-tunnel) and bench/ssh.

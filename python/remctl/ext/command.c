@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Command conversion: see command.h. */
 #include "command.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A remctl command taken from a Python list or tuple of bytes, in the two
  * shapes the C API wants (iovec array, NULL-terminated argv).  The bytes
  * objects are held by a private tuple so their buffers stay valid while the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Connection handles: see handle.h. */
 #include "handle.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The connection handle _remctl hands to Python: a capsule named "remctl"
  * (as upstream's) around a small box, so that closing can be recorded and a
  * handle in use by one thread (the GIL released) is never touched by another. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* _remctl: the libremctl client API for Python, one function per C call,
  * with the names, arguments, return values and argument errors of
  * upstream's _remctl, so that either remctl.py runs on it and sees the same
@@ -11,9 +12,6 @@
 
 #include "command.h"
 #include "handle.h"
-
-/* The version upstream's module reports (its remctl release). */
-#define RPY_VERSION "3.18"
 
 /* bytes for a buffer the library may leave NULL (then None). */
 static PyObject *bytes_or_none(const char *data, size_t len)
@@ -308,7 +306,7 @@ PyMODINIT_FUNC PyInit__remctl(void)
 
     if (module == NULL)
         return NULL;
-    if (PyModule_AddStringConstant(module, "VERSION", RPY_VERSION) < 0) {
+    if (PyModule_AddStringConstant(module, "VERSION", REMCTL_UPSTREAM_VERSION) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Run commands on remote hosts with remctl (Kerberos GSS-API authenticated).
 
 Two interfaces over the libremctl client library (via the _remctl

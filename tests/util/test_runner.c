@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The process runner on its own (as the remctl server will use it). */
 #include <errno.h>
 #include <fcntl.h>

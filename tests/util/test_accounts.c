@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* util/accounts.c built as the static dispatchers build it (through getent)
  * must answer as libc does, for every user and group of this machine and for
  * keys that do not exist or that getent would misread.  (tests/dispatchers

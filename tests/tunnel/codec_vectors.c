@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The golden vectors: every sample decodes to its fields, re-encodes to the
  * same bytes, and encoding its fields gives the same bytes.  The descriptor
  * table must match the vectors' packet list (names, kinds, field names and
@@ -6,7 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "check.h"
+#include "../check.h"
 #include "tunnel/codec.h"
 
 struct vec_value {
