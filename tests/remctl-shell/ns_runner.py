@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Runs programs one at a time for the remctl-shell tests, from inside a
 syslog namespace of conftest.py, so that the namespace is set up once and
 not for every run.
