@@ -207,12 +207,14 @@ static int serve_requests(struct dispatcher *d)
 {
     for (;;) {
         give_back_input(d);
-        if (dispatch_fill(d, 4) < 0) {
+        if (dispatch_fill(d, TUN_ID_SIZE) < 0) {
             dispatch_abort_msg(d, "Unexpected EOF in data stream");
             return DISPATCH_EXIT_BAD_INPUT;
         }
-        uint32_t id = (uint32_t)buf_head(&d->in)[0] << 24 | (uint32_t)buf_head(&d->in)[1] << 16 |
-                      (uint32_t)buf_head(&d->in)[2] << 8 | buf_head(&d->in)[3];
+        /* The id names the descriptor the rest is decoded with. */
+        uint32_t id;
+        size_t id_len;
+        tun_decode_id(buf_head(&d->in), buf_len(&d->in), &id, &id_len);
         const struct tun_packet_desc *desc = tun_packet(id);
         if (!desc) {
             dispatch_abort_msg(d, "Received invalid packet id '%u'", id);
@@ -227,16 +229,16 @@ static int serve_requests(struct dispatcher *d)
         log_debug("request %llu: %s", (unsigned long long)d->requests, desc->name);
 
         if (id == TUN_ID_exit) {
-            buf_consume(&d->in, 4);
+            buf_consume(&d->in, id_len);
             return dispatch_flush(d) ? 0 : DISPATCH_EXIT_BAD_INPUT;
         }
         if (id == TUN_ID_check_alive) {
-            buf_consume(&d->in, 4);
+            buf_consume(&d->in, id_len);
             reply_empty(d, TUN_ID_ack);
             continue;
         }
         if (id == TUN_ID_upload) {
-            buf_consume(&d->in, 4);
+            buf_consume(&d->in, id_len);
             if (handle_upload_stream(d) != HANDLED)
                 return DISPATCH_EXIT_BAD_INPUT;
             continue;

@@ -18,7 +18,6 @@
 #include "tunnel/pyfmt.h"
 #include "util/fdio.h"
 #include "util/log.h"
-#include "util/wire.h"
 
 /* Content lengths beyond this cannot be a real file: refuse them at once. */
 #define MAX_CONTENT ((uint64_t)1 << 62)
@@ -336,12 +335,15 @@ enum handler_result handle_upload_stream(struct dispatcher *d)
     p.file.data = file_copy;
     buf_consume(&d->in, used);
 
-    if (dispatch_fill(d, 8) < 0) {
+    if (dispatch_fill(d, TUN_STREAM_LEN_SIZE) < 0) {
         dispatch_abort_msg(d, "Unexpected EOF in data stream");
         goto out;
     }
-    uint64_t len = wire_get_u64(buf_head(&d->in));
-    buf_consume(&d->in, 8);
+    /* The content's length; the bytes themselves are streamed. */
+    uint64_t len;
+    size_t len_size;
+    tun_decode_stream_len(buf_head(&d->in), buf_len(&d->in), &len, &len_size);
+    buf_consume(&d->in, len_size);
     if (len > MAX_CONTENT) {
         dispatch_abort_msg(d, "Field 'content' of PacketUpload has a length that can never fit");
         goto out;
