@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "remctl/message.h"
-#include "server/session.h"
 #include "server/slog.h"
 #include "util/accounts.h"
 
@@ -46,7 +45,7 @@ static char *xasprintf(const char *fmt, const char *a, const char *b)
 static void refuse(struct job_plan *plan, uint32_t code, const char *text)
 {
     plan->error = code;
-    plan->error_text = xstrdup(text ? text : session_error_text(code));
+    plan->error_text = xstrdup(text ? text : rmsg_error_text(code));
 }
 
 static void free_strv(char **v)
