@@ -104,32 +104,26 @@ static void on_listener(struct loop *l, int fd, unsigned events, void *arg)
     }
 }
 
-static void on_spawned(struct loop *l, int fd, unsigned events, void *arg)
+/* A worker pool (the spawner's or the resolver's eventfd) has finished
+ * tasks: each goes back to its connection. */
+static void on_workers_done(struct loop *l, int fd, unsigned events, void *arg)
 {
-    (void)fd;
     (void)events;
     struct server *s = arg;
-    for (struct work *t = workers_take_done(s->spawner), *next; t; t = next) {
+    bool spawns = fd == s->spawner_fd;
+    for (struct work *t = workers_take_done(spawns ? s->spawner : s->resolver), *next; t;
+         t = next) {
         next = t->next;
-        conn_spawned(s, (struct spawn_req *)t);
+        if (spawns)
+            conn_spawned(s, (struct spawn_req *)t);
+        else
+            conn_resolved(s, (struct host_lookup *)t);
     }
     /* Every child whose pid reached us is watched now; an exit the loop
      * keeps while no spawn is in flight is a failed spawn's, reaped before
      * the runner's own wait got to it: nobody will claim it. */
-    if (s->spawns_in_flight == 0)
+    if (spawns && s->spawns_in_flight == 0)
         loop_children_forget(l);
-}
-
-static void on_resolved(struct loop *l, int fd, unsigned events, void *arg)
-{
-    (void)l;
-    (void)fd;
-    (void)events;
-    struct server *s = arg;
-    for (struct work *t = workers_take_done(s->resolver), *next; t; t = next) {
-        next = t->next;
-        conn_resolved(s, (struct host_lookup *)t);
-    }
 }
 
 /* Close the listening sockets (the array stays until server_free). */
@@ -189,11 +183,11 @@ static void before_wait(struct loop *l, void *arg)
 
 /* A worker pool whose results wake the loop through its eventfd; NULL
  * (and the work done in the loop itself) if no thread can start. */
-static struct workers *start_workers(struct server *s, int threads, bool grow, loop_fd_fn *done,
-                                     int *event_fd, const char *what)
+static struct workers *start_workers(struct server *s, int threads, bool grow, int *event_fd,
+                                     const char *what)
 {
     struct workers *pool = workers_start(threads, grow, event_fd);
-    if (pool && loop_watch(s->loop, *event_fd, LOOP_READ, done, s) == 0)
+    if (pool && loop_watch(s->loop, *event_fd, LOOP_READ, on_workers_done, s) == 0)
         return pool;
     slog_error("cannot start worker threads; %s in the event loop", what);
     workers_stop(pool);
@@ -226,8 +220,8 @@ int server_open_loop(struct server *s)
      * kept warm): a resolver that never answers holds only the
      * connection whose name it was asked for.  The threads start with the
      * loop's signals blocked (they inherit the mask). */
-    s->spawner = start_workers(s, 2, false, on_spawned, &s->spawner_fd, "spawning");
-    s->resolver = start_workers(s, 1, true, on_resolved, &s->resolver_fd, "looking up names");
+    s->spawner = start_workers(s, 2, false, &s->spawner_fd, "spawning");
+    s->resolver = start_workers(s, 1, true, &s->resolver_fd, "looking up names");
     return 0;
 }
 

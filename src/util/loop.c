@@ -112,9 +112,9 @@ void loop_free(struct loop *l)
 {
     if (!l)
         return;
+    close(l->epfd);
     if (l->sigfd >= 0)
         close(l->sigfd);
-    close(l->epfd);
     free(l->fds);
     free(l->heap);
     free(l->kids);
