@@ -202,7 +202,7 @@ PyObject *pydecode(PyObject *read, PyObject *registry)
     PyObject *result = NULL;
     if (fill_to(read, &b, TUN_ID_SIZE) < 0)
         goto out;
-    uint32_t id;
+    uint32_t id = 0;
     size_t id_len;
     tun_decode_id(buf_head(&b), buf_len(&b), &id, &id_len);
     PyObject *fields = NULL;

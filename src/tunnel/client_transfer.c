@@ -148,7 +148,7 @@ static int start_download(conduit_tunnel *t, const char *remote_path, uint64_t *
     tun_encode(&t->out, TUN_ID_download, &req);
     if (client_flush(t) < 0 || client_fill(t, TUN_ID_SIZE) < 0)
         return -1;
-    uint32_t id;
+    uint32_t id = 0;
     size_t id_len, len_size;
     tun_decode_id(buf_head(&t->in), buf_len(&t->in), &id, &id_len);
     if (id != TUN_ID_download_result) {

@@ -190,24 +190,6 @@ enum tun_status tun_decode_fields(const struct tun_packet_desc *d, unsigned from
     return decode_from(&c, d, from, to, out, used, bad_field);
 }
 
-enum tun_status tun_decode_id(const uint8_t *p, size_t n, uint32_t *id, size_t *used)
-{
-    *used = TUN_ID_SIZE;
-    if (n < TUN_ID_SIZE)
-        return TUN_NEED_MORE;
-    *id = wire_get_u32(p);
-    return TUN_OK;
-}
-
-enum tun_status tun_decode_stream_len(const uint8_t *p, size_t n, uint64_t *len, size_t *used)
-{
-    *used = TUN_STREAM_LEN_SIZE;
-    if (n < TUN_STREAM_LEN_SIZE)
-        return TUN_NEED_MORE;
-    *len = wire_get_u64(p);
-    return TUN_OK;
-}
-
 enum tun_status tun_decode(const struct tun_packet_desc *d, const uint8_t *p, size_t n, void *out,
                            size_t *used, unsigned *bad_field)
 {

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "util/buf.h"
+#include "util/wire.h"
 
 enum tun_type {
     TUN_BOOL,
@@ -109,16 +110,32 @@ enum tun_status {
 #define TUN_ID_SIZE 4
 #define TUN_STREAM_LEN_SIZE 8
 
-/* The packet id at the start of p[0, n), which stays there (the whole
- * packet is decoded with tun_decode once its descriptor is known).
- * Returns TUN_OK with *id, or TUN_NEED_MORE; *used is the id's size. */
-enum tun_status tun_decode_id(const uint8_t *p, size_t n, uint32_t *id, size_t *used);
+/* The packet id at the start of p[0, n) (it names the descriptor the rest
+ * is decoded with).  Returns TUN_OK with *id, or TUN_NEED_MORE; *used is
+ * the id's size.  Inline: it runs once per request. */
+static inline enum tun_status tun_decode_id(const uint8_t *p, size_t n, uint32_t *id,
+                                            size_t *used)
+{
+    *used = TUN_ID_SIZE;
+    if (n < TUN_ID_SIZE)
+        return TUN_NEED_MORE;
+    *id = wire_get_u32(p);
+    return TUN_OK;
+}
 
 /* The length of a TUN_STREAM field at the start of p[0, n), for a reader
  * that streams the bytes themselves (they follow *used bytes on).  Returns
  * TUN_OK with *len, or TUN_NEED_MORE; *used is the length's size.  Any
  * length is accepted: the reader bounds what it takes. */
-enum tun_status tun_decode_stream_len(const uint8_t *p, size_t n, uint64_t *len, size_t *used);
+static inline enum tun_status tun_decode_stream_len(const uint8_t *p, size_t n, uint64_t *len,
+                                                    size_t *used)
+{
+    *used = TUN_STREAM_LEN_SIZE;
+    if (n < TUN_STREAM_LEN_SIZE)
+        return TUN_NEED_MORE;
+    *len = wire_get_u64(p);
+    return TUN_OK;
+}
 
 /* Decode fields [from, to) of packet d from p[0, n) into the struct at out.
  * On TUN_OK, *used is the number of bytes consumed.  On TUN_NEED_MORE, *used

@@ -213,7 +213,7 @@ static int serve_requests(struct dispatcher *d)
         if (!dispatch_need(d, TUN_ID_SIZE))
             return DISPATCH_EXIT_BAD_INPUT;
         /* The id names the descriptor the rest is decoded with. */
-        uint32_t id;
+        uint32_t id = 0;
         size_t id_len;
         tun_decode_id(buf_head(&d->in), buf_len(&d->in), &id, &id_len);
         const struct tun_packet_desc *desc = tun_packet(id);

@@ -315,7 +315,7 @@ enum handler_result handle_upload_stream(struct dispatcher *d)
     if (!dispatch_need(d, TUN_STREAM_LEN_SIZE))
         goto out;
     /* The content's length; the bytes themselves are streamed. */
-    uint64_t len;
+    uint64_t len = 0;
     size_t len_size;
     tun_decode_stream_len(buf_head(&d->in), buf_len(&d->in), &len, &len_size);
     buf_consume(&d->in, len_size);

@@ -6,8 +6,9 @@
  * every call on a loop comes from the thread that runs it (worker threads
  * hand results back through a descriptor, an eventfd say, that the loop
  * watches).  Callbacks run one at a time, never nested, and may call
- * anything here, including on the descriptor, timer or child that is
- * calling back. */
+ * anything here but loop_free, including on the descriptor, timer or child
+ * that is calling back.  Signals and children are process-wide: one loop
+ * per process takes them. */
 #ifndef CONDUIT_UTIL_LOOP_H
 #define CONDUIT_UTIL_LOOP_H
 
