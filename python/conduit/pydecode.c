@@ -9,7 +9,6 @@
 #include <stdlib.h>
 
 #include "util/buf.h"
-#include "util/wire.h"
 
 #define READ_CHUNK ((size_t)1 << 20)
 
@@ -162,15 +161,15 @@ static PyObject *decode_fields(PyObject *read, struct buf *b, const struct pydes
     if (!pkt)
         return PyErr_NoMemory();
     PyObject *values = NULL;
-    if (fill_to(read, b, 4 + min_rest(d, 0)) < 0)
+    if (fill_to(read, b, TUN_ID_SIZE + min_rest(d, 0)) < 0)
         goto out;
     for (;;) {
         size_t pos = 0, used = 0;
         unsigned i = 0, bad = 0;
         enum tun_status st = TUN_OK;
         for (; i < d->nfields; i++) {
-            st = tun_decode_fields(d, i, i + 1, buf_head(b) + 4 + pos, buf_len(b) - 4 - pos, pkt,
-                                   &used, &bad);
+            st = tun_decode_fields(d, i, i + 1, buf_head(b) + TUN_ID_SIZE + pos,
+                                   buf_len(b) - TUN_ID_SIZE - pos, pkt, &used, &bad);
             if (st != TUN_OK)
                 break;
             pos += used;
@@ -186,7 +185,7 @@ static PyObject *decode_fields(PyObject *read, struct buf *b, const struct pydes
             break;
         }
         size_t rest = min_rest(d, i + 1);
-        if (used > SIZE_MAX - 4 - pos - rest || fill_to(read, b, 4 + pos + used + rest) < 0) {
+        if (used > SIZE_MAX - TUN_ID_SIZE - pos - rest || fill_to(read, b, TUN_ID_SIZE + pos + used + rest) < 0) {
             if (!PyErr_Occurred())
                 eof_error();
             break;
@@ -202,9 +201,11 @@ PyObject *pydecode(PyObject *read, PyObject *registry)
 {
     struct buf b = BUF_INIT;
     PyObject *result = NULL;
-    if (fill_to(read, &b, 4) < 0)
+    if (fill_to(read, &b, TUN_ID_SIZE) < 0)
         goto out;
-    uint32_t id = wire_get_u32(buf_head(&b));
+    uint32_t id = 0;
+    size_t id_len;
+    tun_decode_id(buf_head(&b), buf_len(&b), &id, &id_len);
     PyObject *fields = NULL;
     if (id >= TUN_PACKET_COUNT) {
         PyObject *key = PyLong_FromUnsignedLong(id);

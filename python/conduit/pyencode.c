@@ -5,7 +5,6 @@
 #include <stdlib.h>
 
 #include "util/buf.h"
-#include "util/wire.h"
 
 /* What a packet's field values borrow while they are being encoded. */
 struct holds {
@@ -245,8 +244,7 @@ PyObject *pyencode(const struct pydesc *pd, PyObject *values)
     for (unsigned i = 0; i < d->nfields; i++)
         if (put_field(d, i, PySequence_Fast_GET_ITEM(seq, i), pkt, &h) < 0)
             goto out;
-    wire_put_u32(buf_reserve(&b, 4), d->id);
-    b.end += 4;
+    tun_encode_id(&b, d->id);
     tun_encode_fields(&b, d, 0, d->nfields, pkt);
     result = PyBytes_FromStringAndSize((const char *)buf_head(&b), (Py_ssize_t)buf_len(&b));
 out:

@@ -169,7 +169,7 @@ static int serve(const struct config *config, const char *user, const char *line
     int status;
     if (words.count == 0) {
         slog_info("empty command from user %s", user);
-        fprintf(stderr, "%s\n", session_error_text(RMSG_ERROR_BAD_COMMAND));
+        fprintf(stderr, "%s\n", rmsg_error_text(RMSG_ERROR_BAD_COMMAND));
         status = EXIT_REFUSED;
     } else {
         char *host = lookup_host(addr);

@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "remctl.h"
-#include "remctl/token.h"
+#include "remctl/token_io.h"
 
 #define EXPORT __attribute__((visibility("default")))
 

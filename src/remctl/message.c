@@ -30,6 +30,17 @@ const struct rmsg_desc *rmsg_desc(uint8_t type)
     return NULL;
 }
 
+#define RMSG_ERROR_TEXT(code, name, text) [code] = text,
+static const char *const rmsg_error_texts[] = {RMSG_ERRORS(RMSG_ERROR_TEXT)};
+#undef RMSG_ERROR_TEXT
+
+const char *rmsg_error_text(uint32_t code)
+{
+    if (code < sizeof rmsg_error_texts / sizeof *rmsg_error_texts && rmsg_error_texts[code])
+        return rmsg_error_texts[code];
+    return rmsg_error_texts[RMSG_ERROR_INTERNAL];
+}
+
 /* ---- generic decode / encode ---- */
 
 static uint8_t *u8_member(struct rmsg *m, const struct rmsg_field *f)
@@ -91,7 +102,15 @@ enum rmsg_status rmsg_decode(const uint8_t *p, size_t n, struct rmsg *m)
     return pos == n ? RMSG_OK : RMSG_TRAILING;
 }
 
-size_t rmsg_encoded_len(const struct rmsg *m)
+/* Whether the message carries data (its last field is DATA or REST). */
+static bool has_data(const struct rmsg_desc *d)
+{
+    return d && d->nfields > 0 &&
+           (d->fields[d->nfields - 1].kind == RMSG_DATA ||
+            d->fields[d->nfields - 1].kind == RMSG_REST);
+}
+
+size_t rmsg_head_len(const struct rmsg *m)
 {
     const struct rmsg_desc *d = rmsg_desc(m->type);
     size_t len = 2;
@@ -99,17 +118,21 @@ size_t rmsg_encoded_len(const struct rmsg *m)
         switch (d->fields[i].kind) {
         case RMSG_U8: len += 1; break;
         case RMSG_U32: len += 4; break;
-        case RMSG_DATA: len += 4 + m->data_len; break;
-        case RMSG_REST: len += m->data_len; break;
+        case RMSG_DATA: len += 4; break;
+        case RMSG_REST: break;
         }
     }
     return len;
 }
 
-void rmsg_encode(struct buf *b, const struct rmsg *m)
+size_t rmsg_encoded_len(const struct rmsg *m)
+{
+    return rmsg_head_len(m) + (has_data(rmsg_desc(m->type)) ? m->data_len : 0);
+}
+
+size_t rmsg_encode_head(uint8_t *p, const struct rmsg *m)
 {
     const struct rmsg_desc *d = rmsg_desc(m->type);
-    uint8_t *p = buf_reserve(b, rmsg_encoded_len(m));
     size_t pos = 0;
     p[pos++] = m->version;
     p[pos++] = m->type;
@@ -127,13 +150,21 @@ void rmsg_encode(struct buf *b, const struct rmsg *m)
         case RMSG_DATA:
             wire_put_u32(p + pos, (uint32_t)m->data_len);
             pos += 4;
-            /* fall through */
+            break;
         case RMSG_REST:
-            if (m->data_len)
-                memcpy(p + pos, m->data, m->data_len);
-            pos += m->data_len;
             break;
         }
+    }
+    return pos;
+}
+
+void rmsg_encode(struct buf *b, const struct rmsg *m)
+{
+    uint8_t *p = buf_reserve(b, rmsg_encoded_len(m));
+    size_t pos = rmsg_encode_head(p, m);
+    if (has_data(rmsg_desc(m->type)) && m->data_len) {
+        memcpy(p + pos, m->data, m->data_len);
+        pos += m->data_len;
     }
     b->end += pos;
 }
@@ -249,15 +280,15 @@ enum rmsg_args_status rmsg_args_parse(const uint8_t *p, size_t n, size_t max_arg
 enum rmsg_status rmsg_v1_result_decode(const uint8_t *p, size_t n, struct rmsg_v1_result *res)
 {
     *res = (struct rmsg_v1_result){0};
-    if (n < 8)
+    if (n < RMSG_V1_RESULT_HEAD_LEN)
         return RMSG_TRUNCATED;
     res->status = wire_get_u32(p);
     uint32_t len = wire_get_u32(p + 4);
-    if (len > n - 8)
+    if (len > n - RMSG_V1_RESULT_HEAD_LEN)
         return RMSG_TRUNCATED;
-    res->data = p + 8;
+    res->data = p + RMSG_V1_RESULT_HEAD_LEN;
     res->data_len = len;
-    return n - 8 == len ? RMSG_OK : RMSG_TRAILING;
+    return n - RMSG_V1_RESULT_HEAD_LEN == len ? RMSG_OK : RMSG_TRAILING;
 }
 
 void rmsg_v1_result_encode(struct buf *b, uint32_t status, const void *data, size_t len)

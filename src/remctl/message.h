@@ -19,19 +19,14 @@
 #define RMSG_PROTOCOL_MAX 3
 #define RMSG_PROTOCOL_BASE 2
 
-/* Server error codes (MESSAGE_ERROR). */
-enum rmsg_error_code {
-    RMSG_ERROR_INTERNAL = 1,
-    RMSG_ERROR_BAD_TOKEN = 2,
-    RMSG_ERROR_UNKNOWN_MESSAGE = 3,
-    RMSG_ERROR_BAD_COMMAND = 4,
-    RMSG_ERROR_UNKNOWN_COMMAND = 5,
-    RMSG_ERROR_ACCESS = 6,
-    RMSG_ERROR_TOOMANY_ARGS = 7,
-    RMSG_ERROR_TOOMUCH_DATA = 8,
-    RMSG_ERROR_UNEXPECTED_MESSAGE = 9,
-    RMSG_ERROR_NO_HELP = 10,
-};
+/* Server error codes (MESSAGE_ERROR): RMSG_ERROR_INTERNAL, ... */
+#define RMSG_ERROR_ENUM(code, name, text) RMSG_ERROR_##name = code,
+enum rmsg_error_code { RMSG_ERRORS(RMSG_ERROR_ENUM) };
+#undef RMSG_ERROR_ENUM
+
+/* Returns the text that goes with an error code ("Internal failure", ...),
+ * that of RMSG_ERROR_INTERNAL for a code not in the table. */
+const char *rmsg_error_text(uint32_t code);
 
 /* MESSAGE_COMMAND continue status. */
 enum rmsg_continue {
@@ -94,8 +89,15 @@ enum rmsg_status rmsg_decode(const uint8_t *p, size_t n, struct rmsg *m);
 
 /* Append the encoding of m (version, type and its fields) to b. */
 void rmsg_encode(struct buf *b, const struct rmsg *m);
-/* The encoded size of m. */
+/* Returns the encoded size of m. */
 size_t rmsg_encoded_len(const struct rmsg *m);
+/* The head of m's encoding: all of it but the bytes of its DATA or REST
+ * field (a DATA field's length is in the head).  A writer that already
+ * holds the data with room before it encodes the head in place there and
+ * copies nothing.  rmsg_head_len returns its size; rmsg_encode_head writes
+ * it at p and returns the same size. */
+size_t rmsg_head_len(const struct rmsg *m);
+size_t rmsg_encode_head(uint8_t *p, const struct rmsg *m);
 
 /* ---- command arguments: u32 count, then per argument u32 length + bytes.
  * The same layout is the MESSAGE_COMMAND data (split over continued
@@ -131,6 +133,7 @@ enum rmsg_args_status rmsg_args_parse(const uint8_t *p, size_t n, size_t max_arg
                                       struct iovec **out, size_t *count);
 
 /* ---- protocol v1 result: u32 status, u32 length, output bytes. */
+#define RMSG_V1_RESULT_HEAD_LEN 8
 struct rmsg_v1_result {
     uint32_t status;
     const uint8_t *data;

@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* remctl tokens over a socket: framing, timeouts, and GSS-API
- * wrap/unwrap.  Used by the client and (later) the server.
- *
- * Reads are buffered: one recv may bring several tokens, and each token is
- * handed out in place.  Writes put header and payload in one buffer and
- * one send, so a token never waits on Nagle's algorithm. */
+/* remctl tokens on buffers: GSS-API wrap, unwrap and MIC around the 5-byte
+ * framing of frame.h, with the protocol's limits.  No I/O: the client's
+ * blocking transport (token_io.h) and remctld's non-blocking connections
+ * both put tokens into and take them out of their own buffers with it. */
 #ifndef CONDUIT_REMCTL_TOKEN_H
 #define CONDUIT_REMCTL_TOKEN_H
 
@@ -14,6 +12,7 @@
 #include <stdint.h>
 
 #include "remctl/frame.h"
+#include "remctl/message.h"
 #include "util/buf.h"
 
 enum token_status {
@@ -32,42 +31,29 @@ struct token_fail {
     OM_uint32 major, minor;
 };
 
-struct token_io {
-    int fd;
-    int timeout_ms;   /* <= 0: wait forever */
-    bool not_socket;  /* fd is a pipe or similar: read/write, not recv/send */
-    struct buf in;    /* read-ahead */
-    size_t in_used;   /* bytes of the token handed out last, dropped on the next read */
-    size_t received_since_wait; /* decides when to acknowledge early */
-    bool drained;     /* the last read took all the socket had */
-    size_t read_chunk; /* how much to ask for per read (grows) */
-    struct buf out;   /* framing scratch */
-};
+/* gss_wrap data with confidentiality and append it to out as one token
+ * with flags.  Returns TOKEN_OK; TOKEN_FAIL_GSSAPI, TOKEN_FAIL_INVALID (no
+ * confidentiality given) or TOKEN_FAIL_LARGE (over FRAME_MAX_TOKEN) with
+ * *fail set and out unchanged. */
+enum token_status token_wrap(gss_ctx_id_t ctx, uint8_t flags, const void *data, size_t len,
+                             struct buf *out, struct token_fail *fail);
+/* Encode the v2/v3 message m (message.h) and token_wrap it with
+ * TOKEN_DATA | TOKEN_PROTOCOL.  Returns as token_wrap. */
+enum token_status token_wrap_message(gss_ctx_id_t ctx, const struct rmsg *m, struct buf *out,
+                                     struct token_fail *fail);
+/* gss_unwrap one token's payload into *plain (release it with
+ * gss_release_buffer).  With need_conf, a token sent without
+ * confidentiality is refused.  Returns TOKEN_OK; TOKEN_FAIL_GSSAPI or
+ * TOKEN_FAIL_INVALID with *fail set and *plain empty. */
+enum token_status token_unwrap(gss_ctx_id_t ctx, const void *data, size_t len, bool need_conf,
+                               gss_buffer_desc *plain, struct token_fail *fail);
+/* Append a TOKEN_MIC token holding gss_get_mic of data (protocol v1's
+ * answer to a command).  Returns TOKEN_OK, or TOKEN_FAIL_GSSAPI with *fail
+ * set and out unchanged. */
+enum token_status token_mic(gss_ctx_id_t ctx, const void *data, size_t len, struct buf *out,
+                            struct token_fail *fail);
 
-void token_io_init(struct token_io *io, int fd, int timeout_ms);
-/* Free the buffers; the descriptor is the caller's. */
-void token_io_free(struct token_io *io);
-
-/* Frame a token to go out with the next token_send, in the same write (the
- * peer reads them in order; one write saves it a wake-up). */
-void token_queue(struct token_io *io, uint8_t flags, const void *data, size_t len);
-/* Send one token (flags, payload), after any queued ones. */
-enum token_status token_send(struct token_io *io, uint8_t flags, const void *data, size_t len,
-                             struct token_fail *fail);
-/* Receive one token; *data stays valid until the next call on io. */
-enum token_status token_recv(struct token_io *io, uint8_t *flags, const uint8_t **data,
-                             size_t *len, struct token_fail *fail);
-
-/* gss_wrap (with confidentiality) data and send it with flags. */
-enum token_status token_send_priv(struct token_io *io, gss_ctx_id_t ctx, uint8_t flags,
-                                  const void *data, size_t len, struct token_fail *fail);
-/* Receive a token and gss_unwrap it into *plain (release with
- * gss_release_buffer), whatever its flags say: the caller judges the flags
- * after that, as upstream's client does. */
-enum token_status token_recv_priv(struct token_io *io, gss_ctx_id_t ctx, uint8_t *flags,
-                                  gss_buffer_desc *plain, struct token_fail *fail);
-
-/* A malloc'ed "MAJOR, MINOR" text for a GSS-API failure. */
+/* Returns a malloc'ed "MAJOR, MINOR" text for a GSS-API failure. */
 char *token_gss_message(OM_uint32 major, OM_uint32 minor);
 
 #endif

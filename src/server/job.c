@@ -23,7 +23,7 @@ extern char **environ;
 static void refuse(struct job_plan *plan, uint32_t code)
 {
     plan->error = code;
-    plan->error_text = srv_strdup(session_error_text(code));
+    plan->error_text = srv_strdup(rmsg_error_text(code));
 }
 
 static void free_strv(char **v)

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool peer_address(int fd, struct sockaddr_storage *addr, socklen_t *addr_len, char *text,
+bool resolver_peer_address(int fd, struct sockaddr_storage *addr, socklen_t *addr_len, char *text,
                   size_t text_size)
 {
     *addr_len = sizeof *addr;
@@ -43,10 +43,10 @@ static void lookup_run(struct work *w)
 
 static void lookup_discard(struct work *w)
 {
-    host_lookup_free((struct host_lookup *)w);
+    resolver_lookup_free((struct host_lookup *)w);
 }
 
-struct host_lookup *host_lookup_new(struct conn *conn, const struct sockaddr_storage *addr,
+struct host_lookup *resolver_lookup_new(struct conn *conn, const struct sockaddr_storage *addr,
                                     socklen_t addr_len)
 {
     struct host_lookup *l = calloc(1, sizeof *l);
@@ -60,7 +60,7 @@ struct host_lookup *host_lookup_new(struct conn *conn, const struct sockaddr_sto
     return l;
 }
 
-void host_lookup_free(struct host_lookup *l)
+void resolver_lookup_free(struct host_lookup *l)
 {
     if (!l)
         return;

@@ -26,12 +26,12 @@ struct host_lookup {
  * turned into the IPv4 address it carries: upstream's separate IPv4
  * listener sees that client the same way, and the C library's files
  * lookup (/etc/hosts) finds only that form.  text gets it as digits. */
-bool peer_address(int fd, struct sockaddr_storage *addr, socklen_t *addr_len, char *text,
+bool resolver_peer_address(int fd, struct sockaddr_storage *addr, socklen_t *addr_len, char *text,
                   size_t text_size);
 
-/* A lookup task for addr (malloc'ed; freed by host_lookup_free). */
-struct host_lookup *host_lookup_new(struct conn *conn, const struct sockaddr_storage *addr,
+/* A lookup task for addr (malloc'ed; freed by resolver_lookup_free). */
+struct host_lookup *resolver_lookup_new(struct conn *conn, const struct sockaddr_storage *addr,
                                     socklen_t addr_len);
-void host_lookup_free(struct host_lookup *l);
+void resolver_lookup_free(struct host_lookup *l);
 
 #endif

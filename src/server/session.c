@@ -11,26 +11,6 @@
 #include "remctl/message.h"
 #include "util/wire.h"
 
-static const char *const error_texts[] = {
-    [RMSG_ERROR_INTERNAL] = "Internal failure",
-    [RMSG_ERROR_BAD_TOKEN] = "Invalid token",
-    [RMSG_ERROR_UNKNOWN_MESSAGE] = "Unknown message",
-    [RMSG_ERROR_BAD_COMMAND] = "Invalid command token",
-    [RMSG_ERROR_UNKNOWN_COMMAND] = "Unknown command",
-    [RMSG_ERROR_ACCESS] = "Access denied",
-    [RMSG_ERROR_TOOMANY_ARGS] = "Too many arguments",
-    [RMSG_ERROR_TOOMUCH_DATA] = "Too much data",
-    [RMSG_ERROR_UNEXPECTED_MESSAGE] = "Unexpected message",
-    [RMSG_ERROR_NO_HELP] = "No help defined for command",
-};
-
-const char *session_error_text(uint32_t code)
-{
-    if (code < sizeof error_texts / sizeof *error_texts && error_texts[code])
-        return error_texts[code];
-    return "Internal failure";
-}
-
 void session_init(struct session *s)
 {
     memset(s, 0, sizeof *s);
@@ -57,7 +37,7 @@ static void set_error(struct session *s, struct session_result *r, uint32_t code
     drop_command(s);
     r->event = SESSION_ERROR;
     r->code = code;
-    r->text = session_error_text(code);
+    r->text = rmsg_error_text(code);
     r->keepalive = s->keepalive;
 }
 

@@ -36,7 +36,7 @@ struct session {
 struct session_result {
     enum session_event event;
     uint32_t code;       /* SESSION_ERROR */
-    const char *text;    /* SESSION_ERROR: the reference text */
+    const char *text;    /* SESSION_ERROR: its text (rmsg_error_text) */
     const struct iovec *args; /* SESSION_COMMAND: valid until the next call */
     size_t nargs;
     bool keepalive;      /* SESSION_COMMAND/ERROR: keep the connection after answering */
@@ -47,9 +47,6 @@ void session_free(struct session *s);
 
 /* Handle one decrypted message. */
 void session_input(struct session *s, const uint8_t *msg, size_t len, struct session_result *r);
-
-/* The reference text of a server error code ("Internal failure", ...). */
-const char *session_error_text(uint32_t code);
 
 /* Parse a protocol v1 command (the whole argument data, one token). */
 void session_input_v1(struct session *s, const uint8_t *data, size_t len,

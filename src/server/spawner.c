@@ -10,7 +10,7 @@ static void spawn_run(struct work *w)
     r->rc = runner_spawn(&r->spec, &r->child, &r->fail);
 }
 
-void spawn_req_init(struct spawn_req *r, struct conn *conn)
+void spawner_req_init(struct spawn_req *r, struct conn *conn)
 {
     memset(r, 0, sizeof *r);
     r->work.run = spawn_run;

@@ -21,6 +21,6 @@ struct spawn_req {
 };
 
 /* Set r up as a task: runner_spawn(&r->spec) in a worker (or inline). */
-void spawn_req_init(struct spawn_req *r, struct conn *conn);
+void spawner_req_init(struct spawn_req *r, struct conn *conn);
 
 #endif

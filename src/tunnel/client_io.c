@@ -8,7 +8,6 @@
 
 #include "tunnel/client.h"
 #include "util/fdio.h"
-#include "util/wire.h"
 
 /* Reads are at least this large so that many small responses arrive in one
  * system call; never more than this beyond what the packet still needs, so
@@ -116,11 +115,8 @@ enum client_decode client_decode_response(conduit_tunnel *t, uint32_t expected,
 {
     const uint8_t *p = buf_head(&t->in);
     size_t n = buf_len(&t->in);
-    if (n < 4) {
-        *need = 4;
+    if (tun_decode_id(p, n, id, need) == TUN_NEED_MORE)
         return CLIENT_INCOMPLETE;
-    }
-    *id = wire_get_u32(p);
     const struct tun_packet_desc *d = tun_packet(*id);
     if (!d) {
         client_fail_io(t, "Received invalid packet id '%u'", (unsigned)*id);

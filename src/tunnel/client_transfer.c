@@ -14,7 +14,6 @@
 
 #include "tunnel/client.h"
 #include "util/fdio.h"
-#include "util/wire.h"
 
 /* Bytes per fdio_copy call: progress is reported between chunks. */
 #define TRANSFER_CHUNK ((uint64_t)8 << 20)
@@ -103,8 +102,7 @@ static int upload(conduit_tunnel *t, const char *remote_path, int fd, const void
         .group = opt_str(opts ? opts->group : NULL),
     };
     unsigned content = (unsigned)d->stream_field;
-    wire_put_u32(buf_reserve(&t->out, 4), TUN_ID_upload);
-    t->out.end += 4;
+    tun_encode_id(&t->out, TUN_ID_upload);
     tun_encode_fields(&t->out, d, 0, content + 1, &req);
     if (client_flush(t) < 0)
         return -1;
@@ -149,9 +147,12 @@ static int start_download(conduit_tunnel *t, const char *remote_path, uint64_t *
         return client_fail_usage(t, "No remote path given for the download");
     struct tun_download req = {tun_str(remote_path)};
     tun_encode(&t->out, TUN_ID_download, &req);
-    if (client_flush(t) < 0 || client_fill(t, 4) < 0)
+    if (client_flush(t) < 0 || client_fill(t, TUN_ID_SIZE) < 0)
         return -1;
-    if (wire_get_u32(buf_head(&t->in)) != TUN_ID_download_result) {
+    uint32_t id = 0;
+    size_t id_len, len_size;
+    tun_decode_id(buf_head(&t->in), buf_len(&t->in), &id, &id_len);
+    if (id != TUN_ID_download_result) {
         /* An error answer (or a wrong packet, which client_await refuses). */
         union client_response r;
         uint32_t id;
@@ -159,10 +160,10 @@ static int start_download(conduit_tunnel *t, const char *remote_path, uint64_t *
         int rc = client_await(t, TUN_ID_download, &req, TUN_ID_download_result, &r, &id, &used);
         return rc < 0 ? -1 : 1;
     }
-    if (client_fill(t, 12) < 0)
+    if (client_fill(t, id_len + TUN_STREAM_LEN_SIZE) < 0)
         return -1;
-    *len = wire_get_u64(buf_head(&t->in) + 4);
-    buf_consume(&t->in, 12);
+    tun_decode_stream_len(buf_head(&t->in) + id_len, buf_len(&t->in) - id_len, len, &len_size);
+    buf_consume(&t->in, id_len + len_size);
     return 0;
 }
 

@@ -284,11 +284,16 @@ void tun_encode_fields(struct buf *b, const struct tun_packet_desc *d, unsigned 
         put_field(b, &d->fields[i], pkt);
 }
 
+void tun_encode_id(struct buf *b, uint32_t id)
+{
+    wire_put_u32(buf_reserve(b, 4), id);
+    b->end += 4;
+}
+
 void tun_encode(struct buf *b, uint32_t id, const void *pkt)
 {
     const struct tun_packet_desc *d = tun_packet(id);
-    wire_put_u32(buf_reserve(b, 4), id);
-    b->end += 4;
+    tun_encode_id(b, id);
     if (d)
         tun_encode_fields(b, d, 0, d->nfields, pkt);
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "util/buf.h"
+#include "util/wire.h"
 
 enum tun_type {
     TUN_BOOL,
@@ -105,6 +106,38 @@ enum tun_status {
  * fields read through a stream may be larger. */
 #define TUN_MAX_BUFFERED ((uint64_t)1 << 36)
 
+/* Bytes of a packet id, and of the length before a TUN_STREAM field's
+ * bytes: what a streaming reader must have before the two calls below. */
+#define TUN_ID_SIZE 4
+#define TUN_STREAM_LEN_SIZE 8
+
+/* The packet id at the start of p[0, n) (it names the descriptor the rest
+ * is decoded with).  Returns TUN_OK with *id, or TUN_NEED_MORE; *used is
+ * the id's size.  Inline: it runs once per request. */
+static inline enum tun_status tun_decode_id(const uint8_t *p, size_t n, uint32_t *id,
+                                            size_t *used)
+{
+    *used = TUN_ID_SIZE;
+    if (n < TUN_ID_SIZE)
+        return TUN_NEED_MORE;
+    *id = wire_get_u32(p);
+    return TUN_OK;
+}
+
+/* The length of a TUN_STREAM field at the start of p[0, n), for a reader
+ * that streams the bytes themselves (they follow *used bytes on).  Returns
+ * TUN_OK with *len, or TUN_NEED_MORE; *used is the length's size.  Any
+ * length is accepted: the reader bounds what it takes. */
+static inline enum tun_status tun_decode_stream_len(const uint8_t *p, size_t n, uint64_t *len,
+                                                    size_t *used)
+{
+    *used = TUN_STREAM_LEN_SIZE;
+    if (n < TUN_STREAM_LEN_SIZE)
+        return TUN_NEED_MORE;
+    *len = wire_get_u64(p);
+    return TUN_OK;
+}
+
 /* Decode fields [from, to) of packet d from p[0, n) into the struct at out.
  * On TUN_OK, *used is the number of bytes consumed.  On TUN_NEED_MORE, *used
  * is the total number of bytes needed before a retry can get further.
@@ -126,6 +159,8 @@ void tun_release(const struct tun_packet_desc *d, void *pkt);
  * bytes itself. */
 void tun_encode_fields(struct buf *b, const struct tun_packet_desc *d, unsigned from, unsigned to,
                        const void *pkt);
+/* Append a packet id (what precedes the fields). */
+void tun_encode_id(struct buf *b, uint32_t id);
 /* Append u32 id and every field. */
 void tun_encode(struct buf *b, uint32_t id, const void *pkt);
 

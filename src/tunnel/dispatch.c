@@ -179,28 +179,31 @@ union any_request {
 #undef REQ_PACKET
 };
 
-/* Decode one whole request of descriptor desc from the buffer, reading
- * more as needed.  Returns 0 with the packet in *pkt and its size in *used,
- * or the exit status after logging. */
-static int read_request(struct dispatcher *d, const struct tun_packet_desc *desc, void *pkt,
-                        size_t *used)
+bool dispatch_need(struct dispatcher *d, size_t need)
+{
+    if (dispatch_fill(d, need) == 0)
+        return true;
+    dispatch_abort_msg(d, "Unexpected EOF in data stream");
+    return false;
+}
+
+bool dispatch_decode(struct dispatcher *d, const struct tun_packet_desc *desc, unsigned from,
+                     unsigned to, void *pkt, size_t *used)
 {
     for (;;) {
         unsigned bad = 0;
-        enum tun_status st =
-            tun_decode(desc, buf_head(&d->in), buf_len(&d->in), pkt, used, &bad);
+        enum tun_status st = tun_decode_fields(desc, from, to, buf_head(&d->in), buf_len(&d->in),
+                                               pkt, used, &bad);
         if (st == TUN_OK)
-            return 0;
+            return true;
         tun_release(desc, pkt);
         if (st == TUN_TOO_BIG) {
             dispatch_abort_msg(d, "Field '%s' of %s has a length that can never fit",
                                desc->fields[bad].name, desc->name);
-            return DISPATCH_EXIT_BAD_INPUT;
+            return false;
         }
-        if (dispatch_fill(d, *used) < 0) {
-            dispatch_abort_msg(d, "Unexpected EOF in data stream");
-            return DISPATCH_EXIT_BAD_INPUT;
-        }
+        if (!dispatch_need(d, *used))
+            return false;
     }
 }
 
@@ -209,12 +212,12 @@ static int serve_requests(struct dispatcher *d)
 {
     for (;;) {
         give_back_input(d);
-        if (dispatch_fill(d, 4) < 0) {
-            dispatch_abort_msg(d, "Unexpected EOF in data stream");
+        if (!dispatch_need(d, TUN_ID_SIZE))
             return DISPATCH_EXIT_BAD_INPUT;
-        }
-        uint32_t id = (uint32_t)buf_head(&d->in)[0] << 24 | (uint32_t)buf_head(&d->in)[1] << 16 |
-                      (uint32_t)buf_head(&d->in)[2] << 8 | buf_head(&d->in)[3];
+        /* The id names the descriptor the rest is decoded with. */
+        uint32_t id = 0;
+        size_t id_len;
+        tun_decode_id(buf_head(&d->in), buf_len(&d->in), &id, &id_len);
         const struct tun_packet_desc *desc = tun_packet(id);
         if (!desc) {
             dispatch_abort_msg(d, "Received invalid packet id '%u'", id);
@@ -228,17 +231,14 @@ static int serve_requests(struct dispatcher *d)
         d->requests++;
         log_debug("request %llu: %s", (unsigned long long)d->requests, desc->name);
 
-        if (id == TUN_ID_exit) {
-            buf_consume(&d->in, 4);
+        buf_consume(&d->in, id_len);
+        if (id == TUN_ID_exit)
             return dispatch_flush(d) ? 0 : DISPATCH_EXIT_BAD_INPUT;
-        }
         if (id == TUN_ID_check_alive) {
-            buf_consume(&d->in, 4);
             dispatch_reply_empty(d, TUN_ID_ack);
             continue;
         }
         if (id == TUN_ID_upload) {
-            buf_consume(&d->in, 4);
             if (dispatch_handle_upload_stream(d) != HANDLED)
                 return DISPATCH_EXIT_BAD_INPUT;
             continue;
@@ -247,9 +247,8 @@ static int serve_requests(struct dispatcher *d)
         union any_request pkt;
         memset(&pkt, 0, sizeof pkt);
         size_t used = 0;
-        int rc = read_request(d, desc, &pkt, &used);
-        if (rc)
-            return rc;
+        if (!dispatch_decode(d, desc, 0, desc->nfields, &pkt, &used))
+            return DISPATCH_EXIT_BAD_INPUT;
         enum handler_result hr = handlers[id](d, &pkt);
         tun_release(desc, &pkt);
         /* The request's bytes stay valid until the handler is done. */

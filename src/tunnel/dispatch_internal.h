@@ -39,6 +39,15 @@ bool dispatch_flush(struct dispatcher *d);
 /* Make at least `need` bytes available in d->in.  0 on success, -1 at end of
  * input (nothing logged). */
 int dispatch_fill(struct dispatcher *d, size_t need);
+/* Make at least `need` bytes available in d->in.  Returns true, or false
+ * at the end of input after the "Unexpected EOF" message. */
+bool dispatch_need(struct dispatcher *d, size_t need);
+/* Decode fields [from, to) of desc from the start of d->in, reading as
+ * needed; the values point into d->in, whose first *used bytes they take.
+ * Returns true, or false after the message saying why (a length that can
+ * never fit, the end of input). */
+bool dispatch_decode(struct dispatcher *d, const struct tun_packet_desc *desc, unsigned from,
+                     unsigned to, void *pkt, size_t *used);
 /* Log the one-line "... Aborting." message (unless quiet). */
 void dispatch_abort_msg(struct dispatcher *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

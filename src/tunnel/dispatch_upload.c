@@ -19,7 +19,6 @@
 #include "tunnel/pyfmt.h"
 #include "util/fdio.h"
 #include "util/log.h"
-#include "util/wire.h"
 
 /* Content lengths beyond this cannot be a real file: refuse them at once. */
 #define MAX_CONTENT ((uint64_t)1 << 62)
@@ -297,30 +296,6 @@ static bool validate(struct dispatcher *d, const struct tun_upload *p, mode_t *m
     return ok;
 }
 
-/* Decode fields [from, to) of the Upload packet, reading as needed.  The
- * decoded values point into d->in; *used bytes belong to them. */
-static bool read_fields(struct dispatcher *d, unsigned from, unsigned to, struct tun_upload *p,
-                        size_t *used)
-{
-    const struct tun_packet_desc *desc = tun_packet(TUN_ID_upload);
-    for (;;) {
-        unsigned bad = 0;
-        enum tun_status st =
-            tun_decode_fields(desc, from, to, buf_head(&d->in), buf_len(&d->in), p, used, &bad);
-        if (st == TUN_OK)
-            return true;
-        if (st == TUN_TOO_BIG) {
-            dispatch_abort_msg(d, "Field '%s' of %s has a length that can never fit",
-                               desc->fields[bad].name, desc->name);
-            return false;
-        }
-        if (dispatch_fill(d, *used) < 0) {
-            dispatch_abort_msg(d, "Unexpected EOF in data stream");
-            return false;
-        }
-    }
-}
-
 enum handler_result dispatch_handle_upload_stream(struct dispatcher *d)
 {
     struct tun_upload p;
@@ -329,7 +304,8 @@ enum handler_result dispatch_handle_upload_stream(struct dispatcher *d)
     enum handler_result hr = FATAL;
     size_t used;
 
-    if (!read_fields(d, 0, 1, &p, &used))
+    const struct tun_packet_desc *desc = tun_packet(TUN_ID_upload);
+    if (!dispatch_decode(d, desc, 0, 1, &p, &used))
         return FATAL;
     /* The name must outlive its bytes in the input buffer. */
     uint8_t *file_copy = malloc(used ? used : 1);
@@ -339,12 +315,13 @@ enum handler_result dispatch_handle_upload_stream(struct dispatcher *d)
     p.file.data = file_copy;
     buf_consume(&d->in, used);
 
-    if (dispatch_fill(d, 8) < 0) {
-        dispatch_abort_msg(d, "Unexpected EOF in data stream");
+    if (!dispatch_need(d, TUN_STREAM_LEN_SIZE))
         goto out;
-    }
-    uint64_t len = wire_get_u64(buf_head(&d->in));
-    buf_consume(&d->in, 8);
+    /* The content's length; the bytes themselves are streamed. */
+    uint64_t len = 0;
+    size_t len_size;
+    tun_decode_stream_len(buf_head(&d->in), buf_len(&d->in), &len, &len_size);
+    buf_consume(&d->in, len_size);
     if (len > MAX_CONTENT) {
         dispatch_abort_msg(d, "Field 'content' of PacketUpload has a length that can never fit");
         goto out;
@@ -358,7 +335,7 @@ enum handler_result dispatch_handle_upload_stream(struct dispatcher *d)
     free(file);
     if (!receive_content(d, &u, len))
         goto out;
-    if (!read_fields(d, 2, 5, &p, &used))
+    if (!dispatch_decode(d, desc, 2, desc->nfields, &p, &used))
         goto out;
 
     hr = HANDLED;

@@ -43,7 +43,7 @@
 #include <unistd.h>
 
 #include "remctl/message.h"
-#include "remctl/token.h"
+#include "remctl/token_io.h"
 #include "util/wire.h"
 
 static int v1_mode;

@@ -147,11 +147,50 @@ static void test_frames(void)
     buf_free(&v1);
 }
 
+/* The head encoded in front of data already in place is the whole
+ * message's encoding, byte for byte; the error texts come from the table. */
+static void test_heads_and_errors(void)
+{
+    static const uint8_t data[] = "some output";
+    const struct rmsg msgs[] = {
+        {.version = 2, .type = RMSG_OUTPUT, .stream = 2, .data = data, .data_len = 11},
+        {.version = 2, .type = RMSG_ERROR, .code = 6, .data = data, .data_len = 4},
+        {.version = 2, .type = RMSG_COMMAND, .keepalive = 1, .continue_status = 3,
+         .data = data, .data_len = 11},
+        {.version = 2, .type = RMSG_STATUS, .status = 255},
+        {.version = 3, .type = RMSG_NOOP},
+    };
+    for (size_t i = 0; i < sizeof msgs / sizeof msgs[0]; i++) {
+        const struct rmsg *m = &msgs[i];
+        struct buf whole = BUF_INIT;
+        rmsg_encode(&whole, m);
+        uint8_t place[64];
+        size_t head = rmsg_head_len(m);
+        bool carries = m->type != RMSG_STATUS && m->type != RMSG_NOOP;
+        size_t data_len = carries ? m->data_len : 0;
+        CHECK(head + data_len == buf_len(&whole));
+        CHECK(rmsg_encoded_len(m) == buf_len(&whole));
+        memcpy(place + 16, m->data ? m->data : (const uint8_t *)"", data_len);
+        CHECK(rmsg_encode_head(place + 16 - head, m) == head);
+        CHECK(memcmp(place + 16 - head, buf_head(&whole), buf_len(&whole)) == 0);
+        buf_free(&whole);
+    }
+    struct rmsg out = {.type = RMSG_OUTPUT};
+    CHECK(rmsg_head_len(&out) == 7); /* version, type, stream, u32 length */
+    CHECK_STR(rmsg_error_text(RMSG_ERROR_INTERNAL), "Internal failure");
+    CHECK_STR(rmsg_error_text(RMSG_ERROR_BAD_COMMAND), "Invalid command token");
+    CHECK_STR(rmsg_error_text(RMSG_ERROR_NO_HELP), "No help defined for command");
+    CHECK_STR(rmsg_error_text(0), "Internal failure");
+    CHECK_STR(rmsg_error_text(11), "Internal failure");
+    CHECK_STR(rmsg_error_text(0xffffffffu), "Internal failure");
+}
+
 int main(void)
 {
     test_round_trips();
     test_bad_headers();
     test_args_chunks();
     test_frames();
+    test_heads_and_errors();
     return check_done("test_message");
 }

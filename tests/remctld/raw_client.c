@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #include "remctl/message.h"
-#include "remctl/token.h"
+#include "remctl/token_io.h"
 #include "util/buf.h"
 
 static struct token_io io;
