@@ -66,7 +66,9 @@ enum token_status token_unwrap(gss_ctx_id_t ctx, const void *data, size_t len, b
     int conf = 0;
     OM_uint32 major = gss_unwrap(&minor, ctx, &in, plain, &conf, NULL);
     if (major != GSS_S_COMPLETE) {
-        gss_release_buffer(&minor, plain);
+        /* Released with a scratch status: minor says why unwrap failed. */
+        OM_uint32 ignored;
+        gss_release_buffer(&ignored, plain);
         return gss_failed(fail, major, minor);
     }
     if (need_conf && !conf) {
@@ -83,7 +85,8 @@ enum token_status token_mic(gss_ctx_id_t ctx, const void *data, size_t len, stru
     OM_uint32 minor = 0;
     OM_uint32 major = gss_get_mic(&minor, ctx, GSS_C_QOP_DEFAULT, &in, &mic);
     if (major != GSS_S_COMPLETE) {
-        gss_release_buffer(&minor, &mic);
+        OM_uint32 ignored;
+        gss_release_buffer(&ignored, &mic);
         return gss_failed(fail, major, minor);
     }
     frame_append(out, TOKEN_MIC, mic.value, mic.length);
