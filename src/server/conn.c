@@ -18,7 +18,6 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -333,9 +332,7 @@ static void forward_output(struct conn *c, int stream, uint8_t *buf, size_t n);
  * a success reports 0, as upstream's does. */
 static int plan_status(const struct conn *c)
 {
-    if (c->failed_status != 0 && !WIFEXITED(c->failed_status))
-        return -1;
-    return WEXITSTATUS(c->last_status);
+    return c->failed_status < 0 ? -1 : c->last_status;
 }
 
 /* The command (or the summary's last one) is done: report. */
@@ -476,7 +473,7 @@ void conn_spawned(struct server *s, struct spawn_req *r)
         /* Upstream's child exits with -1 when exec fails. */
         c->pid = 0;
         c->reaped = true;
-        c->wait_status = 255 << 8;
+        c->wait_status = 255;
         maybe_job_done(c);
         return;
     }

@@ -12,7 +12,6 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -154,7 +153,7 @@ int server_open_loop(struct server *s)
     sigprocmask(SIG_BLOCK, &set, NULL);
     /* Nothing changes a disposition after this point, so the set each
      * command must reset is found once, not with 64 queries per spawn. */
-    runner_signals_to_reset(&s->reset_signals);
+    runner_signals_to_reset(&s->reset_signals, true);
     s->sigwatch.kind = WATCH_SIGNAL;
     s->sigwatch.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (s->sigwatch.fd < 0) {
@@ -289,13 +288,12 @@ static void reap_children(struct server *s)
         /* Look before reaping: while the exited child is a zombie its
          * process-group id cannot be reused, so what it leaves behind can
          * still be signalled safely (conn_child_exiting). */
-        siginfo_t info = {0};
-        if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid == 0)
+        pid_t pid = runner_exited();
+        if (pid <= 0)
             return;
-        pid_t pid = info.si_pid;
         conn_child_exiting(s, pid);
         int status;
-        if (waitpid(pid, &status, WNOHANG) != pid)
+        if (runner_reap(pid, &status) != 1)
             return;
         if (!conn_child_exited(s, pid, status))
             add_orphan(s, pid, status);

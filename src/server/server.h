@@ -108,7 +108,8 @@ void conn_resolved(struct server *s, struct host_lookup *l);
 bool server_take_orphan(struct server *s, pid_t pid, int *status);
 /* The child pid has exited and is not reaped yet (its group id still held). */
 void conn_child_exiting(struct server *s, pid_t pid);
-/* The child pid exited with status (waitpid's): returns true if it was c's. */
+/* The child pid exited with status (runner_reap's): returns true if it was
+ * c's. */
 bool conn_child_exited(struct server *s, pid_t pid, int status);
 /* The idle timeout passed or the server is stopping: close if not busy. */
 bool conn_idle_close(struct server *s, struct conn *c);
