@@ -55,15 +55,13 @@ static void start_program(struct session *s, const char *program)
 {
     char *argv[] = {(char *)program, NULL};
     struct runner_spec spec = {.argv = argv, .in = RUNNER_PIPE, .out = RUNNER_PIPE,
-                               .err = RUNNER_FD, .err_fd = 2};
+                               .err = RUNNER_KEEP, .blocking_pipes = true};
     struct runner_child ch;
     struct runner_failure fail;
     if (runner_spawn(&spec, &ch, &fail) < 0) {
         errno = fail.err;
         die("spawn");
     }
-    fdio_set_nonblock(ch.in_fd, false);
-    fdio_set_nonblock(ch.out_fd, false);
     *s = (struct session){ch.pid, ch.in_fd, ch.out_fd, BUF_INIT};
 }
 

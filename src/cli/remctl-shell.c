@@ -5,7 +5,6 @@
  * does (src/server/job.c, the same configuration and ACLs); the command's
  * output goes to our standard output and error, its status is ours. */
 #include <netdb.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,6 +20,7 @@
 #include "server/session.h"
 #include "server/shellwords.h"
 #include "server/slog.h"
+#include "util/accounts.h"
 #include "util/fdio.h"
 #include "util/runner.h"
 
@@ -99,11 +99,13 @@ static void log_spawn_failure(const struct job *job, const struct runner_failure
         slog_error("cannot execute command: %s", reason);
     } else if (fail->stage == RUNNER_STAGE_SETUP &&
                (strcmp(what, "setresgid") == 0 || strcmp(what, "setgroups") == 0)) {
-        const struct passwd *pw = getpwuid(job->uid);
-        if (pw)
-            slog_error("cannot initgroups for %s: %s", pw->pw_name, reason);
-        else
+        struct account_user pw;
+        if (account_user_by_uid(job->uid, &pw) == 1) {
+            slog_error("cannot initgroups for %s: %s", pw.name, reason);
+            account_user_free(&pw);
+        } else {
             slog_error("cannot initgroups for UID %lu: %s", (unsigned long)job->uid, reason);
+        }
     } else if (fail->stage == RUNNER_STAGE_SETUP && strcmp(what, "setresuid") == 0) {
         slog_error("cannot setuid to %lu: %s", (unsigned long)job->uid, reason);
     } else {

@@ -60,8 +60,8 @@ struct conn {
     pid_t pid;               /* -1 when none */
     bool reaped;
     int wait_status;
-    /* Wait statuses of the plan's jobs so far (a summary runs several):
-     * the last one's, and the last nonzero one's (0: none). */
+    /* Statuses (runner_reap's) of the plan's jobs so far (a summary runs
+     * several): the last one's, and the last nonzero one's (0: none). */
     int last_status, failed_status;
     int child_in, child_out, child_err; /* its pipes, -1 once closed */
     /* Once the command has exited: what was in its stdout and stderr

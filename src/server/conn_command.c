@@ -105,9 +105,7 @@ void conn_command_pause(struct conn *c, bool paused)
  * a success reports 0, as upstream's does. */
 static int plan_status(const struct conn *c)
 {
-    if (c->failed_status != 0 && !WIFEXITED(c->failed_status))
-        return -1;
-    return WEXITSTATUS(c->last_status);
+    return c->failed_status < 0 ? -1 : c->last_status;
 }
 
 /* The command (or the summary's last one) is done: report. */
@@ -244,7 +242,7 @@ static void spawn_failed(struct conn *c, const struct spawn_req *r)
     }
     c->pid = 0;
     c->reaped = true;
-    c->wait_status = 255 << 8;
+    c->wait_status = 255;
     maybe_job_done(c);
 }
 

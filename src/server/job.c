@@ -170,14 +170,10 @@ static void build_job(struct job *job, const struct config_rule *rule,
         job->uid = rule->uid;
         job->gid = rule->gid;
         struct account_user pw;
-        if (account_user_by_uid(rule->uid, &pw) == 1) {
-            job->groups = account_group_list(pw.name, rule->gid, &job->ngroups);
+        bool known = account_user_by_uid(rule->uid, &pw) == 1;
+        job->groups = account_group_list(known ? pw.name : NULL, rule->gid, &job->ngroups);
+        if (known)
             account_user_free(&pw);
-        } else {
-            job->groups = srv_calloc(1, sizeof *job->groups);
-            job->groups[0] = rule->gid;
-            job->ngroups = 1;
-        }
     }
 }
 

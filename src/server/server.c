@@ -215,7 +215,7 @@ int server_open_loop(struct server *s)
     }
     /* Nothing changes a disposition after this point, so the set each
      * command must reset is found once, not with 64 queries per spawn. */
-    runner_signals_to_reset(&s->reset_signals);
+    runner_signals_to_reset(&s->reset_signals, true);
     /* Two spawning threads: one per core of a small machine; more only
      * queue up on the same kernel work.  Lookups get a thread each (one
      * kept warm): a resolver that never answers holds only the

@@ -154,15 +154,15 @@ char *client_bootstrap_command(conduit_tunnel *t, const struct conduit_ssh_opts 
 int client_bootstrap_run(conduit_tunnel *t, struct client_bootstrap *b);
 void client_bootstrap_free(struct client_bootstrap *b);
 
-/* ---- process (client_spawn.c) ---- */
+/* ---- the tunnel's process (client_open.c, through util/runner) ---- */
 
-/* Start argv with pipes on its stdin and stdout; its stderr stays ours and
- * no other descriptor is inherited.  Returns 0, or -1 with errno set
- * (errno from exec when the program could not be executed). */
-int client_spawn(char *const argv[], pid_t *pid, int *to_child, int *from_child);
-/* Wait up to grace_ms for the child to exit, then kill it with SIGKILL.
- * Returns its exit status, or minus the signal number. */
-int client_reap(pid_t pid, int grace_ms);
+/* Start argv as t's process, with pipes on its stdin and stdout.  Returns
+ * 0, or -1 with an I/O error recorded. */
+int client_spawn(conduit_tunnel *t, char *const argv[]);
+/* Reap t's process unless it is already: wait up to CLIENT_EXIT_GRACE_MS
+ * for it to exit, then kill it (SIGKILL); its status goes to
+ * t->exit_status. */
+void client_reap(conduit_tunnel *t);
 
 /* How long a dispatcher may take to exit after Exit / EOF before it is
  * killed. */

@@ -75,8 +75,7 @@ int client_fail_io(conduit_tunnel *t, const char *fmt, ...)
             close(t->from_fd);
             t->from_fd = -1;
         }
-        t->exit_status = client_reap(t->pid, CLIENT_EXIT_GRACE_MS);
-        t->reaped = true;
+        client_reap(t);
     }
     if (t->reaped)
         t->err.exit_status = t->exit_status;

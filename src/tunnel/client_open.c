@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* Opening, checking and closing a tunnel. */
-#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "tunnel/client.h"
+#include "util/runner.h"
 
 CONDUIT_API conduit_tunnel *conduit_new(void)
 {
@@ -49,6 +50,37 @@ int client_check_not_open(conduit_tunnel *t)
     return 0;
 }
 
+int client_spawn(conduit_tunnel *t, char *const argv[])
+{
+    /* The caller's ignored signals stay ignored (nohup), all but SIGPIPE,
+     * which the dispatcher and ssh expect at its default. */
+    sigset_t reset;
+    runner_signals_to_reset(&reset, false);
+    sigaddset(&reset, SIGPIPE);
+    /* Blocking ends: the client writes and reads in turn.  stderr stays
+     * the caller's, where ssh and the dispatcher report. */
+    struct runner_spec spec = {.argv = argv, .in = RUNNER_PIPE, .out = RUNNER_PIPE,
+                               .err = RUNNER_KEEP, .blocking_pipes = true,
+                               .reset_signals = &reset};
+    struct runner_child child;
+    struct runner_failure fail;
+    if (runner_spawn(&spec, &child, &fail) < 0)
+        return client_fail_io(t, "Cannot execute '%s': %s", argv[0], strerror(fail.err));
+    t->pid = child.pid;
+    t->to_fd = child.in_fd;
+    t->from_fd = child.out_fd;
+    t->own_fds = true;
+    return 0;
+}
+
+void client_reap(conduit_tunnel *t)
+{
+    if (t->pid > 0 && !t->reaped) {
+        t->exit_status = runner_wait_grace(t->pid, CLIENT_EXIT_GRACE_MS);
+        t->reaped = true;
+    }
+}
+
 CONDUIT_API int conduit_open_command(conduit_tunnel *t, char *const argv[])
 {
     client_error_reset(&t->err);
@@ -56,12 +88,8 @@ CONDUIT_API int conduit_open_command(conduit_tunnel *t, char *const argv[])
         return -1;
     if (!argv || !argv[0])
         return client_fail_usage(t, "No command given for the tunnel");
-    if (client_spawn(argv, &t->pid, &t->to_fd, &t->from_fd) < 0) {
-        int e = errno;
-        t->pid = -1;
-        return client_fail_io(t, "Cannot execute '%s': %s", argv[0], strerror(e));
-    }
-    t->own_fds = true;
+    if (client_spawn(t, argv) < 0)
+        return -1;
     return conduit_ping(t);
 }
 
@@ -100,14 +128,8 @@ CONDUIT_API int conduit_close(conduit_tunnel *t)
     }
     /* Closing its stdin also ends a dispatcher that never saw Exit. */
     close_fds(t);
-    int status = 0;
-    if (t->pid > 0) {
-        if (!t->reaped) {
-            t->exit_status = client_reap(t->pid, CLIENT_EXIT_GRACE_MS);
-            t->reaped = true;
-        }
-        status = t->exit_status;
-    }
+    client_reap(t);
+    int status = t->pid > 0 ? t->exit_status : 0;
     buf_free(&t->in);
     buf_free(&t->out);
     conduit_error_clear(&t->err);

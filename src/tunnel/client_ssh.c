@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +26,7 @@
 #include <unistd.h>
 
 #include "tunnel/client.h"
+#include "util/accounts.h"
 #include "util/buf.h"
 #include "util/fdio.h"
 #include "util/strv.h"
@@ -88,13 +88,18 @@ static bool config_mentions_control(const char *path, const char *base_dir, cons
     return found;
 }
 
-static const char *home_dir(void)
+/* $HOME, else our account's home directory; malloc'ed, or NULL. */
+static char *home_dir(void)
 {
     const char *home = getenv("HOME");
     if (home && *home)
-        return home;
-    struct passwd *pw = getpwuid(geteuid());
-    return pw ? pw->pw_dir : NULL;
+        return strdup(home);
+    struct account_user me;
+    if (account_user_by_uid(geteuid(), &me) != 1)
+        return NULL;
+    char *dir = strdup(me.home);
+    account_user_free(&me);
+    return dir;
 }
 
 /* Do the ssh program's leading arguments or ours, or the configuration
@@ -117,7 +122,7 @@ static bool user_decides_sharing(const struct conduit_ssh_opts *o)
                 config_file = a[2] ? a + 2 : args[i + 1];
         }
     }
-    const char *home = home_dir();
+    char *home = home_dir();
     char *ssh_dir = NULL, *user_config = NULL;
     if (home && asprintf(&ssh_dir, "%s/.ssh", home) < 0)
         abort();
@@ -132,6 +137,7 @@ static bool user_decides_sharing(const struct conduit_ssh_opts *o)
         found = config_mentions_control("/etc/ssh/ssh_config", "/etc/ssh", home, 0);
     free(ssh_dir);
     free(user_config);
+    free(home);
     return found;
 }
 
@@ -272,15 +278,9 @@ CONDUIT_API int conduit_open_ssh(conduit_tunnel *t, const struct conduit_ssh_opt
     strv_push(&argv, remote);
     free(remote);
 
-    int rc;
-    if (client_spawn(argv.v, &t->pid, &t->to_fd, &t->from_fd) < 0) {
-        int e = errno;
-        t->pid = -1;
-        rc = client_fail_io(t, "Cannot execute '%s': %s", argv.v[0], strerror(e));
-    } else {
-        t->own_fds = true;
+    int rc = client_spawn(t, argv.v);
+    if (rc == 0)
         rc = client_bootstrap_run(t, &boot);
-    }
     strv_free(&argv);
     client_bootstrap_free(&boot);
     return rc;

@@ -130,18 +130,11 @@ enum handler_result dispatch_handle_process_run(struct dispatcher *d, void *pkt)
         spec.set_gid = true;
         spec.gid = r->group.present ? group.gid : user.gid;
     }
-    gid_t only_group;
-    if (geteuid() == 0 && r->user.present) {
-        size_t n = 0;
-        groups = account_group_list(user.name, spec.gid, &n);
+    if (geteuid() == 0 && spec.set_gid) {
+        groups = account_group_list(r->user.present ? user.name : NULL, spec.gid,
+                                    &spec.ngroups);
         spec.set_groups = true;
         spec.groups = groups;
-        spec.ngroups = n;
-    } else if (geteuid() == 0 && r->group.present) {
-        only_group = group.gid;
-        spec.set_groups = true;
-        spec.groups = &only_group;
-        spec.ngroups = 1;
     }
     if (r->user.present) {
         spec.set_uid = true;

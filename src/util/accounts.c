@@ -106,7 +106,8 @@ static int getent(const char *database, const char *key, struct buf *out)
 {
     char *argv[] = {"getent", (char *)database, key ? "--" : NULL, (char *)key, NULL};
     struct runner_spec spec = {
-        .argv = argv, .path = getent_program(), .in = RUNNER_NULL, .out = RUNNER_PIPE, .err = RUNNER_FD, .err_fd = 2,
+        .argv = argv, .path = getent_program(), .in = RUNNER_NULL, .out = RUNNER_PIPE,
+        .err = RUNNER_KEEP,
     };
     int status;
     struct runner_failure fail;
@@ -265,7 +266,7 @@ int account_group_by_gid(gid_t gid, struct account_group *out)
     return group_lookup(key, NULL, gid, out);
 }
 
-gid_t *account_group_list(const char *user, gid_t gid, size_t *count)
+static gid_t *groups_of(const char *user, gid_t gid, size_t *count)
 {
     gid_t *list = NULL;
     size_t n = 0, cap = 0;
@@ -445,7 +446,7 @@ int account_group_by_gid(gid_t gid, struct account_group *out)
     return group_lookup(NULL, gid, out);
 }
 
-gid_t *account_group_list(const char *user, gid_t gid, size_t *count)
+static gid_t *groups_of(const char *user, gid_t gid, size_t *count)
 {
     int n = 32;
     gid_t *groups = NULL;
@@ -491,3 +492,13 @@ int account_shadow_hash(const char *user, char **hash)
 }
 
 #endif
+
+gid_t *account_group_list(const char *user, gid_t gid, size_t *count)
+{
+    if (user)
+        return groups_of(user, gid, count);
+    gid_t *only = must(malloc(sizeof *only));
+    *only = gid;
+    *count = 1;
+    return only;
+}

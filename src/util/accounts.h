@@ -38,9 +38,10 @@ int account_group_by_name(const char *name, struct account_group *out);
 int account_group_by_gid(gid_t gid, struct account_group *out);
 void account_group_free(struct account_group *g);
 
-/* The supplementary groups initgroups() would give the user: gid first,
- * then each group the group databases list the user in, once each.
- * Malloc'ed; never NULL. */
+/* The supplementary groups a process running as user with primary group
+ * gid gets (the dispatcher's and remctld's commands): what initgroups()
+ * would give, gid first, then each group the group databases list the
+ * user in, once each; gid alone when user is NULL.  Malloc'ed; never NULL. */
 gid_t *account_group_list(const char *user, gid_t gid, size_t *count);
 
 /* The names of the groups that list the user as a member, in database

@@ -39,6 +39,13 @@ int fdio_write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
+void fdio_close(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
 int fdio_set_nonblock(int fd, bool on)
 {
     int fl = fcntl(fd, F_GETFL);

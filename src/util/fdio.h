@@ -13,6 +13,8 @@ ssize_t fdio_read(int fd, void *p, size_t n);
 /* Write all n bytes.  Returns 0, or -1 with errno set. */
 int fdio_write_all(int fd, const void *p, size_t n);
 int fdio_set_nonblock(int fd, bool on);
+/* close(*fd) if it is open, and mark it closed (-1). */
+void fdio_close(int *fd);
 int fdio_set_cloexec(int fd, bool on);
 
 /* Outcome of fdio_copy: how far it got and which side failed. */

@@ -12,8 +12,8 @@
  *
  * Children: an open-addressing table keyed by pid, holding both watchers
  * and the exits of children nobody watched yet; it grows, it never drops.
- * Reaping looks first (waitid WNOWAIT), calls the watcher while the child
- * is a zombie, then reaps. */
+ * Reaping looks first (runner_exited: waitid WNOWAIT), calls the watcher
+ * while the child is a zombie, then reaps (runner_reap). */
 #include "util/loop.h"
 
 #include <errno.h>
@@ -26,6 +26,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "util/runner.h"
 
 #define EVENTS_PER_WAIT 64
 
@@ -415,38 +417,23 @@ static void kid_remove(struct loop *l, struct child_slot *k)
     }
 }
 
-/* The wait status waitpid would give, from waitid's report. */
-static int wait_status(const siginfo_t *info)
-{
-    switch (info->si_code) {
-    case CLD_EXITED:
-        return (info->si_status & 0xff) << 8;
-    case CLD_DUMPED:
-        return (info->si_status & 0x7f) | 0x80;
-    default: /* CLD_KILLED */
-        return info->si_status & 0x7f;
-    }
-}
-
 static void reap_children(struct loop *l)
 {
     for (;;) {
-        siginfo_t info;
-        memset(&info, 0, sizeof info);
-        if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid == 0)
+        int status;
+        pid_t pid = runner_exited(&status);
+        if (pid <= 0)
             return;
-        pid_t pid = info.si_pid;
         struct child_slot *k = kid_find(l, pid);
         bool watched = k && k->fn;
         if (watched) {
             loop_child_fn *fn = k->fn;
             void *arg = k->arg;
             kid_remove(l, k);
-            fn(l, pid, wait_status(&info), arg);
+            fn(l, pid, status, arg);
         }
-        int status;
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid) {
+        int r = runner_reap(pid, &status);
+        if (r == 1) {
             if (!watched) {
                 /* Kept until its starter watches it (or forgets it). */
                 k = kid_insert(l, pid);

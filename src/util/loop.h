@@ -38,9 +38,9 @@ typedef void loop_fd_fn(struct loop *l, int fd, unsigned events, void *arg);
 typedef void loop_timer_fn(struct loop *l, struct loop_timer *t, void *arg);
 /* signo arrived (once per delivery the kernel did not merge). */
 typedef void loop_signal_fn(struct loop *l, int signo, void *arg);
-/* pid exited with status (as waitpid returns it).  The child is still a
- * zombie during the call, so its process id and process group id cannot
- * have been reused: signalling its group (kill(-pid, ...)) reaches only
+/* pid exited with status (runner_reap's: the exit status, or minus the
+ * killing signal).  The child is still a zombie during the call, so its
+ * process id and process group id cannot have been reused: signalling its group (kill(-pid, ...)) reaches only
  * what it left behind.  The loop reaps it when the call returns. */
 typedef void loop_child_fn(struct loop *l, pid_t pid, int status, void *arg);
 typedef void loop_hook_fn(struct loop *l, void *arg);
@@ -111,7 +111,7 @@ int loop_children(struct loop *l);
  * be on).  A child may exit before its starter learns its pid (one started
  * in another thread): its exit is kept until someone watches it, however
  * many there are.  Returns 0 when pid is now watched; 1 when it had
- * already exited and been reaped: *status is its wait status and nothing
+ * already exited and been reaped: *status is its status (as above) and nothing
  * is watched (nor its group signalled: its ids may be in use again);
  * -1 with errno set (EINVAL: pid <= 0, or loop_children is off). */
 int loop_child_watch(struct loop *l, pid_t pid, loop_child_fn *fn, void *arg, int *status);

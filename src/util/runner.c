@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The process runner.
+/* The process runner: starting a child (see runner.h; reaping and
+ * runner_run are in runner_wait.c).
  *
  * The child is started with clone(CLONE_VM | CLONE_VFORK): it borrows our
  * memory until it execs, so spawning costs no page-table copy however big
@@ -11,22 +12,22 @@
  * (no report pipe, and no wait for exec to close it). */
 #include "util/runner.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "util/fdio.h"
 
 extern char **environ;
 
@@ -39,6 +40,10 @@ extern char **environ;
 #define SYS_SETRESUID SYS_setresuid
 #define SYS_SETRESGID SYS_setresgid
 #define SYS_SETGROUPS SYS_setgroups
+#endif
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
 #define CHILD_STACK_SIZE (64 * 1024)
@@ -63,9 +68,9 @@ struct child_ctx {
     char *const *envp;
     const char *candidates[MAX_CANDIDATES];
     size_t ncandidates;
-    int stdio[3]; /* what becomes the child's 0, 1, 2 */
+    int stdio[3]; /* what becomes the child's 0, 1, 2; -1: left as it is */
     volatile struct child_report *report; /* in the parent's frame */
-    sigset_t ignored; /* dispositions to reset to default */
+    sigset_t reset; /* dispositions to reset to default */
     sigset_t old_mask;
 };
 
@@ -115,6 +120,38 @@ __attribute__((noreturn)) static void child_fail(const struct child_ctx *c, int 
     _exit(127);
 }
 
+/* Descriptors we inherited from whoever started us stay out of the
+ * command: everything above 2 is marked close-on-exec.  Kernels before
+ * 5.11 cannot do that in one call; there the open ones are listed from
+ * /proc, or, without /proc, tried one by one up to the limit.  Runs in
+ * the child: system calls only. */
+__attribute__((no_sanitize("address", "undefined"))) static void cloexec_above_stdio(void)
+{
+    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+        return;
+    int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+        _Alignas(struct dirent64) char entries[2048];
+        for (ssize_t n; (n = getdents64(dir, entries, sizeof entries)) > 0;)
+            for (ssize_t at = 0; at < n;) {
+                const struct dirent64 *e = (const void *)(entries + at);
+                int fd = 0;
+                for (const char *d = e->d_name; *d >= '0' && *d <= '9'; d++)
+                    fd = fd * 10 + (*d - '0');
+                if (fd > 2 && fd != dir)
+                    fcntl(fd, F_SETFD, FD_CLOEXEC);
+                at += e->d_reclen;
+            }
+        close(dir);
+        return;
+    }
+    struct rlimit lim;
+    int max = getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < 65536 ? (int)lim.rlim_cur
+                                                                            : 65536;
+    for (int fd = 3; fd < max; fd++)
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
 /* Runs in the child, on its own stack, sharing our memory until exec: only
  * system calls here.  Not instrumented: the sanitizers' bookkeeping for this
  * borrowed stack would outlive the child. */
@@ -127,17 +164,28 @@ __attribute__((no_sanitize("address", "undefined"))) static int child_main(void 
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; sig++)
-        if (sigismember(&c->ignored, sig) == 1 && sigaction(sig, &dfl, NULL) < 0)
+        if (sigismember(&c->reset, sig) == 1 && sigaction(sig, &dfl, NULL) < 0)
             child_fail(c, RUNNER_STAGE_SETUP, STEP_SIGACTION, errno);
 
+    /* dup2 fills 0, 1, 2 in turn: a source sitting in a slot filled before
+     * its own turn (a caller running with stdio closed gets pipes there)
+     * moves out of the way first. */
+    int stdio[3] = {c->stdio[0], c->stdio[1], c->stdio[2]};
+    for (int fd = 1; fd < 3; fd++)
+        for (int before = 0; before < fd; before++)
+            if (stdio[fd] == before && stdio[before] >= 0 && stdio[before] != before) {
+                stdio[fd] = fcntl(stdio[fd], F_DUPFD_CLOEXEC, 3);
+                if (stdio[fd] < 0)
+                    child_fail(c, RUNNER_STAGE_SETUP, STEP_DUP2, errno);
+            }
     for (int fd = 0; fd < 3; fd++) {
-        if (c->stdio[fd] < 0 || c->stdio[fd] == fd) {
+        if (stdio[fd] < 0 || stdio[fd] == fd) {
             /* Already in place: only clear close-on-exec. */
-            if (c->stdio[fd] == fd)
+            if (stdio[fd] == fd)
                 fcntl(fd, F_SETFD, 0);
             continue;
         }
-        if (dup2(c->stdio[fd], fd) < 0)
+        if (dup2(stdio[fd], fd) < 0)
             child_fail(c, RUNNER_STAGE_SETUP, STEP_DUP2, errno);
     }
     if (s->new_session && setsid() < 0)
@@ -154,9 +202,7 @@ __attribute__((no_sanitize("address", "undefined"))) static int child_main(void 
         child_fail(c, RUNNER_STAGE_SETUP, STEP_SETRESUID, errno);
     if (s->cwd && chdir(s->cwd) < 0)
         child_fail(c, RUNNER_STAGE_CWD, STEP_CHDIR, errno);
-    /* Descriptors we inherited from whoever started us stay out of the
-     * command (fails harmlessly on kernels without close_range). */
-    syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */);
+    cloexec_above_stdio();
     sigprocmask(SIG_SETMASK, &(sigset_t){0}, NULL);
 
     /* Like execvp: keep looking past directories where the program is
@@ -210,13 +256,6 @@ static void *child_stack(void)
     return stack;
 }
 
-static void close_if(int *fd)
-{
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
-
 static void fail_set(struct runner_failure *fail, enum runner_stage stage, int err,
                      const char *what)
 {
@@ -227,10 +266,24 @@ static void fail_set(struct runner_failure *fail, enum runner_stage stage, int e
     }
 }
 
+/* Our end of a pipe, moved above 2 if it landed there: a caller running
+ * with stdin, stdout or stderr closed would otherwise print into it. */
+static int above_stdio(int *fd)
+{
+    if (*fd > 2)
+        return 0;
+    int moved = fcntl(*fd, F_DUPFD_CLOEXEC, 3);
+    if (moved < 0)
+        return -1;
+    close(*fd);
+    *fd = moved;
+    return 0;
+}
+
 /* One of the child's standard descriptors: our end (if a pipe) in *ours,
- * the child's end in *theirs. */
-static int open_stdio(enum runner_io io, int given, int child_fd, int *ours, int *theirs,
-                      int *devnull)
+ * the child's end in *theirs (-1: the child keeps ours). */
+static int open_stdio(enum runner_io io, int given, int child_fd, bool blocking, int *ours,
+                      int *theirs, int *devnull)
 {
     *ours = -1;
     *theirs = -1;
@@ -248,9 +301,9 @@ static int open_stdio(enum runner_io io, int given, int child_fd, int *ours, int
         }
         /* A new pipe end has no other status flag: one call, not F_GETFL
          * and F_SETFL. */
-        if (fcntl(*ours, F_SETFL, O_NONBLOCK) < 0) {
-            close_if(ours);
-            close_if(theirs);
+        if (above_stdio(ours) < 0 || (!blocking && fcntl(*ours, F_SETFL, O_NONBLOCK) < 0)) {
+            fdio_close(ours);
+            fdio_close(theirs);
             return -1;
         }
         return 0;
@@ -265,19 +318,22 @@ static int open_stdio(enum runner_io io, int given, int child_fd, int *ours, int
     case RUNNER_FD:
         *theirs = given;
         return 0;
+    case RUNNER_KEEP:
+        return 0;
     }
     errno = EINVAL;
     return -1;
 }
 
-void runner_signals_to_reset(sigset_t *set)
+void runner_signals_to_reset(sigset_t *set, bool with_ignored)
 {
     sigemptyset(set);
     for (int sig = 1; sig < NSIG; sig++) {
         struct sigaction sa;
-        if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL && sig != SIGKILL &&
-            sig != SIGSTOP)
-            sigaddset(set, sig); /* handlers too: reset before the mask opens */
+        if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) < 0 ||
+            sa.sa_handler == SIG_DFL || (sa.sa_handler == SIG_IGN && !with_ignored))
+            continue;
+        sigaddset(set, sig); /* handlers too: reset before the mask opens */
     }
 }
 
@@ -306,16 +362,17 @@ int runner_spawn(const struct runner_spec *spec, struct runner_child *child,
     const enum runner_io io[3] = {spec->in, spec->out, spec->err};
     const int given[3] = {spec->in_fd, spec->out_fd, spec->err_fd};
     for (int fd = 0; fd < 3; fd++) {
-        if (open_stdio(io[fd], given[fd], fd, &ours[fd], &theirs[fd], &devnull) < 0) {
+        if (open_stdio(io[fd], given[fd], fd, spec->blocking_pipes, &ours[fd], &theirs[fd],
+                       &devnull) < 0) {
             fail_set(fail, RUNNER_STAGE_PARENT, errno, "pipe");
             goto fail;
         }
         c.stdio[fd] = theirs[fd];
     }
     if (spec->reset_signals)
-        c.ignored = *spec->reset_signals;
+        c.reset = *spec->reset_signals;
     else
-        runner_signals_to_reset(&c.ignored);
+        runner_signals_to_reset(&c.reset, true);
 
     void *stack = child_stack();
     if (!stack) {
@@ -348,8 +405,8 @@ int runner_spawn(const struct runner_spec *spec, struct runner_child *child,
 
     for (int fd = 0; fd < 3; fd++)
         if (io[fd] == RUNNER_PIPE)
-            close_if(&theirs[fd]);
-    close_if(&devnull);
+            fdio_close(&theirs[fd]);
+    fdio_close(&devnull);
     child->pid = pid;
     child->in_fd = ours[0];
     child->out_fd = ours[1];
@@ -358,108 +415,11 @@ int runner_spawn(const struct runner_spec *spec, struct runner_child *child,
 
 fail:
     for (int fd = 0; fd < 3; fd++) {
-        close_if(&ours[fd]);
+        fdio_close(&ours[fd]);
         if (io[fd] == RUNNER_PIPE)
-            close_if(&theirs[fd]);
+            fdio_close(&theirs[fd]);
     }
-    close_if(&devnull);
+    fdio_close(&devnull);
     return -1;
 }
 
-int runner_wait(pid_t pid)
-{
-    int status;
-    pid_t r;
-    do
-        r = waitpid(pid, &status, 0);
-    while (r < 0 && errno == EINTR);
-    if (r < 0)
-        return -1;
-    if (WIFSIGNALED(status))
-        return -WTERMSIG(status);
-    return WEXITSTATUS(status);
-}
-
-#define READ_CHUNK (64 * 1024)
-
-/* Read what one output pipe has; returns false once it is finished. */
-static bool drain(int *fd, int stream, runner_output_fn output, void *ctx, uint8_t *chunk)
-{
-    for (;;) {
-        ssize_t n = read(*fd, chunk, READ_CHUNK);
-        if (n > 0) {
-            if (output)
-                output(ctx, stream, chunk, (size_t)n);
-            if (n < READ_CHUNK)
-                return true;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return true;
-        close_if(fd);
-        return false;
-    }
-}
-
-int runner_run(const struct runner_spec *spec, const void *stdin_data, size_t stdin_len,
-               runner_output_fn output, void *ctx, int *status, struct runner_failure *fail)
-{
-    struct runner_child ch;
-    if (runner_spawn(spec, &ch, fail) < 0)
-        return -1;
-    const uint8_t *in = stdin_data;
-    size_t in_left = stdin_data ? stdin_len : 0;
-    if (ch.in_fd >= 0 && in_left == 0)
-        close_if(&ch.in_fd);
-    /* Readable once the child has exited (stop_at_exit).  Without pidfds
-     * (before Linux 5.3) the pipes' end is waited for instead. */
-    int exit_fd = -1;
-    if (spec->stop_at_exit)
-        exit_fd = (int)syscall(SYS_pidfd_open, ch.pid, 0);
-    bool exited = false;
-
-    uint8_t *chunk = malloc(READ_CHUNK);
-    if (!chunk)
-        abort();
-    while (ch.in_fd >= 0 || ch.out_fd >= 0 || ch.err_fd >= 0) {
-        struct pollfd p[4] = {{ch.in_fd, POLLOUT, 0}, {ch.out_fd, POLLIN, 0},
-                              {ch.err_fd, POLLIN, 0}, {exit_fd, POLLIN, 0}};
-        /* After the exit only what the pipes already hold is read. */
-        int ready = poll(p, 4, exited ? 0 : -1);
-        if (ready < 0) {
-            if (errno == EINTR)
-                continue;
-            break; /* cannot happen with valid descriptors; reap below */
-        }
-        if (ready == 0)
-            break; /* exited, and nothing more is waiting */
-        if (ch.in_fd >= 0 && p[0].revents) {
-            ssize_t w = write(ch.in_fd, in, in_left);
-            if (w > 0) {
-                in += w;
-                in_left -= (size_t)w;
-            }
-            /* The child may stop reading early: that ends its input. */
-            if (in_left == 0 || (w < 0 && errno != EINTR && errno != EAGAIN))
-                close_if(&ch.in_fd);
-        }
-        if (ch.out_fd >= 0 && p[1].revents)
-            drain(&ch.out_fd, 1, output, ctx, chunk);
-        if (ch.err_fd >= 0 && p[2].revents)
-            drain(&ch.err_fd, 2, output, ctx, chunk);
-        if (exit_fd >= 0 && p[3].revents) {
-            exited = true;
-            close_if(&exit_fd);
-            close_if(&ch.in_fd); /* nobody is left to read it */
-        }
-    }
-    free(chunk);
-    close_if(&exit_fd);
-    close_if(&ch.in_fd);
-    close_if(&ch.out_fd);
-    close_if(&ch.err_fd);
-    *status = runner_wait(ch.pid);
-    return 0;
-}

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* The process runner: spawn a command with credentials, feed its stdin,
- * stream its stdout and stderr, and reap it.  Shared by the tunnel
- * dispatcher and the remctl server.
+/* The process runner: every child process in the tree starts and is reaped
+ * here (the dispatcher's commands, remctld's and remctl-shell's, getent in
+ * the static dispatchers, libconduit's dispatcher and ssh).
  *
- * runner_spawn starts the child and hands back non-blocking pipe ends for an
- * event loop; runner_run is the blocking convenience on top of it. */
+ * runner_spawn starts a child as a runner_spec describes and hands back
+ * its pipe ends (non-blocking for an event loop, or blocking);
+ * runner_exited and runner_reap let an event loop collect children
+ * without ever blocking; runner_wait, runner_wait_grace and runner_run are
+ * the blocking conveniences on top.  Statuses come back decoded: the exit
+ * status, or minus the number of the signal that killed the child. */
 #ifndef CONDUIT_UTIL_RUNNER_H
 #define CONDUIT_UTIL_RUNNER_H
 
@@ -19,6 +23,8 @@ enum runner_io {
     RUNNER_PIPE,   /* a pipe to us (stdin: fed from stdin_data) */
     RUNNER_NULL,   /* /dev/null */
     RUNNER_FD,     /* the given descriptor, dup2'ed */
+    RUNNER_KEEP,   /* ours, untouched (closed in the child if ours is
+                      closed or close-on-exec) */
 };
 
 struct runner_spec {
@@ -30,7 +36,9 @@ struct runner_spec {
     bool set_umask;
     bool set_gid;       /* real, effective and saved gid */
     gid_t gid;
-    bool set_groups;    /* supplementary groups (when root) */
+    bool set_groups;    /* supplementary groups (when root): from
+                           account_group_list, so both servers of commands
+                           give the same set */
     const gid_t *groups;
     size_t ngroups;
     bool set_uid;       /* real, effective and saved uid */
@@ -40,14 +48,17 @@ struct runner_spec {
                            reaches whatever it starts too */
     enum runner_io in, out, err;
     int in_fd, out_fd, err_fd; /* for RUNNER_FD */
+    /* Our pipe ends blocking (a caller that reads and writes in turn, as
+     * libconduit does) rather than non-blocking (an event loop). */
+    bool blocking_pipes;
     /* runner_run only: finish once the child has exited and its pipes
      * hold nothing more, even while a process it left behind still has
      * them open (remctl-shell's behaviour); otherwise wait for every
      * writer to close them. */
     bool stop_at_exit;
     /* Signals whose disposition the child resets to SIG_DFL, from
-     * runner_signals_to_reset; NULL: found at each spawn (one sigaction
-     * query per signal, 64 system calls). */
+     * runner_signals_to_reset; NULL: every one not at SIG_DFL here, found
+     * at each spawn (one sigaction query per signal, 64 system calls). */
     const sigset_t *reset_signals;
 };
 
@@ -57,12 +68,15 @@ enum runner_stage {
     RUNNER_STAGE_SETUP, /* setsid, umask, groups, gid, uid: a set-up step failed */
     RUNNER_STAGE_CWD,   /* chdir failed */
     RUNNER_STAGE_EXEC,  /* the program could not be executed */
-    RUNNER_STAGE_PARENT /* fork or pipe failed in the parent */
+    RUNNER_STAGE_PARENT /* clone or pipe failed in the parent */
 };
 
 struct runner_child {
     pid_t pid;
-    int in_fd;  /* write end of the child's stdin, or -1 (non-blocking, CLOEXEC) */
+    /* Our ends, close-on-exec and never 0, 1 or 2 (a caller running with
+     * those closed keeps its own prints out of the child's pipes);
+     * non-blocking unless spec->blocking_pipes. */
+    int in_fd;  /* write end of the child's stdin, or -1 */
     int out_fd; /* read end of its stdout, or -1 */
     int err_fd; /* read end of its stderr, or -1 */
 };
@@ -73,17 +87,38 @@ struct runner_failure {
     const char *what; /* e.g. "setresuid"; static string */
 };
 
-/* The signals not at SIG_DFL in this process (ignored or handled). */
-void runner_signals_to_reset(sigset_t *set);
+/* The signals a child must have reset: every one with a handler here (the
+ * child borrows our memory until exec, where no handler of ours may run),
+ * and with with_ignored the ignored ones too. */
+void runner_signals_to_reset(sigset_t *set, bool with_ignored);
 
 /* Start the child.  Returns 0, or -1 with *fail saying what went wrong (no
  * child is left behind on failure). */
 int runner_spawn(const struct runner_spec *spec, struct runner_child *child,
                  struct runner_failure *fail);
 
-/* Wait for the child to exit; returns its exit status, or minus the signal
- * number that killed it. */
+/* ---- reaping (runner_wait.c) */
+
+/* Statuses here are the exit status, or minus the signal that killed the
+ * child (-9 for SIGKILL). */
+
+/* For an event loop (after SIGCHLD, say): a child that has exited, left
+ * unreaped so that its process-group id cannot be reused until
+ * runner_reap.  Returns its pid with *status set (when status is not
+ * NULL), 0 when no child has exited, -1 with errno (ECHILD: no children at
+ * all).  Never blocks. */
+pid_t runner_exited(int *status);
+
+/* Reap pid if it has exited: returns 1 with *status set, 0 while it runs,
+ * -1 with errno (ECHILD: not our child, or reaped already).  Never blocks. */
+int runner_reap(pid_t pid, int *status);
+
+/* Wait for pid to exit; returns its status, or -1 if it is not ours. */
 int runner_wait(pid_t pid);
+
+/* Wait up to grace_ms for pid to exit, then kill it (SIGKILL) and wait.
+ * Returns its status, or -1 if it is not ours. */
+int runner_wait_grace(pid_t pid, int grace_ms);
 
 /* Output sink for runner_run: stream is 1 or 2. */
 typedef void (*runner_output_fn)(void *ctx, int stream, const uint8_t *data, size_t len);
@@ -91,7 +126,7 @@ typedef void (*runner_output_fn)(void *ctx, int stream, const uint8_t *data, siz
 /* Spawn, write stdin_data (when spec->in is RUNNER_PIPE), deliver the output
  * pipes to `output` as it arrives, and reap.  Never deadlocks whatever the
  * sizes: writing and reading are interleaved with poll.  Returns 0 and sets
- * *status (as runner_wait), or -1 with *fail. */
+ * *status, or -1 with *fail.  Ignores spec->blocking_pipes. */
 int runner_run(const struct runner_spec *spec, const void *stdin_data, size_t stdin_len,
                runner_output_fn output, void *ctx, int *status, struct runner_failure *fail);
 

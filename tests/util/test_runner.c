@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* The process runner on its own (as the remctl server will use it). */
+/* The process runner on its own: spawning, reaping, runner_run. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../check.h"
@@ -30,6 +33,77 @@ static int run(char **argv, struct runner_spec *spec, const char *in, struct buf
 static bool out_is(struct buf *b, const char *s)
 {
     return buf_len(b) == strlen(s) && memcmp(buf_head(b), s, strlen(s)) == 0;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Everything fd has to give until EOF, NUL-terminated in text. */
+static size_t read_all(int fd, char *text, size_t size)
+{
+    size_t got = 0;
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        poll(&p, 1, 5000);
+        ssize_t n = read(fd, text + got, size - 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    text[got] = 0;
+    return got;
+}
+
+/* The SigIgn line a program started with these reset signals sees. */
+static void ignored_in_child(const sigset_t *reset, char *line, size_t size)
+{
+    char *argv[] = {"grep", "^SigIgn:", "/proc/self/status", NULL};
+    struct runner_spec spec = {.argv = argv, .in = RUNNER_NULL, .out = RUNNER_PIPE,
+                               .err = RUNNER_KEEP, .reset_signals = reset};
+    struct runner_child ch;
+    struct runner_failure fail;
+    line[0] = 0;
+    if (runner_spawn(&spec, &ch, &fail) < 0)
+        return;
+    read_all(ch.out_fd, line, size);
+    close(ch.out_fd);
+    runner_wait(ch.pid);
+}
+
+/* In a child process of the test that closed 0, 1 and 2 first (as a caller
+ * started with them closed): our pipe ends land above them, and the
+ * child's stdio is what was asked, its closed stderr staying closed.
+ * Exits 0 when all holds. */
+static int closed_stdio_case(void)
+{
+    close(0);
+    close(1);
+    close(2);
+    char *argv[] = {"sh", "-c", "read x; echo \"got $x\"; [ -e /dev/fd/2 ] && echo err-open",
+                    NULL};
+    struct runner_spec spec = {.argv = argv, .in = RUNNER_PIPE, .out = RUNNER_PIPE,
+                               .err = RUNNER_KEEP, .blocking_pipes = true};
+    struct runner_child ch;
+    struct runner_failure fail;
+    if (runner_spawn(&spec, &ch, &fail) < 0)
+        return 10;
+    if (ch.in_fd < 3 || ch.out_fd < 3)
+        return 11;
+    if (write(ch.in_fd, "hi\n", 3) != 3)
+        return 12;
+    close(ch.in_fd);
+    char text[64];
+    read_all(ch.out_fd, text, sizeof text);
+    close(ch.out_fd);
+    if (runner_wait(ch.pid) != 1) /* the [ -e ] fails: stderr is closed */
+        return 13;
+    return strcmp(text, "got hi\n") == 0 ? 0 : 14;
 }
 
 int main(void)
@@ -85,7 +159,7 @@ int main(void)
     char *killed[] = {"sh", "-c", "kill -KILL $$", NULL};
     CHECK(run(killed, &pipes, NULL, out, &status, &fail) == 0 && status == -9);
 
-    /* Spawn for an event loop: non-blocking ends, reaped by runner_wait. */
+    /* Spawn for an event loop: non-blocking ends. */
     struct runner_child ch;
     char *echo[] = {"echo", "spawned", NULL};
     struct runner_spec spawn = {.argv = echo, .in = RUNNER_NULL, .out = RUNNER_PIPE,
@@ -122,6 +196,91 @@ int main(void)
     text[got] = 0;
     CHECK(strcmp(text, "a\nb\n") == 0);
     close(p[0]);
+
+    /* Blocking ends on request; our stderr kept for the child as it is. */
+    int saved_err = dup(2);
+    CHECK(pipe(p) == 0);
+    dup2(p[1], 2);
+    close(p[1]);
+    char *to_err[] = {"sh", "-c", "echo kept >&2", NULL};
+    struct runner_spec kept = {.argv = to_err, .in = RUNNER_PIPE, .out = RUNNER_PIPE,
+                               .err = RUNNER_KEEP, .blocking_pipes = true};
+    CHECK(runner_spawn(&kept, &ch, &fail) == 0);
+    dup2(saved_err, 2);
+    close(saved_err);
+    CHECK(!(fcntl(ch.in_fd, F_GETFL) & O_NONBLOCK) && !(fcntl(ch.out_fd, F_GETFL) & O_NONBLOCK));
+    CHECK((fcntl(ch.in_fd, F_GETFD) & FD_CLOEXEC) && (fcntl(ch.out_fd, F_GETFD) & FD_CLOEXEC));
+    close(ch.in_fd);
+    close(ch.out_fd);
+    CHECK(runner_wait(ch.pid) == 0);
+    read_all(p[0], text, sizeof text);
+    close(p[0]);
+    CHECK(strcmp(text, "kept\n") == 0);
+
+    /* No descriptor of ours reaches the child, close-on-exec or not. */
+    int open_here = dup(0);
+    CHECK(open_here > 2 && !(fcntl(open_here, F_GETFD) & FD_CLOEXEC));
+    char fd_path[64];
+    snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", open_here);
+    char *probe[] = {"test", "-e", fd_path, NULL};
+    struct runner_spec quiet = {.in = RUNNER_NULL, .out = RUNNER_NULL, .err = RUNNER_KEEP};
+    CHECK(run(probe, &quiet, NULL, out, &status, &fail) == 0 && status == 1);
+    close(open_here);
+
+    /* Signals: all ignored ones reset (the servers), or only SIGPIPE and
+     * the handled ones (libconduit: an ignored SIGHUP, as under nohup,
+     * stays ignored for the dispatcher or ssh). */
+    signal(SIGHUP, SIG_IGN);
+    char line[128];
+    ignored_in_child(NULL, line, sizeof line);
+    CHECK_MSG(strcmp(line, "SigIgn:\t0000000000000000\n") == 0, "%s", line);
+    sigset_t keep_ignored;
+    runner_signals_to_reset(&keep_ignored, false);
+    CHECK(sigismember(&keep_ignored, SIGHUP) == 0 && sigismember(&keep_ignored, SIGPIPE) == 0);
+    sigaddset(&keep_ignored, SIGPIPE);
+    ignored_in_child(&keep_ignored, line, sizeof line);
+    CHECK_MSG(strcmp(line, "SigIgn:\t0000000000000001\n") == 0, "%s", line);
+    signal(SIGHUP, SIG_DFL);
+
+    /* Reaping for an event loop: nothing blocks.  An exited child is seen
+     * by runner_exited and left for runner_reap; once reaped it is gone. */
+    char *nap[] = {"sleep", "0.2", NULL};
+    struct runner_spec napping = {.argv = nap, .in = RUNNER_NULL, .out = RUNNER_NULL,
+                                  .err = RUNNER_KEEP};
+    CHECK(runner_spawn(&napping, &ch, &fail) == 0);
+    double t0 = now_ms();
+    int reaped_status = -99;
+    CHECK(runner_reap(ch.pid, &reaped_status) == 0 && runner_exited(NULL) == 0);
+    CHECK(now_ms() - t0 < 100);
+    pid_t seen = 0;
+    while ((seen = runner_exited(NULL)) == 0 && now_ms() - t0 < 5000)
+        usleep(1000);
+    CHECK(seen == ch.pid);
+    CHECK(runner_exited(NULL) == ch.pid); /* still there: not reaped by looking */
+    CHECK(runner_reap(ch.pid, &reaped_status) == 1 && reaped_status == 0);
+    CHECK(runner_reap(ch.pid, &reaped_status) == -1 && errno == ECHILD);
+    CHECK(runner_exited(NULL) == -1 && errno == ECHILD);
+
+    /* A child that exits in time is just waited for; one that does not is
+     * killed once the grace is over. */
+    char *quick[] = {"sh", "-c", "exit 3", NULL};
+    napping.argv = quick;
+    CHECK(runner_spawn(&napping, &ch, &fail) == 0);
+    CHECK(runner_wait_grace(ch.pid, 2000) == 3);
+    char *stuck[] = {"sleep", "30", NULL};
+    napping.argv = stuck;
+    CHECK(runner_spawn(&napping, &ch, &fail) == 0);
+    t0 = now_ms();
+    CHECK(runner_wait_grace(ch.pid, 100) == -SIGKILL);
+    CHECK(now_ms() - t0 < 2000);
+
+    /* A caller with stdin, stdout and stderr closed. */
+    pid_t tester = fork();
+    if (tester == 0)
+        _exit(closed_stdio_case());
+    int tester_status = 0;
+    CHECK(waitpid(tester, &tester_status, 0) == tester && WIFEXITED(tester_status));
+    CHECK(WEXITSTATUS(tester_status) == 0);
 
     buf_free(&out[0]);
     buf_free(&out[1]);
