@@ -16,6 +16,7 @@
 #include "remctl/frame.h"
 #include "server/slog.h"
 #include "server/workers.h"
+#include "util/fdio.h"
 #include "util/runner.h"
 
 /* Protocol v1 sends all output in one result token: keep at most this. */
@@ -65,11 +66,12 @@ static void close_pipe(struct conn *c, int *fd)
 
 bool conn_command_abandon(struct conn *c)
 {
+    /* The outputs exist before the spawn ends (start_next_job). */
+    close_pipe(c, &c->child_out);
+    close_pipe(c, &c->child_err);
     if (c->spawn_pending)
         return true; /* conn_spawned kills what it started */
     close_pipe(c, &c->child_in);
-    close_pipe(c, &c->child_out);
-    close_pipe(c, &c->child_err);
     if (c->pid > 0 && !c->reaped) {
         slog_info("client %s gone, killing command (pid %d)",
                   c->principal ? c->principal : c->addr, (int)c->pid);
@@ -212,6 +214,25 @@ static void start_next_job(struct conn *c)
     job_runner_spec(j, &r->spec);
     r->spec.new_session = true;
     r->spec.reset_signals = &c->srv->reset_signals;
+    /* The output pipes are made and watched here, before the child can
+     * write: epoll then reports them in the order the command wrote to
+     * them, as upstream's server (which forks in its loop) sees it.  Made
+     * in the spawning thread, a quick command would have filled both
+     * before they were watched, and stdout would always come first. */
+    int theirs[2] = {-1, -1};
+    int *ours[2] = {&c->child_out, &c->child_err};
+    for (int i = 0; i < 2; i++)
+        if (runner_open_pipe(i + 1, false, ours[i], &theirs[i]) < 0)
+            *ours[i] = theirs[i] = -1; /* the runner makes it, and says so */
+    if (theirs[0] >= 0) {
+        r->spec.out = RUNNER_FD;
+        r->spec.out_fd = theirs[0];
+    }
+    if (theirs[1] >= 0) {
+        r->spec.err = RUNNER_FD;
+        r->spec.err_fd = theirs[1];
+    }
+    watch_outputs(c);
     c->spawn_pending = true;
     c->srv->spawns_in_flight++;
     if (c->srv->spawner && workers_submit(c->srv->spawner, &r->work))
@@ -246,14 +267,27 @@ static void spawn_failed(struct conn *c, const struct spawn_req *r)
     maybe_job_done(c);
 }
 
+/* The child's ends of the pipes made before the spawn (see
+ * start_next_job): the child has its copies now, or never will. */
+static void close_given_pipes(struct spawn_req *r)
+{
+    if (r->spec.out == RUNNER_FD)
+        fdio_close(&r->spec.out_fd);
+    if (r->spec.err == RUNNER_FD)
+        fdio_close(&r->spec.err_fd);
+}
+
 void conn_spawned(struct server *s, struct spawn_req *r)
 {
     struct conn *c = r->conn;
     c->spawn_pending = false;
     s->spawns_in_flight--;
+    close_given_pipes(r);
     int status;
     if (c->state == CONN_DEAD) {
         /* The client left while the command was starting. */
+        close_pipe(c, &c->child_out);
+        close_pipe(c, &c->child_err);
         if (r->rc < 0) {
             conn_free_later(c);
             return;
@@ -275,6 +309,8 @@ void conn_spawned(struct server *s, struct spawn_req *r)
         return;
     }
     if (r->rc < 0) {
+        close_pipe(c, &c->child_out);
+        close_pipe(c, &c->child_err);
         spawn_failed(c, r);
         return;
     }
@@ -282,8 +318,10 @@ void conn_spawned(struct server *s, struct spawn_req *r)
     c->reaped = false;
     c->stdin_off = 0;
     c->child_in = r->child.in_fd;
-    c->child_out = r->child.out_fd;
-    c->child_err = r->child.err_fd;
+    if (r->child.out_fd >= 0)
+        c->child_out = r->child.out_fd;
+    if (r->child.err_fd >= 0)
+        c->child_err = r->child.err_fd;
     if (c->child_in >= 0)
         loop_watch(s->loop, c->child_in, LOOP_WRITE, on_pipe, c);
     watch_outputs(c);

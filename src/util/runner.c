@@ -280,6 +280,23 @@ static int above_stdio(int *fd)
     return 0;
 }
 
+int runner_open_pipe(int child_fd, bool blocking, int *ours, int *theirs)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -1;
+    *theirs = child_fd == 0 ? p[0] : p[1];
+    *ours = child_fd == 0 ? p[1] : p[0];
+    /* A new pipe end has no other status flag: one call, not F_GETFL and
+     * F_SETFL. */
+    if (above_stdio(ours) < 0 || (!blocking && fcntl(*ours, F_SETFL, O_NONBLOCK) < 0)) {
+        fdio_close(ours);
+        fdio_close(theirs);
+        return -1;
+    }
+    return 0;
+}
+
 /* One of the child's standard descriptors: our end (if a pipe) in *ours,
  * the child's end in *theirs (-1: the child keeps ours). */
 static int open_stdio(enum runner_io io, int given, int child_fd, bool blocking, int *ours,
@@ -288,26 +305,8 @@ static int open_stdio(enum runner_io io, int given, int child_fd, bool blocking,
     *ours = -1;
     *theirs = -1;
     switch (io) {
-    case RUNNER_PIPE: {
-        int p[2];
-        if (pipe2(p, O_CLOEXEC) < 0)
-            return -1;
-        if (child_fd == 0) {
-            *theirs = p[0];
-            *ours = p[1];
-        } else {
-            *theirs = p[1];
-            *ours = p[0];
-        }
-        /* A new pipe end has no other status flag: one call, not F_GETFL
-         * and F_SETFL. */
-        if (above_stdio(ours) < 0 || (!blocking && fcntl(*ours, F_SETFL, O_NONBLOCK) < 0)) {
-            fdio_close(ours);
-            fdio_close(theirs);
-            return -1;
-        }
-        return 0;
-    }
+    case RUNNER_PIPE:
+        return runner_open_pipe(child_fd, blocking, ours, theirs);
     case RUNNER_NULL:
         if (*devnull < 0)
             *devnull = open("/dev/null", O_RDWR | O_CLOEXEC);

@@ -92,6 +92,14 @@ struct runner_failure {
  * and with with_ignored the ignored ones too. */
 void runner_signals_to_reset(sigset_t *set, bool with_ignored);
 
+/* The pipe runner_spawn makes for the child's descriptor child_fd (0, 1
+ * or 2), for a caller that must hold its end before the child starts (to
+ * watch it first) and passes the child's end as RUNNER_FD: *ours (above
+ * 2, close-on-exec, non-blocking unless blocking) is the end we use,
+ * *theirs the child's (close-on-exec: the spawn dup2s it).  Returns 0, or
+ * -1 with errno. */
+int runner_open_pipe(int child_fd, bool blocking, int *ours, int *theirs);
+
 /* Start the child.  Returns 0, or -1 with *fail saying what went wrong (no
  * child is left behind on failure). */
 int runner_spawn(const struct runner_spec *spec, struct runner_child *child,

@@ -102,6 +102,22 @@ def drain(r):
             return text, t, status
 """
 
+# Prepended to pyremctl code: run a command on a Remctl object; returns the
+# streams of its output messages in order, as digits ("21": stderr, then
+# stdout), each stream's run of messages counted once.
+PY_STREAMS = """
+import remctl
+def streams(r, cmd):
+    r.command(cmd)
+    seen = ""
+    while True:
+        t, data, stream, status, err = r.output()
+        if t == "output" and not seen.endswith(str(stream)):
+            seen += str(stream)
+        if t in ("status", "error", "done"):
+            return seen
+"""
+
 
 def pyremctl(realm, code):
     """Run code under Debian's python3 with Debian's remctl module (and so
