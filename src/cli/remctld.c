@@ -18,6 +18,7 @@
 #include "server/config.h"
 #include "server/server.h"
 #include "server/slog.h"
+#include "util/xmalloc.h"
 
 #define DEFAULT_CONFIG "/etc/remctl/remctl.conf"
 #define DEFAULT_PORT 4373
@@ -108,9 +109,7 @@ static int write_pidfile(const char *path)
 {
     /* Written to a temporary name and renamed: never seen half-written. */
     size_t n = strlen(path) + 8;
-    char *tmp = malloc(n);
-    if (!tmp)
-        abort();
+    char *tmp = xmalloc(n);
     snprintf(tmp, n, "%s.new", path);
     FILE *f = fopen(tmp, "w");
     int ok = f && fprintf(f, "%ld\n", (long)getpid()) > 0;

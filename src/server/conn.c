@@ -19,6 +19,7 @@
 #include "remctl/token.h"
 #include "server/slog.h"
 #include "server/workers.h"
+#include "util/xmalloc.h"
 
 #define OUT_HIGH ((size_t)512 * 1024)
 #define OUT_LOW ((size_t)128 * 1024)
@@ -136,9 +137,7 @@ static void client_address(struct conn *c)
 
 struct conn *conn_new(struct server *s, int rfd, int wfd)
 {
-    struct conn *c = calloc(1, sizeof *c);
-    if (!c)
-        abort();
+    struct conn *c = xcalloc(1, sizeof *c);
     c->srv = s;
     c->rfd = rfd;
     c->wfd = wfd;

@@ -12,6 +12,7 @@
 #include "remctl/frame.h"
 #include "remctl/token.h"
 #include "server/slog.h"
+#include "util/xmalloc.h"
 
 bool conn_gss_first_token(struct conn *c, uint8_t flags)
 {
@@ -44,10 +45,8 @@ static bool context_established(struct conn *c, gss_name_t name, OM_uint32 ret_f
         slog_error("cannot get the name of the client at %s", c->addr);
         return false;
     }
-    c->principal = strndup(disp.value, disp.length);
+    c->principal = xstrndup(disp.value, disp.length);
     gss_release_buffer(&minor, &disp);
-    if (!c->principal)
-        abort();
     c->anonymous = (ret_flags & GSS_C_ANON_FLAG) != 0;
     if (time_rec != GSS_C_INDEFINITE)
         c->expires = (long long)time(NULL) + time_rec;

@@ -20,6 +20,7 @@
 #include "server/workers.h"
 #include "util/fdio.h"
 #include "util/runner.h"
+#include "util/xmalloc.h"
 
 static int acquire_credentials(struct server *s)
 {
@@ -77,9 +78,7 @@ int server_init(struct server *s, const struct server_options *opt)
     }
     if (acquire_credentials(s) < 0)
         return -1;
-    s->scratch = malloc(SERVER_SCRATCH_SIZE);
-    if (!s->scratch)
-        abort();
+    s->scratch = xmalloc(SERVER_SCRATCH_SIZE);
     return 0;
 }
 
@@ -230,9 +229,7 @@ void server_add_listener(struct server *s, int fd)
 {
     fdio_set_nonblock(fd, true);
     fdio_set_cloexec(fd, true);
-    int *l = realloc(s->listeners, (s->nlisteners + 1) * sizeof *l);
-    if (!l)
-        abort();
+    int *l = xreallocarray(s->listeners, s->nlisteners + 1, sizeof *l);
     s->listeners = l;
     l[s->nlisteners++] = fd;
     if (loop_watch(s->loop, fd, LOOP_READ, on_listener, s) < 0)

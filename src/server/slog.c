@@ -7,9 +7,9 @@
 #include <string.h>
 #include <syslog.h>
 
-#include "server/alloc.h"
 #include "server/config.h"
 #include "util/buf.h"
+#include "util/xmalloc.h"
 
 static bool to_stdio;
 static bool debugging;
@@ -58,7 +58,7 @@ __attribute__((format(printf, 2, 0))) static void emit(int priority, const char 
     if (discard)
         return;
     /* Never cut: upstream's log is not. */
-    char *line = srv_vasprintf(fmt, ap);
+    char *line = xvasprintf(fmt, ap);
     if (!to_stdio) {
         syslog(priority, "%s", line);
     } else {

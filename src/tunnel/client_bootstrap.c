@@ -22,6 +22,7 @@
 #include "tunnel/client.h"
 #include "util/buf.h"
 #include "util/fdio.h"
+#include "util/xmalloc.h"
 
 #define MARK "conduit-bootstrap-1 "
 /* Output of the user's login scripts before our first line is skipped, up
@@ -40,9 +41,7 @@ void client_bootstrap_free(struct client_bootstrap *b)
 
 static char *path_join(const char *dir, const char *name)
 {
-    char *p = NULL;
-    if (asprintf(&p, "%s/%s", dir, name) < 0)
-        abort();
+    char *p = xasprintf("%s/%s", dir, name);
     return p;
 }
 

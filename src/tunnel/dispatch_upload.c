@@ -19,6 +19,7 @@
 #include "tunnel/pyfmt.h"
 #include "util/fdio.h"
 #include "util/log.h"
+#include "util/xmalloc.h"
 
 /* Content lengths beyond this cannot be a real file: refuse them at once. */
 #define MAX_CONTENT ((uint64_t)1 << 62)
@@ -38,14 +39,6 @@ struct upload {
     bool existed;
     struct stat old; /* of the target, when it existed */
 };
-
-static char *xstrdup(const char *s)
-{
-    char *c = strdup(s);
-    if (!c)
-        abort();
-    return c;
-}
 
 static char *dir_of(const char *path)
 {
@@ -79,8 +72,7 @@ static char *resolve_target(const char *path)
             next = xstrdup(link);
         } else {
             char *dir = dir_of(cur);
-            if (asprintf(&next, "%s/%s", dir, link) < 0)
-                abort();
+            next = xasprintf("%s/%s", dir, link);
             free(dir);
         }
         free(cur);
@@ -99,9 +91,7 @@ static char *temp_name(const struct upload *u)
     uint64_t r = 0;
     if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
         r ^= (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)&r;
-    char *name;
-    if (asprintf(&name, "%s/.%.200s.%016llx.tmp", u->dir, base, (unsigned long long)r) < 0)
-        abort();
+    char *name = xasprintf("%s/.%.200s.%016llx.tmp", u->dir, base, (unsigned long long)r);
     return name;
 }
 
@@ -308,9 +298,7 @@ enum handler_result dispatch_handle_upload_stream(struct dispatcher *d)
     if (!dispatch_decode(d, desc, 0, 1, &p, &used))
         return FATAL;
     /* The name must outlive its bytes in the input buffer. */
-    uint8_t *file_copy = malloc(used ? used : 1);
-    if (!file_copy)
-        abort();
+    uint8_t *file_copy = xmalloc(used);
     memcpy(file_copy, p.file.data, (size_t)p.file.len);
     p.file.data = file_copy;
     buf_consume(&d->in, used);

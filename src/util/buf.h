@@ -22,7 +22,7 @@ static inline size_t buf_len(const struct buf *b) { return b->end - b->start; }
 static inline uint8_t *buf_head(const struct buf *b) { return b->data + b->start; }
 
 /* Make room for at least `extra` more bytes after end; returns a pointer to
- * the free space.  Aborts the process on allocation failure (like xmalloc). */
+ * the free space.  Aborts the process on allocation failure (util/xmalloc.h). */
 uint8_t *buf_reserve(struct buf *b, size_t extra);
 void buf_append(struct buf *b, const void *data, size_t len);
 void buf_consume(struct buf *b, size_t len);
