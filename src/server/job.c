@@ -193,7 +193,7 @@ static bool allowed(const struct config *config, const struct config_rule *rule,
     char *reason = NULL;
     enum acl_result res = config_check(config, rule, &who, &reason);
     if (res == ACL_ERROR)
-        slog_error("%s", reason ? reason : "ACL error");
+        log_error("%s", reason ? reason : "ACL error");
     free(reason);
     return res == ACL_ALLOW;
 }
@@ -218,7 +218,7 @@ static void plan_summary(const struct config *config, const struct job_client *c
         build_job(add_job(plan), rule, client, rule->summary, args, named ? 3 : 2, 0);
     }
     if (plan->count == 0) {
-        slog_info("summary request from user %s, but no defined summaries", client->principal);
+        log_info("summary request from user %s, but no defined summaries", client->principal);
         refuse(plan, RMSG_ERROR_UNKNOWN_COMMAND);
     }
 }
@@ -235,13 +235,13 @@ static void plan_help(const struct config *config, const struct job_client *clie
     const struct config_rule *rule = config_find(config, command, sub);
     slog_command(client->principal, args, nargs, rule);
     if (!rule) {
-        slog_info("unknown command help %s from user %s", command, client->principal);
+        log_info("unknown command help %s from user %s", command, client->principal);
         refuse(plan, RMSG_ERROR_UNKNOWN_COMMAND);
     } else if (!allowed(config, rule, client)) {
-        slog_info("access denied: user %s, command help %s", client->principal, command);
+        log_info("access denied: user %s, command help %s", client->principal, command);
         refuse(plan, RMSG_ERROR_ACCESS);
     } else if (!rule->help) {
-        slog_info("command help from user %s has no defined help", client->principal);
+        log_info("command help from user %s has no defined help", client->principal);
         refuse(plan, RMSG_ERROR_NO_HELP);
     } else {
         struct iovec hargs[3] = {args[0], {rule->help, strlen(rule->help)}, {NULL, 0}};
@@ -266,7 +266,7 @@ void job_plan(const struct config *config, const struct job_client *client,
         return;
     }
     if (has_nul(&args[0]) || (nargs > 1 && has_nul(&args[1]))) {
-        slog_info("%s from user %s contains nul octet", has_nul(&args[0]) ? "command" : "subcommand",
+        log_info("%s from user %s contains nul octet", has_nul(&args[0]) ? "command" : "subcommand",
                   client->principal);
         refuse(plan, RMSG_ERROR_BAD_COMMAND);
         return;
@@ -281,13 +281,13 @@ void job_plan(const struct config *config, const struct job_client *client,
         goto done;
     }
     if (help && nargs > 3) {
-        slog_info("help command from user %s has more than three arguments", client->principal);
+        log_info("help command from user %s has more than three arguments", client->principal);
         plan->notice = RMSG_ERROR_TOOMANY_ARGS;
         plan->notice_text = xstrdup("Too many arguments for help command");
     }
     for (size_t i = 2; i < nargs; i++)
         if (i != stdin_pos && has_nul(&args[i])) {
-            slog_info("argument %zu from user %s contains nul octet", i, client->principal);
+            log_info("argument %zu from user %s contains nul octet", i, client->principal);
             refuse(plan, RMSG_ERROR_BAD_COMMAND);
             goto done;
         }
@@ -297,11 +297,11 @@ void job_plan(const struct config *config, const struct job_client *client,
     }
     slog_command(client->principal, args, nargs, rule);
     if (!rule) {
-        slog_info("unknown command %s%s%s from user %s", command, sub ? " " : "",
+        log_info("unknown command %s%s%s from user %s", command, sub ? " " : "",
                   sub ? sub : "", client->principal);
         refuse(plan, RMSG_ERROR_UNKNOWN_COMMAND);
     } else if (!allowed(config, rule, client)) {
-        slog_info("access denied: user %s, command %s%s%s", client->principal, command,
+        log_info("access denied: user %s, command %s%s%s", client->principal, command,
                   sub ? " " : "", sub ? sub : "");
         refuse(plan, RMSG_ERROR_ACCESS);
     } else {

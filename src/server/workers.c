@@ -203,7 +203,7 @@ bool workers_submit(struct workers *w, struct work *task)
     if (w->grow && w->ntodo + 1 > (size_t)w->idle) {
         int rc = start_thread(w);
         if (rc != 0) {
-            slog_error("cannot start a worker thread: %s", strerror(rc));
+            log_error("cannot start a worker thread: %s", strerror(rc));
             if (w->threads == 0) {
                 pthread_mutex_unlock(&w->lock);
                 return false;
