@@ -95,7 +95,7 @@ static char *home_dir(void)
     struct account_user me;
     if (account_user_by_uid(geteuid(), &me) != 1)
         return NULL;
-    char *dir = strdup(me.home);
+    char *dir = xstrdup(me.home);
     account_user_free(&me);
     return dir;
 }
