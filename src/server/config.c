@@ -195,7 +195,7 @@ static int parse_text(struct parser *ps, const char *name, const char *text, siz
         }
         if (rc != 0)
             break;
-        buf_append(&line, "", 1);
+        buf_append_lit0(&line, "");
         rc = parse_line(ps, name, first, (char *)buf_head(&line), &f);
     }
     fields_free(&f);

@@ -200,7 +200,7 @@ bool conn_send_error(struct conn *c, uint32_t code, const char *text)
          * of it (as upstream). */
         struct buf line = BUF_INIT, b = BUF_INIT;
         buf_append(&line, text, strlen(text));
-        buf_append(&line, "\n", 1);
+        buf_append_lit(&line, "\n");
         rmsg_v1_result_encode(&b, (uint32_t)-1, buf_head(&line), buf_len(&line));
         bool ok = conn_send_wrapped(c, TOKEN_DATA, buf_head(&b), buf_len(&b));
         buf_free(&line);

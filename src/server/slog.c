@@ -17,13 +17,13 @@ void slog_command(const char *principal, const struct iovec *args, size_t nargs,
     struct buf b = BUF_INIT;
     for (size_t i = 0; i < nargs; i++) {
         if (i > 0)
-            buf_append(&b, " ", 1);
+            buf_append_lit(&b, " ");
         if (i > 0 && i == data_pos) {
-            buf_append(&b, "**DATA**", 8);
+            buf_append_lit(&b, "**DATA**");
             continue;
         }
         if (rule && i > 0 && config_rule_masks(rule, i)) {
-            buf_append(&b, "**MASKED**", 10);
+            buf_append_lit(&b, "**MASKED**");
             continue;
         }
         /* As upstream: printable ASCII and tabs as they are, any other
@@ -34,7 +34,7 @@ void slog_command(const char *principal, const struct iovec *args, size_t nargs,
             buf_append(&b, &c, 1);
         }
     }
-    buf_append(&b, "", 1);
+    buf_append_lit0(&b, "");
     log_info("COMMAND from %s: %s", principal, (const char *)buf_head(&b));
     buf_free(&b);
 }

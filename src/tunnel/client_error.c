@@ -109,7 +109,10 @@ static char *field_value(const void *request, uint32_t request_id, const char *f
         char num[32];
         switch (f->type) {
         case TUN_BOOL:
-            buf_append(&b, *(const bool *)m ? "True" : "False", *(const bool *)m ? 4 : 5);
+            if (*(const bool *)m)
+                buf_append_lit(&b, "True");
+            else
+                buf_append_lit(&b, "False");
             break;
         case TUN_I32:
             snprintf(num, sizeof num, "%d", (int)*(const int32_t *)m);
@@ -142,15 +145,15 @@ static char *field_value(const void *request, uint32_t request_id, const char *f
             break;
         case TUN_STR_LIST: {
             const struct tun_str_list *l = (const struct tun_str_list *)m;
-            buf_append(&b, "[", 1);
+            buf_append_lit(&b, "[");
             for (uint64_t k = 0; k < l->count; k++) {
                 if (k)
-                    buf_append(&b, ", ", 2);
-                buf_append(&b, "'", 1);
+                    buf_append_lit(&b, ", ");
+                buf_append_lit(&b, "'");
                 append_bytes(&b, l->items[k]);
-                buf_append(&b, "'", 1);
+                buf_append_lit(&b, "'");
             }
-            buf_append(&b, "]", 1);
+            buf_append_lit(&b, "]");
             break;
         }
         }

@@ -54,7 +54,7 @@ static bool config_mentions_control(const char *path, const char *base_dir, cons
     struct buf text = BUF_INIT;
     int rc = fdio_read_all(fd, &text, 4 << 20);
     close(fd);
-    buf_append(&text, "", 1);
+    buf_append_lit0(&text, "");
     bool found = false;
     char *save = NULL;
     for (char *line = rc < 0 ? NULL : strtok_r((char *)buf_head(&text), "\n", &save);

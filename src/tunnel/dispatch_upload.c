@@ -264,19 +264,19 @@ static bool validate(struct dispatcher *d, const struct tun_upload *p, mode_t *m
     bool ok = false;
     uint64_t m = 0;
     if (p->mode.present && !pyfmt_parse_octal(p->mode.data, (size_t)p->mode.len, 07777, &m)) {
-        buf_append(&msg, "Invalid value '", 15);
+        buf_append_lit(&msg, "Invalid value '");
         buf_append(&msg, p->mode.data, (size_t)p->mode.len);
-        buf_append(&msg, "': Must be in octal format.", 28);
+        buf_append_lit0(&msg, "': Must be in octal format.");
         dispatch_reply_invalid(d, "mode", (const char *)buf_head(&msg));
     } else if (p->owner.present && !dispatch_ids_find_user(p->owner, owner)) {
-        buf_append(&msg, "The user with the name '", 24);
+        buf_append_lit(&msg, "The user with the name '");
         buf_append(&msg, p->owner.data, (size_t)p->owner.len);
-        buf_append(&msg, "' does not exist.", 18);
+        buf_append_lit0(&msg, "' does not exist.");
         dispatch_reply_invalid(d, "owner", (const char *)buf_head(&msg));
     } else if (p->group.present && !dispatch_ids_find_group(p->group, group)) {
-        buf_append(&msg, "The group with the name '", 25);
+        buf_append_lit(&msg, "The group with the name '");
         buf_append(&msg, p->group.data, (size_t)p->group.len);
-        buf_append(&msg, "' does not exist.", 18);
+        buf_append_lit0(&msg, "' does not exist.");
         dispatch_reply_invalid(d, "group", (const char *)buf_head(&msg));
     } else {
         ok = true;

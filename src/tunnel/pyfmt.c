@@ -37,11 +37,11 @@ void pyfmt_repr(struct buf *b, const uint8_t *s, size_t len)
             char esc[2] = {'\\', (char)cp};
             buf_append(b, esc, 2);
         } else if (cp == '\n') {
-            put(b, "\\n");
+            buf_append_lit(b, "\\n");
         } else if (cp == '\r') {
-            put(b, "\\r");
+            buf_append_lit(b, "\\r");
         } else if (cp == '\t') {
-            put(b, "\\t");
+            buf_append_lit(b, "\\t");
         } else if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0)) {
             /* Non-printable; other Unicode classes are approximated as
              * printable. */
@@ -60,7 +60,7 @@ void pyfmt_oserror_msg(struct buf *b, int err, const uint8_t *name, size_t len, 
     snprintf(head, sizeof head, "[Errno %d] %s", err, strerror(err));
     put(b, head);
     if (has_name) {
-        put(b, ": ");
+        buf_append_lit(b, ": ");
         pyfmt_repr(b, name, len);
     }
 }

@@ -113,7 +113,7 @@ static int getent(const char *database, const char *key, struct buf *out)
         errno = fail.err;
         return -1;
     }
-    buf_append(out, "", 1);
+    buf_append_lit0(out, "");
     return status;
 }
 
