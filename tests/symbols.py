@@ -21,13 +21,16 @@ from pathlib import Path
 # A name listed exactly (no trailing _) is allowed as it is: libremctl's
 # remctl() is upstream's API.
 PREFIXES = {
-    'conduit_util': ['account_', 'buf_', 'fdio_', 'log_', 'runner_', 'strv_'],
+    'conduit_util': ['account_', 'buf_', 'fdio_', 'log_', 'runner_', 'strv_', 'utf8_',
+                     # xmalloc.c: the allocation helpers, by their usual names
+                     'xalloc_die', 'xmalloc', 'xcalloc', 'xrealloc', 'xreallocarray',
+                     'xstrdup', 'xstrndup', 'xmemdup', 'xasprintf', 'xvasprintf'],
     'conduit_loop': ['loop_'],
     'conduit_tunnel_codec': ['tun_'],
     'conduit_dispatcher': ['dispatch_', 'dispatcher_', 'pyfmt_'],
     'conduit_remctl_core': ['frame_', 'rmsg_', 'token_'],
     'conduit_remctl_client': ['remctl', 'remctl_', 'rclient_', 'connect_'],
-    'conduit_server_config': ['acl_', 'config_', 'fields_', 'include_', 'srv_'],
+    'conduit_server_config': ['acl_', 'config_', 'fields_', 'include_'],
     'conduit_server_session': ['session_'],
     'conduit_server_runtime': ['conn_', 'job_', 'resolver_', 'server_', 'slog_',
                                'spawner_', 'workers_'],

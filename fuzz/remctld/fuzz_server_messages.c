@@ -39,7 +39,7 @@ static void plan(const struct session_result *r)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!config) {
-        slog_discard();
+        log_set_sink(LOG_SINK_NONE);
         char *error = NULL;
         config = config_parse("fuzz.conf", config_text, sizeof config_text - 1,
                               CONFIG_NO_INCLUDE, &error);

@@ -13,6 +13,7 @@
 #include "cli/conduit-cli.h"
 #include "cli/conduit-output.h"
 #include "util/fdio.h"
+#include "util/xmalloc.h"
 
 /* ---- stat ---------------------------------------------------------------- */
 
@@ -96,10 +97,8 @@ int cmd_stat(struct cli *c, int argc, char **argv)
     if (rc)
         return rc;
     const char *const *paths = (const char *const *)(argv + optind);
-    struct conduit_stat *results = calloc(n, sizeof *results);
-    struct conduit_error *errors = calloc(n, sizeof *errors);
-    if (!results || !errors)
-        abort();
+    struct conduit_stat *results = xcalloc(n, sizeof *results);
+    struct conduit_error *errors = xcalloc(n, sizeof *errors);
     int status = EXIT_OK;
     if (conduit_stat_many(c->t, paths, n, follow, sha512, results, errors) < 0) {
         status = cli_report(c, "stat");
@@ -262,16 +261,11 @@ static char *download_destination(const char *local, const char *remote)
     struct stat st;
     char *dest;
     if (stat(local, &st) == 0 && S_ISDIR(st.st_mode)) {
-        char *copy = strdup(remote);
-        if (!copy)
-            abort();
-        if (asprintf(&dest, "%s/%s", local, basename(copy)) < 0)
-            abort();
+        char *copy = xstrdup(remote);
+        dest = xasprintf("%s/%s", local, basename(copy));
         free(copy);
     } else {
-        dest = strdup(local);
-        if (!dest)
-            abort();
+        dest = xstrdup(local);
     }
     return dest;
 }
@@ -305,11 +299,8 @@ int cmd_download(struct cli *c, int argc, char **argv)
     /* Write a temporary file next to the destination and rename it over
      * the destination only when the whole content has arrived. */
     char *dest = download_destination(local, remote);
-    char *dir_copy = strdup(dest), *base_copy = strdup(dest), *tmp;
-    if (!dir_copy || !base_copy)
-        abort();
-    if (asprintf(&tmp, "%s/.%s.conduit-XXXXXX", dirname(dir_copy), basename(base_copy)) < 0)
-        abort();
+    char *dir_copy = xstrdup(dest), *base_copy = xstrdup(dest);
+    char *tmp = xasprintf("%s/.%s.conduit-XXXXXX", dirname(dir_copy), basename(base_copy));
     free(dir_copy);
     free(base_copy);
     int status = EXIT_OK;

@@ -5,43 +5,12 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Length of the valid UTF-8 sequence at s, or 0 when it is not one. */
-static size_t utf8_len(const unsigned char *s)
-{
-    unsigned c = s[0];
-    size_t n;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if ((c & 0xe0) == 0xc0) {
-        n = 2;
-        min = 0x80;
-        c &= 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-        n = 3;
-        min = 0x800;
-        c &= 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-        n = 4;
-        min = 0x10000;
-        c &= 0x07;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        c = c << 6 | (s[i] & 0x3f);
-    }
-    /* Overlong forms, surrogates and values past U+10FFFF are invalid. */
-    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-        return 0;
-    return n;
-}
+#include "util/utf8.h"
 
 void json_string(FILE *f, const char *str)
 {
     const unsigned char *s = (const unsigned char *)(str ? str : "");
+    const unsigned char *end = s + strlen((const char *)s);
     fputc('"', f);
     while (*s) {
         unsigned char c = *s;
@@ -63,7 +32,8 @@ void json_string(FILE *f, const char *str)
             fputc(c, f);
             s++;
         } else {
-            size_t n = utf8_len(s);
+            uint32_t cp;
+            size_t n = utf8_decode(s, (size_t)(end - s), &cp);
             if (n) {
                 fwrite(s, 1, n, f);
                 s += n;

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/xmalloc.h"
+
 static int fail(char *err, size_t err_len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t err_len, const char *fmt, ...)
@@ -54,9 +56,7 @@ static void local_dispatcher(struct strv *a)
 static int ssh_target(const char *rest, const struct target_options *to, struct target *t,
                       char *err, size_t err_len)
 {
-    char *spec = t->spec = strdup(rest);
-    if (!spec)
-        abort();
+    char *spec = t->spec = xstrdup(rest);
     char *user = NULL, *host = spec, *port = NULL;
     char *at = strrchr(spec, '@');
     if (at) {

@@ -19,6 +19,7 @@
 #include "cli/conduit-target.h"
 #include "util/buf.h"
 #include "util/fdio.h"
+#include "util/xmalloc.h"
 
 static const char usage_text[] =
     "Usage: conduit [OPTIONS] TARGET COMMAND [ARGS...]\n"
@@ -318,9 +319,7 @@ int main(int argc, char **argv)
             free(c.ssh_options);
             return EXIT_OK;
         case 'o': {
-            char **v = realloc(c.ssh_options, (c.n_ssh_options + 1) * sizeof *v);
-            if (!v)
-                abort();
+            char **v = xreallocarray(c.ssh_options, c.n_ssh_options + 1, sizeof *v);
             c.ssh_options = v;
             c.ssh_options[c.n_ssh_options++] = optarg;
             break;

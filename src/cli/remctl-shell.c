@@ -96,20 +96,20 @@ static void log_spawn_failure(const struct job *job, const struct runner_failure
     const char *reason = strerror(fail->err);
     const char *what = fail->what ? fail->what : "spawn";
     if (fail->stage == RUNNER_STAGE_EXEC) {
-        slog_error("cannot execute command: %s", reason);
+        log_error("cannot execute command: %s", reason);
     } else if (fail->stage == RUNNER_STAGE_SETUP &&
                (strcmp(what, "setresgid") == 0 || strcmp(what, "setgroups") == 0)) {
         struct account_user pw;
         if (account_user_by_uid(job->uid, &pw) == 1) {
-            slog_error("cannot initgroups for %s: %s", pw.name, reason);
+            log_error("cannot initgroups for %s: %s", pw.name, reason);
             account_user_free(&pw);
         } else {
-            slog_error("cannot initgroups for UID %lu: %s", (unsigned long)job->uid, reason);
+            log_error("cannot initgroups for UID %lu: %s", (unsigned long)job->uid, reason);
         }
     } else if (fail->stage == RUNNER_STAGE_SETUP && strcmp(what, "setresuid") == 0) {
-        slog_error("cannot setuid to %lu: %s", (unsigned long)job->uid, reason);
+        log_error("cannot setuid to %lu: %s", (unsigned long)job->uid, reason);
     } else {
-        slog_error("cannot run command: %s: %s", what, reason);
+        log_error("cannot run command: %s: %s", what, reason);
     }
 }
 
@@ -145,32 +145,32 @@ static int serve(const struct config *config, const char *user, const char *line
     if (!user) {
         user = getenv("REMCTL_USER");
         if (!user) {
-            slog_error("REMCTL_USER must be set in the environment via authorized_keys");
+            log_error("REMCTL_USER must be set in the environment via authorized_keys");
             return 1;
         }
     }
     const char *connection = getenv("SSH_CONNECTION");
     if (!connection) {
-        slog_error("SSH_CONNECTION not set (remctl-shell must be run via ssh)");
+        log_error("SSH_CONNECTION not set (remctl-shell must be run via ssh)");
         return 1;
     }
     char *addr = client_address(connection);
     if (!addr) {
         /* Upstream crashes here; we refuse as if it were not set. */
-        slog_error("SSH_CONNECTION has no client address (remctl-shell must be run via ssh)");
+        log_error("SSH_CONNECTION has no client address (remctl-shell must be run via ssh)");
         return 1;
     }
     struct shellwords words;
     char quote;
     if (shellwords_split(line, strlen(line), &words, &quote) < 0) {
-        slog_warning("unterminated %c quote in command", quote);
-        slog_error("cannot parse command: %s", line);
+        log_warning("unterminated %c quote in command", quote);
+        log_error("cannot parse command: %s", line);
         free(addr);
         return 1;
     }
     int status;
     if (words.count == 0) {
-        slog_info("empty command from user %s", user);
+        log_info("empty command from user %s", user);
         fprintf(stderr, "%s\n", rmsg_error_text(RMSG_ERROR_BAD_COMMAND));
         status = EXIT_REFUSED;
     } else {
@@ -247,10 +247,10 @@ int main(int argc, char **argv)
         }
     }
 
-    slog_set_name("remctl-shell");
+    log_set_program("remctl-shell");
     slog_open(use_stdio, debug);
     if (quiet)
-        slog_quiet();
+        log_info_enabled = false;
     /* A client that goes away must not kill us before the command is
      * reaped: its output is dropped instead. */
     signal(SIGPIPE, SIG_IGN);
@@ -258,8 +258,8 @@ int main(int argc, char **argv)
     char *error = NULL;
     struct config *config = config_load(config_path, 0, &error);
     if (!config) {
-        slog_warning("%s", error);
-        slog_error("cannot read configuration file %s", config_path);
+        log_warning("%s", error);
+        log_error("cannot read configuration file %s", config_path);
         free(error);
         return 1;
     }

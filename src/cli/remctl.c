@@ -13,6 +13,7 @@
 #include "remctl.h"
 #include "remctl/internal.h"
 #include "util/fdio.h"
+#include "util/xmalloc.h"
 
 static const char usage_text[] =
     "usage: remctl [-dhv] [-b address] [-p port] [-s principal] [-t seconds]\n"
@@ -101,7 +102,7 @@ static void open_connection(struct remctl *r, const char *host, unsigned short p
             return;
         }
         if (!first_error)
-            first_error = strdup(remctl_error(r));
+            first_error = xstrdup(remctl_error(r));
     }
     fprintf(stderr, "remctl: %s\n", first_error ? first_error : remctl_error(r));
     free(first_error);

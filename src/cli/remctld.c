@@ -18,6 +18,7 @@
 #include "server/config.h"
 #include "server/server.h"
 #include "server/slog.h"
+#include "util/xmalloc.h"
 
 #define DEFAULT_CONFIG "/etc/remctl/remctl.conf"
 #define DEFAULT_PORT 4373
@@ -74,7 +75,7 @@ static int open_listener(const char *address, unsigned short port)
             sin6->sin6_addr = in6addr_any;
         len = sizeof *sin6;
     } else {
-        slog_error("invalid bind address %s (an IP address is needed)", address);
+        log_error("invalid bind address %s (an IP address is needed)", address);
         return -1;
     }
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -88,7 +89,7 @@ static int open_listener(const char *address, unsigned short port)
         fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     }
     if (fd < 0) {
-        slog_error("cannot create socket: %s", strerror(errno));
+        log_error("cannot create socket: %s", strerror(errno));
         return -1;
     }
     int one = 1, zero = 0;
@@ -96,7 +97,7 @@ static int open_listener(const char *address, unsigned short port)
     if (ss.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, address ? &one : &zero, sizeof one);
     if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 1024) < 0) {
-        slog_error("cannot bind to %s port %u: %s", address ? address : "any", port,
+        log_error("cannot bind to %s port %u: %s", address ? address : "any", port,
                    strerror(errno));
         close(fd);
         return -1;
@@ -108,16 +109,14 @@ static int write_pidfile(const char *path)
 {
     /* Written to a temporary name and renamed: never seen half-written. */
     size_t n = strlen(path) + 8;
-    char *tmp = malloc(n);
-    if (!tmp)
-        abort();
+    char *tmp = xmalloc(n);
     snprintf(tmp, n, "%s.new", path);
     FILE *f = fopen(tmp, "w");
     int ok = f && fprintf(f, "%ld\n", (long)getpid()) > 0;
     if (f && fclose(f) != 0)
         ok = 0;
     if (!ok || rename(tmp, path) < 0) {
-        slog_error("cannot write PID file %s: %s", path, strerror(errno));
+        log_error("cannot write PID file %s: %s", path, strerror(errno));
         unlink(tmp);
         free(tmp);
         return -1;
@@ -132,12 +131,12 @@ static void daemonize(bool keep_stdio, const char *pidfile)
 {
     int ready[2];
     if (pipe2(ready, O_CLOEXEC) < 0) {
-        slog_error("pipe: %s", strerror(errno));
+        log_error("pipe: %s", strerror(errno));
         exit(1);
     }
     pid_t pid = fork();
     if (pid < 0) {
-        slog_error("fork: %s", strerror(errno));
+        log_error("fork: %s", strerror(errno));
         exit(1);
     }
     if (pid > 0) {
@@ -152,7 +151,7 @@ static void daemonize(bool keep_stdio, const char *pidfile)
     close(ready[0]);
     setsid();
     if (chdir("/") < 0)
-        slog_error("chdir /: %s", strerror(errno));
+        log_error("chdir /: %s", strerror(errno));
     char status = pidfile && write_pidfile(pidfile) < 0 ? 1 : 0;
     if (write(ready[1], &status, 1) < 0 || status != 0)
         exit(1);
@@ -239,9 +238,10 @@ int main(int argc, char **argv)
         usage(stderr, 1);
 
     /* In inetd mode standard output is the client: log lines go to stderr. */
+    log_set_program("remctld");
     slog_open(opt.stdio_log, opt.debug);
     if (!standalone && opt.stdio_log)
-        slog_stderr_only();
+        log_set_sink(LOG_SINK_STDERR);
 
     struct server srv;
     if (server_init(&srv, &opt) < 0) {
@@ -288,7 +288,7 @@ int main(int argc, char **argv)
             return 1;
         for (size_t i = 0; i < nfds; i++)
             server_add_listener(&srv, fds[i]);
-        slog_info("starting");
+        log_info("starting");
         sd_notify(0, "READY=1");
         if (stop_when_ready)
             raise(SIGSTOP);

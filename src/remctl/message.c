@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "util/wire.h"
+#include "util/xmalloc.h"
 
 /* ---- descriptors generated from messages.def ---- */
 
@@ -247,9 +248,7 @@ enum rmsg_args_status rmsg_args_parse(const uint8_t *p, size_t n, size_t max_arg
      * data cannot hold before allocating for them. */
     if ((size_t)argc > (n - 4) / 4)
         return RMSG_ARGS_TRUNCATED;
-    struct iovec *args = calloc(argc ? argc : 1, sizeof *args);
-    if (!args)
-        abort();
+    struct iovec *args = xcalloc(argc, sizeof *args);
     size_t pos = 4;
     for (uint32_t i = 0; i < argc; i++) {
         if (n - pos < 4) {

@@ -103,7 +103,7 @@ static void append_status(struct buf *b, OM_uint32 code, int type)
         if (gss_display_status(&minor, code, type, GSS_C_NO_OID, &ctx, &msg) != GSS_S_COMPLETE)
             break;
         if (buf_len(b))
-            buf_append(b, ", ", 2);
+            buf_append_lit(b, ", ");
         buf_append(b, msg.value, msg.length);
         gss_release_buffer(&minor, &msg);
     } while (ctx != 0);
@@ -116,7 +116,7 @@ char *token_gss_message(OM_uint32 major, OM_uint32 minor)
     if (minor != 0)
         append_status(&b, minor, GSS_C_MECH_CODE);
     if (!buf_len(&b))
-        buf_append(&b, "unknown GSS-API error", 21);
+        buf_append_lit(&b, "unknown GSS-API error");
     size_t n;
     return (char *)buf_steal(&b, &n);
 }

@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "server/acl_match.h"
-#include "server/alloc.h"
 #include "server/fields.h"
 #include "server/include.h"
+#include "util/xmalloc.h"
 
 /* Indexed by enum acl_method. */
 static const char *const method_names[] = {
@@ -35,9 +35,9 @@ static int parse_method(const char *spec, size_t len, enum acl_method *method, c
         }
     }
     if (len == 4 && memcmp(spec, "gput", 4) == 0)
-        *error = srv_strdup("ACL method \"gput\" is not supported by this build");
+        *error = xstrdup("ACL method \"gput\" is not supported by this build");
     else
-        *error = srv_asprintf("unknown ACL method \"%.*s\"", (int)len, spec);
+        *error = xasprintf("unknown ACL method \"%.*s\"", (int)len, spec);
     return -1;
 }
 
@@ -45,7 +45,7 @@ static int parse_entry(struct acl_entry *e, const char *text, enum acl_method de
                        int nesting, char **error)
 {
     memset(e, 0, sizeof *e);
-    e->text = srv_strdup(text);
+    e->text = xstrdup(text);
     /* The legacy spelling of anyuser:auth. */
     const char *spec = strcmp(text, "ANYUSER") == 0 ? "anyuser:auth" : text;
     const char *colon = strchr(spec, ':');
@@ -56,23 +56,23 @@ static int parse_entry(struct acl_entry *e, const char *text, enum acl_method de
             return -1;
         data = colon + 1;
     }
-    e->data = srv_strdup(data);
+    e->data = xstrdup(data);
     switch (e->method) {
     case ACL_METHOD_ANYUSER:
         if (strcmp(data, "anonymous") == 0) {
             e->anonymous = true;
         } else if (strcmp(data, "auth") != 0) {
-            *error = srv_asprintf("invalid ACL value \"%s\" (anyuser takes auth or anonymous)",
+            *error = xasprintf("invalid ACL value \"%s\" (anyuser takes auth or anonymous)",
                                   text);
             return -1;
         }
         return 0;
     case ACL_METHOD_DENY:
         if (nesting >= ACL_MAX_DENY_NESTING) {
-            *error = srv_asprintf("deny: nested more than %d deep", ACL_MAX_DENY_NESTING);
+            *error = xasprintf("deny: nested more than %d deep", ACL_MAX_DENY_NESTING);
             return -1;
         }
-        e->inner = srv_calloc(1, sizeof *e->inner);
+        e->inner = xcalloc(1, sizeof *e->inner);
         return parse_entry(e->inner, data, ACL_METHOD_PRINC, nesting + 1, error);
     case ACL_METHOD_REGEX:
     case ACL_METHOD_PCRE:
@@ -80,13 +80,13 @@ static int parse_entry(struct acl_entry *e, const char *text, enum acl_method de
         return e->pattern ? 0 : -1;
     case ACL_METHOD_FILE:
         if (!*data) {
-            *error = srv_asprintf("empty file name in ACL \"%s\"", text);
+            *error = xasprintf("empty file name in ACL \"%s\"", text);
             return -1;
         }
         return 0;
     case ACL_METHOD_LOCALGROUP:
         if (!*data) {
-            *error = srv_asprintf("empty group name in ACL \"%s\"", text);
+            *error = xasprintf("empty group name in ACL \"%s\"", text);
             return -1;
         }
         return 0;
@@ -148,7 +148,7 @@ static enum acl_result check_acl_text(struct acl_eval *ev, const char *path, cha
         char *stop = nl ? nl : end;
         lineno++;
         if (memchr(p, '\0', (size_t)(stop - p))) {
-            set_reason(ev, srv_asprintf("%s:%u: NUL byte in line", path, lineno));
+            set_reason(ev, xasprintf("%s:%u: NUL byte in line", path, lineno));
             result = ACL_ERROR;
             break;
         }
@@ -168,7 +168,7 @@ static enum acl_result check_acl_text(struct acl_eval *ev, const char *path, cha
             text = f.v[1];
             def = ACL_METHOD_FILE;
         } else {
-            set_reason(ev, srv_asprintf("%s:%u: parse error: expected one ACL entry "
+            set_reason(ev, xasprintf("%s:%u: parse error: expected one ACL entry "
                                         "(or include PATH) per line",
                                         path, lineno));
             result = ACL_ERROR;
@@ -176,7 +176,7 @@ static enum acl_result check_acl_text(struct acl_eval *ev, const char *path, cha
         }
         struct acl_entry entry;
         if (acl_entry_parse(&entry, text, def, &err) != 0) {
-            set_reason(ev, srv_asprintf("%s:%u: %s", path, lineno, err));
+            set_reason(ev, xasprintf("%s:%u: %s", path, lineno, err));
             free(err);
             err = NULL;
             acl_entry_clear(&entry);
@@ -199,12 +199,12 @@ static enum acl_result check_acl_file(struct acl_eval *ev, const char *path, con
     dev_t dev;
     ino_t ino;
     if (include_read_file(path, &data, &len, &dev, &ino, &err) != 0) {
-        set_reason(ev, srv_asprintf("%s:%u: %s", from, from_line, err));
+        set_reason(ev, xasprintf("%s:%u: %s", from, from_line, err));
         free(err);
         return ACL_ERROR;
     }
     if (include_chain_push(&ev->chain, dev, ino, path, &err) != 0) {
-        set_reason(ev, srv_asprintf("%s:%u: %s", from, from_line, err));
+        set_reason(ev, xasprintf("%s:%u: %s", from, from_line, err));
         free(err);
         free(data);
         return ACL_ERROR;
@@ -222,13 +222,13 @@ static enum acl_result check_file_target(struct acl_eval *ev, const char *target
                                          const char *file, unsigned line)
 {
     if (!ev->allow_files) {
-        set_reason(ev, srv_asprintf("%s:%u: file: ACLs are disabled here", file, line));
+        set_reason(ev, xasprintf("%s:%u: file: ACLs are disabled here", file, line));
         return ACL_ERROR;
     }
     char **paths, *err = NULL;
     size_t count;
     if (include_expand(target, &paths, &count, &err) != 0) {
-        set_reason(ev, srv_asprintf("%s:%u: %s", file, line, err));
+        set_reason(ev, xasprintf("%s:%u: %s", file, line, err));
         free(err);
         return ACL_ERROR;
     }
@@ -282,7 +282,7 @@ static enum acl_result check_entry(struct acl_eval *ev, const struct acl_entry *
     case ACL_METHOD_DENY:
         r = check_entry(ev, e->inner, file, line);
         if (r == ACL_ALLOW) {
-            set_reason(ev, srv_asprintf("denied by %s (%s:%u)", e->text, file, line));
+            set_reason(ev, xasprintf("denied by %s (%s:%u)", e->text, file, line));
             return ACL_DENY;
         }
         /* deny: only denies; a denial inside it neither denies nor allows. */
@@ -300,9 +300,9 @@ static enum acl_result check_entry(struct acl_eval *ev, const struct acl_entry *
         return check_file_target(ev, e->data, file, line);
     }
     if (r == ACL_ALLOW)
-        set_reason(ev, srv_asprintf("allowed by %s (%s:%u)", e->text, file, line));
+        set_reason(ev, xasprintf("allowed by %s (%s:%u)", e->text, file, line));
     else if (r == ACL_ERROR)
-        set_reason(ev, srv_asprintf("%s:%u: %s: %s", file, line, e->text, err));
+        set_reason(ev, xasprintf("%s:%u: %s: %s", file, line, e->text, err));
     free(err);
     return r;
 }
@@ -321,9 +321,9 @@ static enum acl_result eval_finish(struct acl_eval *ev, enum acl_result result, 
     if (result == ACL_NOMATCH) {
         result = ACL_DENY;
         if (line)
-            set_reason(ev, srv_asprintf("no ACL entry matched (%s:%u)", file, line));
+            set_reason(ev, xasprintf("no ACL entry matched (%s:%u)", file, line));
         else
-            set_reason(ev, srv_asprintf("no ACL entry matched (%s)", file));
+            set_reason(ev, xasprintf("no ACL entry matched (%s)", file));
     }
     acl_localname_clear(&ev->localname);
     if (reason)
@@ -350,7 +350,7 @@ enum acl_result acl_check_text(const char *name, const void *text, size_t len,
 {
     struct acl_eval ev;
     eval_init(&ev, who, allow_files);
-    char *copy = srv_reallocarray(NULL, len + 1, 1);
+    char *copy = xreallocarray(NULL, len + 1, 1);
     memcpy(copy, text, len);
     copy[len] = '\0';
     enum acl_result result = check_acl_text(&ev, name, copy, len);

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "server/alloc.h"
 #include "util/accounts.h"
+#include "util/xmalloc.h"
 
 /* Map the principal to a local name with the krb5 configuration rules
  * (auth_to_local, default realm).  A fresh context per check keeps the
@@ -19,7 +19,7 @@ static int lookup_localname(const char *principal, struct acl_localname *cache, 
     krb5_context ctx;
     krb5_error_code code = krb5_init_context(&ctx);
     if (code != 0) {
-        *error = srv_asprintf("cannot create Kerberos context: error %ld", (long)code);
+        *error = xasprintf("cannot create Kerberos context: error %ld", (long)code);
         return -1;
     }
     krb5_principal princ = NULL;
@@ -29,14 +29,14 @@ static int lookup_localname(const char *principal, struct acl_localname *cache, 
         char name[1024];
         code = krb5_aname_to_localname(ctx, princ, sizeof name, name);
         if (code == 0)
-            cache->name = srv_strdup(name);
+            cache->name = xstrdup(name);
         else if (code == KRB5_LNAME_NOTRANS || code == KRB5_NO_LOCALNAME)
             code = 0; /* no local account: simply not a member */
         krb5_free_principal(ctx, princ);
     }
     if (code != 0) {
         const char *msg = krb5_get_error_message(ctx, code);
-        *error = srv_asprintf("cannot map %s to a local name: %s", principal, msg);
+        *error = xasprintf("cannot map %s to a local name: %s", principal, msg);
         krb5_free_error_message(ctx, msg);
         krb5_free_context(ctx);
         return -1;
@@ -52,7 +52,7 @@ enum acl_result acl_localgroup_match(const char *group, const char *principal,
     struct account_group gr;
     int found = account_group_by_name(group, &gr);
     if (found < 0) {
-        *error = srv_asprintf("cannot look up group %s: %s", group, strerror(errno));
+        *error = xasprintf("cannot look up group %s: %s", group, strerror(errno));
         return ACL_ERROR;
     }
     if (found == 0)
@@ -66,7 +66,7 @@ enum acl_result acl_localgroup_match(const char *group, const char *principal,
         struct account_user pw;
         found = account_user_by_name(cache->name, &pw);
         if (found < 0) {
-            *error = srv_asprintf("cannot look up user %s: %s", cache->name, strerror(errno));
+            *error = xasprintf("cannot look up user %s: %s", cache->name, strerror(errno));
             result = ACL_ERROR;
         } else if (found && pw.gid == gr.gid) {
             result = ACL_ALLOW;

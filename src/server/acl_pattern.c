@@ -9,7 +9,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "server/alloc.h"
+#include "util/xmalloc.h"
 
 struct acl_pattern {
     enum acl_method method;
@@ -92,7 +92,7 @@ static unsigned long interval_copies(const char **pp)
 
 static int regex_refuse(const char *text, const char *why, char **error)
 {
-    *error = srv_asprintf("invalid regex \"%s\": %s", text, why);
+    *error = xasprintf("invalid regex \"%s\": %s", text, why);
     return -1;
 }
 
@@ -182,13 +182,13 @@ static struct acl_pattern *compile_regex(const char *text, char **error)
 {
     if (regex_check_cost(text, error) != 0)
         return NULL;
-    struct acl_pattern *p = srv_calloc(1, sizeof *p);
+    struct acl_pattern *p = xcalloc(1, sizeof *p);
     p->method = ACL_METHOD_REGEX;
     int rc = regcomp(&p->regex, text, REG_EXTENDED | REG_NOSUB);
     if (rc != 0) {
         char msg[256];
         regerror(rc, &p->regex, msg, sizeof msg);
-        *error = srv_asprintf("invalid regex \"%s\": %s", text, msg);
+        *error = xasprintf("invalid regex \"%s\": %s", text, msg);
         free(p);
         return NULL;
     }
@@ -204,11 +204,11 @@ static struct acl_pattern *compile_pcre(const char *text, char **error)
     if (!re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(code, msg, sizeof msg);
-        *error = srv_asprintf("invalid pcre \"%s\" at offset %zu: %s", text, (size_t)offset,
+        *error = xasprintf("invalid pcre \"%s\" at offset %zu: %s", text, (size_t)offset,
                               (char *)msg);
         return NULL;
     }
-    struct acl_pattern *p = srv_calloc(1, sizeof *p);
+    struct acl_pattern *p = xcalloc(1, sizeof *p);
     p->method = ACL_METHOD_PCRE;
     p->pcre = re;
     return p;
@@ -231,12 +231,12 @@ enum acl_result acl_pattern_match(const struct acl_pattern *p, const char *subje
             return ACL_NOMATCH;
         char msg[256];
         regerror(rc, &p->regex, msg, sizeof msg);
-        *error = srv_asprintf("regex match failed: %s", msg);
+        *error = xasprintf("regex match failed: %s", msg);
         return ACL_ERROR;
     }
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(p->pcre, NULL);
     if (!md) {
-        *error = srv_strdup("pcre match failed: out of memory");
+        *error = xstrdup("pcre match failed: out of memory");
         return ACL_ERROR;
     }
     int rc = pcre2_match(p->pcre, (PCRE2_SPTR)subject, strlen(subject), 0, 0, md, NULL);
@@ -247,7 +247,7 @@ enum acl_result acl_pattern_match(const struct acl_pattern *p, const char *subje
         return ACL_NOMATCH;
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(rc, msg, sizeof msg);
-    *error = srv_asprintf("pcre match failed: %s", (char *)msg);
+    *error = xasprintf("pcre match failed: %s", (char *)msg);
     return ACL_ERROR;
 }
 

@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/alloc.h"
 #include "server/config_option.h"
 #include "server/fields.h"
 #include "server/include.h"
 #include "util/buf.h"
+#include "util/xmalloc.h"
 
 /* The state of one load: the configuration being built (never visible to
  * anyone until complete), the files being read, and the first error. */
@@ -25,9 +25,9 @@ static int parse_text(struct parser *ps, const char *name, const char *text, siz
 static int fail(struct parser *ps, const char *file, unsigned line, char *msg)
 {
     if (line)
-        ps->error = srv_asprintf("%s:%u: %s", file, line, msg);
+        ps->error = xasprintf("%s:%u: %s", file, line, msg);
     else
-        ps->error = srv_asprintf("%s: %s", file, msg);
+        ps->error = xasprintf("%s: %s", file, msg);
     free(msg);
     return -1;
 }
@@ -105,30 +105,30 @@ static int parse_rule(struct parser *ps, const char *name, unsigned line, struct
             goto failed;
     }
     if (i == f->count) {
-        err = srv_strdup("no ACL entries after the options");
+        err = xstrdup("no ACL entries after the options");
         goto failed;
     }
-    rule.acls = srv_calloc(f->count - i, sizeof *rule.acls);
+    rule.acls = xcalloc(f->count - i, sizeof *rule.acls);
     for (; i < f->count; i++) {
         /* Upstream would take this as a file: ACL named "x=y" and fail at
          * every check; refuse it now instead. */
         if (config_is_option(f->v[i])) {
-            err = srv_asprintf("option \"%s\" after the ACL entries", f->v[i]);
+            err = xasprintf("option \"%s\" after the ACL entries", f->v[i]);
             goto failed;
         }
         struct acl_entry *e = &rule.acls[rule.acl_count++];
         if (acl_entry_parse(e, f->v[i], ACL_METHOD_FILE, &err) != 0)
             goto failed;
     }
-    rule.command = srv_strdup(f->v[0]);
-    rule.subcommand = srv_strdup(f->v[1]);
-    rule.program = srv_strdup(f->v[2]);
-    rule.file = srv_strdup(name);
+    rule.command = xstrdup(f->v[0]);
+    rule.subcommand = xstrdup(f->v[1]);
+    rule.program = xstrdup(f->v[2]);
+    rule.file = xstrdup(name);
     rule.line = line;
     struct config *c = ps->config;
     if (c->count == ps->cap) {
         ps->cap = ps->cap ? ps->cap * 2 : 16;
-        c->rules = srv_reallocarray(c->rules, ps->cap, sizeof *c->rules);
+        c->rules = xreallocarray(c->rules, ps->cap, sizeof *c->rules);
     }
     c->rules[c->count++] = rule;
     return 0;
@@ -146,12 +146,12 @@ static int parse_line(struct parser *ps, const char *name, unsigned line, char *
     size_t n = fields_split(f, text);
     if (n == 2 && strcmp(f->v[0], "include") == 0) {
         if (ps->config->flags & CONFIG_NO_INCLUDE)
-            return fail(ps, name, line, srv_strdup("include is disabled here"));
+            return fail(ps, name, line, xstrdup("include is disabled here"));
         return parse_target(ps, f->v[1], name, line);
     }
     if (n < 4)
         return fail(ps, name, line,
-                    srv_asprintf("parse error: expected \"command subcommand program "
+                    xasprintf("parse error: expected \"command subcommand program "
                                  "[option=value ...] acl ...\" or \"include PATH\", "
                                  "found %zu field%s",
                                  n, n == 1 ? "" : "s"));
@@ -178,14 +178,14 @@ static int parse_text(struct parser *ps, const char *name, const char *text, siz
             pos += seglen + (nl ? 1 : 0);
             lineno++;
             if (memchr(start, '\0', seglen)) {
-                rc = fail(ps, name, lineno, srv_strdup("NUL byte in line"));
+                rc = fail(ps, name, lineno, xstrdup("NUL byte in line"));
                 break;
             }
             if (seglen && start[seglen - 1] == '\\') {
                 buf_append(&line, start, seglen - 1);
                 if (pos >= len) {
                     rc = fail(ps, name, first,
-                              srv_strdup("continuation backslash at end of file"));
+                              xstrdup("continuation backslash at end of file"));
                     break;
                 }
                 continue;
@@ -195,7 +195,7 @@ static int parse_text(struct parser *ps, const char *name, const char *text, siz
         }
         if (rc != 0)
             break;
-        buf_append(&line, "", 1);
+        buf_append_lit0(&line, "");
         rc = parse_line(ps, name, first, (char *)buf_head(&line), &f);
     }
     fields_free(&f);
@@ -217,7 +217,7 @@ static struct config *finish(struct parser *ps, int rc, char **error)
 static void parser_init(struct parser *ps, unsigned flags)
 {
     memset(ps, 0, sizeof *ps);
-    ps->config = srv_calloc(1, sizeof *ps->config);
+    ps->config = xcalloc(1, sizeof *ps->config);
     ps->config->flags = flags;
 }
 

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "server/alloc.h"
 #include "util/accounts.h"
+#include "util/xmalloc.h"
 
 bool config_is_option(const char *token)
 {
@@ -51,13 +51,13 @@ static int set_logmask(struct config_rule *rule, const char *value, char **error
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
         long n;
         if (!parse_number(p, len, 1, &n)) {
-            *error = srv_asprintf("invalid logmask value \"%s\" (expected argument "
+            *error = xasprintf("invalid logmask value \"%s\" (expected argument "
                                   "positions like 3 or 3,4)",
                                   value);
             free(mask);
             return -1;
         }
-        mask = srv_reallocarray(mask, count + 1, sizeof *mask);
+        mask = xreallocarray(mask, count + 1, sizeof *mask);
         mask[count++] = (unsigned)n;
         if (!comma)
             break;
@@ -77,7 +77,7 @@ static int set_stdin(struct config_rule *rule, const char *value, char **error)
     } else if (parse_number(value, strlen(value), 1, &n)) {
         rule->stdin_arg = n;
     } else {
-        *error = srv_asprintf("invalid stdin value \"%s\" (expected a position >= 1 or last)",
+        *error = xasprintf("invalid stdin value \"%s\" (expected a position >= 1 or last)",
                               value);
         return -1;
     }
@@ -95,13 +95,13 @@ static int set_user(struct config_rule *rule, const char *value, char **error)
                     : account_user_by_name(value, &pw);
     if (found != 1) {
         if (found == 0)
-            *error = srv_asprintf("unknown user \"%s\"", value);
+            *error = xasprintf("unknown user \"%s\"", value);
         else
-            *error = srv_asprintf("cannot look up user \"%s\": %s", value, strerror(errno));
+            *error = xasprintf("cannot look up user \"%s\": %s", value, strerror(errno));
         return -1;
     }
     free(rule->user);
-    rule->user = srv_strdup(pw.name);
+    rule->user = xstrdup(pw.name);
     rule->uid = pw.uid;
     rule->gid = pw.gid;
     account_user_free(&pw);
@@ -111,7 +111,7 @@ static int set_user(struct config_rule *rule, const char *value, char **error)
 static void set_string(char **slot, const char *value)
 {
     free(*slot);
-    *slot = srv_strdup(value);
+    *slot = xstrdup(value);
 }
 
 int config_set_option(struct config_rule *rule, const char *token, char **error)
@@ -139,7 +139,7 @@ int config_set_option(struct config_rule *rule, const char *token, char **error)
     if (IS("user"))
         return set_user(rule, value, error);
 #undef IS
-    *error = srv_asprintf("unknown option \"%.*s\" (known: help, logmask, stdin, sudo, "
+    *error = xasprintf("unknown option \"%.*s\" (known: help, logmask, stdin, sudo, "
                           "summary, user)",
                           (int)namelen, token);
     return -1;

@@ -19,6 +19,7 @@
 #include "remctl/token.h"
 #include "server/slog.h"
 #include "server/workers.h"
+#include "util/xmalloc.h"
 
 #define OUT_HIGH ((size_t)512 * 1024)
 #define OUT_LOW ((size_t)128 * 1024)
@@ -85,7 +86,7 @@ static bool idle_close(struct conn *c)
         conn_touch(c);
         return false;
     }
-    slog_debug("closing %s connection from %s", s->stopping ? "idle" : "timed out", who(c));
+    log_debug("closing %s connection from %s", s->stopping ? "idle" : "timed out", who(c));
     conn_close(c);
     return true;
 }
@@ -136,9 +137,7 @@ static void client_address(struct conn *c)
 
 struct conn *conn_new(struct server *s, int rfd, int wfd)
 {
-    struct conn *c = calloc(1, sizeof *c);
-    if (!c)
-        abort();
+    struct conn *c = xcalloc(1, sizeof *c);
     c->srv = s;
     c->rfd = rfd;
     c->wfd = wfd;
@@ -159,8 +158,8 @@ struct conn *conn_new(struct server *s, int rfd, int wfd)
     conn_touch(c);
     if (loop_watch(s->loop, rfd, LOOP_READ | LOOP_PEER_CLOSED, on_socket, c) < 0 ||
         (wfd != rfd && loop_watch(s->loop, wfd, 0, on_socket, c) < 0))
-        slog_error("cannot watch the connection's descriptors: %s", strerror(errno));
-    slog_debug("connection from %s", c->addr[0] ? c->addr : "(unknown)");
+        log_error("cannot watch the connection's descriptors: %s", strerror(errno));
+    log_debug("connection from %s", c->addr[0] ? c->addr : "(unknown)");
     return c;
 }
 
@@ -176,7 +175,7 @@ static bool sent(struct conn *c, enum token_status st, const struct token_fail *
     if (st == TOKEN_OK)
         return true;
     char *why = st == TOKEN_FAIL_GSSAPI ? token_gss_message(fail->major, fail->minor) : NULL;
-    slog_error("error wrapping token for %s%s%s", who(c), why ? ": " : "", why ? why : "");
+    log_error("error wrapping token for %s%s%s", who(c), why ? ": " : "", why ? why : "");
     free(why);
     conn_close(c);
     return false;
@@ -201,7 +200,7 @@ bool conn_send_error(struct conn *c, uint32_t code, const char *text)
          * of it (as upstream). */
         struct buf line = BUF_INIT, b = BUF_INIT;
         buf_append(&line, text, strlen(text));
-        buf_append(&line, "\n", 1);
+        buf_append_lit(&line, "\n");
         rmsg_v1_result_encode(&b, (uint32_t)-1, buf_head(&line), buf_len(&line));
         bool ok = conn_send_wrapped(c, TOKEN_DATA, buf_head(&b), buf_len(&b));
         buf_free(&line);
@@ -308,7 +307,7 @@ void conn_flush(struct conn *c)
         if (n < 0 && errno == EAGAIN)
             break;
         if (n < 0) {
-            slog_debug("error sending to %s: %s", c->addr, strerror(errno));
+            log_debug("error sending to %s: %s", c->addr, strerror(errno));
             conn_close(c);
             return;
         }
@@ -347,7 +346,7 @@ void conn_process_input(struct conn *c)
         enum frame_status fs = frame_parse(buf_head(&c->in), buf_len(&c->in), &flags, &payload,
                                            &plen, &used);
         if (fs == FRAME_TOO_LARGE) {
-            slog_error("token from %s too large", c->addr);
+            log_error("token from %s too large", c->addr);
             conn_close(c);
             return;
         }
@@ -397,9 +396,9 @@ static void read_socket(struct conn *c)
         return;
     if (n <= 0) {
         if (c->state == CONN_START && n == 0)
-            slog_debug("connection from %s closed before a token", c->addr);
+            log_debug("connection from %s closed before a token", c->addr);
         else if (c->state != CONN_READY && c->state != CONN_CLOSING)
-            slog_info("client %s closed the connection", who(c));
+            log_info("client %s closed the connection", who(c));
         conn_close(c);
         return;
     }

@@ -73,7 +73,7 @@ bool conn_command_abandon(struct conn *c)
         return true; /* conn_spawned kills what it started */
     close_pipe(c, &c->child_in);
     if (c->pid > 0 && !c->reaped) {
-        slog_info("client %s gone, killing command (pid %d)",
+        log_info("client %s gone, killing command (pid %d)",
                   c->principal ? c->principal : c->addr, (int)c->pid);
         kill_gracefully(c);
         return true;
@@ -246,7 +246,7 @@ static void start_next_job(struct conn *c)
 static void spawn_failed(struct conn *c, const struct spawn_req *r)
 {
     const struct job *j = &c->plan.jobs[c->job_index];
-    slog_error("cannot run %s for %s: %s: %s", j->path, c->principal,
+    log_error("cannot run %s for %s: %s: %s", j->path, c->principal,
                r->fail.what ? r->fail.what : "spawn", strerror(r->fail.err));
     char msg[256];
     snprintf(msg, sizeof msg, "remctld: cannot execute command: %s\n", strerror(r->fail.err));

@@ -12,6 +12,7 @@
 #include "remctl/frame.h"
 #include "remctl/token.h"
 #include "server/slog.h"
+#include "util/xmalloc.h"
 
 bool conn_gss_first_token(struct conn *c, uint8_t flags)
 {
@@ -21,7 +22,7 @@ bool conn_gss_first_token(struct conn *c, uint8_t flags)
     } else if (flags == (TOKEN_NOOP | TOKEN_CONTEXT_NEXT)) {
         c->protocol = 1;
     } else {
-        slog_error("bad initial token flags 0x%x from %s", flags, c->addr);
+        log_error("bad initial token flags 0x%x from %s", flags, c->addr);
         return false;
     }
     c->state = CONN_CONTEXT;
@@ -35,23 +36,21 @@ static bool context_established(struct conn *c, gss_name_t name, OM_uint32 ret_f
     OM_uint32 minor;
     const OM_uint32 needed = GSS_C_MUTUAL_FLAG | GSS_C_CONF_FLAG | GSS_C_INTEG_FLAG;
     if (c->protocol > 1 && (ret_flags & needed) != needed) {
-        slog_error("client %s did not negotiate mutual auth, confidentiality and integrity",
+        log_error("client %s did not negotiate mutual auth, confidentiality and integrity",
                    c->addr);
         return false;
     }
     gss_buffer_desc disp = GSS_C_EMPTY_BUFFER;
     if (gss_display_name(&minor, name, &disp, NULL) != GSS_S_COMPLETE) {
-        slog_error("cannot get the name of the client at %s", c->addr);
+        log_error("cannot get the name of the client at %s", c->addr);
         return false;
     }
-    c->principal = strndup(disp.value, disp.length);
+    c->principal = xstrndup(disp.value, disp.length);
     gss_release_buffer(&minor, &disp);
-    if (!c->principal)
-        abort();
     c->anonymous = (ret_flags & GSS_C_ANON_FLAG) != 0;
     if (time_rec != GSS_C_INDEFINITE)
         c->expires = (long long)time(NULL) + time_rec;
-    slog_debug("accepted connection from %s at %s (protocol %d)", c->principal, c->addr,
+    log_debug("accepted connection from %s at %s (protocol %d)", c->principal, c->addr,
                c->protocol);
     c->state = CONN_READY;
     return true;
@@ -67,7 +66,7 @@ bool conn_gss_context_token(struct conn *c, uint8_t flags, const uint8_t *data, 
     if (flags == TOKEN_CONTEXT) {
         c->protocol = 1;
     } else if (flags != (TOKEN_CONTEXT | TOKEN_PROTOCOL)) {
-        slog_error("bad token flags 0x%x from %s during authentication", flags, c->addr);
+        log_error("bad token flags 0x%x from %s during authentication", flags, c->addr);
         return false;
     }
     uint8_t reply = TOKEN_CONTEXT | (c->protocol > 1 ? TOKEN_PROTOCOL : 0);
@@ -84,7 +83,7 @@ bool conn_gss_context_token(struct conn *c, uint8_t flags, const uint8_t *data, 
     bool ok = true;
     if (GSS_ERROR(major)) {
         char *why = token_gss_message(major, minor);
-        slog_error("error accepting context from %s: %s", c->addr, why);
+        log_error("error accepting context from %s: %s", c->addr, why);
         free(why);
         ok = false;
     } else if (!(major & GSS_S_CONTINUE_NEEDED)) {
@@ -104,7 +103,7 @@ static bool unwrap(struct conn *c, const uint8_t *data, size_t len, gss_buffer_d
 {
     struct token_fail fail;
     if (token_unwrap(c->ctx, data, len, true, plain, &fail) != TOKEN_OK) {
-        slog_error("error unwrapping token from %s", c->principal);
+        log_error("error unwrapping token from %s", c->principal);
         return false;
     }
     return true;
@@ -131,7 +130,7 @@ void conn_gss_data_token(struct conn *c, uint8_t flags, const uint8_t *data, siz
         gss_release_buffer(&minor, &plain);
     } else {
         if (flags != (TOKEN_DATA | TOKEN_PROTOCOL)) {
-            slog_error("bad token flags 0x%x from %s", flags, c->principal);
+            log_error("bad token flags 0x%x from %s", flags, c->principal);
             /* As upstream: answered, then the connection is closed. */
             if (conn_send_error(c, RMSG_ERROR_BAD_TOKEN, rmsg_error_text(RMSG_ERROR_BAD_TOKEN)))
                 c->state = CONN_CLOSING;
@@ -151,7 +150,7 @@ void conn_gss_data_token(struct conn *c, uint8_t flags, const uint8_t *data, siz
         conn_run_command(c, r.args, r.nargs, r.keepalive);
         return;
     case SESSION_ERROR:
-        slog_info("protocol error from %s: %s", c->principal, r.text);
+        log_info("protocol error from %s: %s", c->principal, r.text);
         if (conn_send_error(c, r.code, r.text) && (!r.keepalive || c->protocol == 1))
             c->state = CONN_CLOSING;
         return;

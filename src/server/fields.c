@@ -3,7 +3,7 @@
 
 #include <stdlib.h>
 
-#include "server/alloc.h"
+#include "util/xmalloc.h"
 
 size_t fields_split(struct fields *f, char *line)
 {
@@ -16,7 +16,7 @@ size_t fields_split(struct fields *f, char *line)
             break;
         if (f->count == f->cap) {
             f->cap = f->cap ? f->cap * 2 : 8;
-            f->v = srv_reallocarray(f->v, f->cap, sizeof *f->v);
+            f->v = xreallocarray(f->v, f->cap, sizeof *f->v);
         }
         f->v[f->count++] = p;
         while (*p && !fields_is_blank(*p))

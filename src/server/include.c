@@ -9,27 +9,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "server/alloc.h"
 #include "util/buf.h"
 #include "util/fdio.h"
+#include "util/xmalloc.h"
 
 int include_read_file(const char *path, char **data, size_t *len, dev_t *dev, ino_t *ino,
                       char **error)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
-        *error = srv_asprintf("cannot read %s: %s", path, strerror(errno));
+        *error = xasprintf("cannot read %s: %s", path, strerror(errno));
         return -1;
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        *error = srv_asprintf("cannot read %s: %s", path, strerror(errno));
+        *error = xasprintf("cannot read %s: %s", path, strerror(errno));
         close(fd);
         return -1;
     }
     /* Only regular files: a FIFO or device could block or never end. */
     if (!S_ISREG(st.st_mode)) {
-        *error = srv_asprintf("cannot read %s: %s", path,
+        *error = xasprintf("cannot read %s: %s", path,
                               S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file");
         close(fd);
         return -1;
@@ -37,10 +37,10 @@ int include_read_file(const char *path, char **data, size_t *len, dev_t *dev, in
     struct buf b = BUF_INIT;
     if (fdio_read_all(fd, &b, INCLUDE_MAX_FILE_SIZE) < 0) {
         if (errno == EFBIG)
-            *error = srv_asprintf("cannot read %s: larger than %zu bytes", path,
+            *error = xasprintf("cannot read %s: larger than %zu bytes", path,
                                   INCLUDE_MAX_FILE_SIZE);
         else
-            *error = srv_asprintf("cannot read %s: %s", path, strerror(errno));
+            *error = xasprintf("cannot read %s: %s", path, strerror(errno));
         buf_free(&b);
         close(fd);
         return -1;
@@ -48,7 +48,7 @@ int include_read_file(const char *path, char **data, size_t *len, dev_t *dev, in
     close(fd);
     *data = (char *)buf_steal(&b, len);
     if (!*data)
-        *data = srv_calloc(1, 1); /* empty file */
+        *data = xcalloc(1, 1); /* empty file */
     *dev = st.st_dev;
     *ino = st.st_ino;
     return 0;
@@ -78,23 +78,23 @@ int include_expand(const char *target, char ***paths, size_t *count, char **erro
     *paths = NULL;
     *count = 0;
     if (!*target) {
-        *error = srv_strdup("empty file name");
+        *error = xstrdup("empty file name");
         return -1;
     }
     struct stat st;
     if (stat(target, &st) != 0) {
-        *error = srv_asprintf("cannot read %s: %s", target, strerror(errno));
+        *error = xasprintf("cannot read %s: %s", target, strerror(errno));
         return -1;
     }
     if (!S_ISDIR(st.st_mode)) {
-        *paths = srv_calloc(1, sizeof **paths);
-        (*paths)[0] = srv_strdup(target);
+        *paths = xcalloc(1, sizeof **paths);
+        (*paths)[0] = xstrdup(target);
         *count = 1;
         return 0;
     }
     DIR *dir = opendir(target);
     if (!dir) {
-        *error = srv_asprintf("cannot include directory %s: %s", target, strerror(errno));
+        *error = xasprintf("cannot include directory %s: %s", target, strerror(errno));
         return -1;
     }
     char **list = NULL;
@@ -103,14 +103,14 @@ int include_expand(const char *target, char ***paths, size_t *count, char **erro
     while ((ent = readdir(dir)) != NULL) {
         if (!include_name_eligible(ent->d_name))
             continue;
-        char *path = srv_asprintf("%s/%s", target, ent->d_name);
+        char *path = xasprintf("%s/%s", target, ent->d_name);
         /* Subdirectories and special files are skipped, not descended. */
         struct stat est;
         if (stat(path, &est) != 0 || !S_ISREG(est.st_mode)) {
             free(path);
             continue;
         }
-        list = srv_reallocarray(list, n + 1, sizeof *list);
+        list = xreallocarray(list, n + 1, sizeof *list);
         list[n++] = path;
     }
     closedir(dir);
@@ -133,12 +133,12 @@ int include_chain_push(struct include_chain *chain, dev_t dev, ino_t ino, const 
 {
     for (size_t i = 0; i < chain->depth; i++) {
         if (chain->open[i].dev == dev && chain->open[i].ino == ino) {
-            *error = srv_asprintf("include loop: %s is already being read", path);
+            *error = xasprintf("include loop: %s is already being read", path);
             return -1;
         }
     }
     if (chain->depth == INCLUDE_MAX_DEPTH) {
-        *error = srv_asprintf("cannot include %s: nested more than %d deep", path,
+        *error = xasprintf("cannot include %s: nested more than %d deep", path,
                               INCLUDE_MAX_DEPTH);
         return -1;
     }

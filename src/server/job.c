@@ -9,10 +9,10 @@
 #include <string.h>
 
 #include "remctl/message.h"
-#include "server/alloc.h"
 #include "server/session.h"
 #include "server/slog.h"
 #include "util/accounts.h"
+#include "util/xmalloc.h"
 
 #ifndef SUDO_PATH
 #define SUDO_PATH "/usr/bin/sudo"
@@ -23,7 +23,7 @@ extern char **environ;
 static void refuse(struct job_plan *plan, uint32_t code)
 {
     plan->error = code;
-    plan->error_text = srv_strdup(rmsg_error_text(code));
+    plan->error_text = xstrdup(rmsg_error_text(code));
 }
 
 static void free_strv(char **v)
@@ -58,7 +58,7 @@ void job_plan_add_host(struct job_plan *plan, const char *host)
         size_t k = 0;
         while (env[k])
             k++;
-        env[k] = srv_asprintf("REMOTE_HOST=%s", host); /* the spare slot */
+        env[k] = xasprintf("REMOTE_HOST=%s", host); /* the spare slot */
     }
 }
 
@@ -85,7 +85,7 @@ static size_t base_env_count(void)
     size_t n = 0;
     for (char **e = environ; *e; e++)
         n++;
-    base_env = srv_calloc(n + 1, sizeof *base_env);
+    base_env = xcalloc(n + 1, sizeof *base_env);
     static const char *const dropped[] = {
         "LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=", "NOTIFY_SOCKET=", "REMUSER=",
         "REMOTE_USER=", "REMOTE_ADDR=", "REMOTE_HOST=", "REMCTL_COMMAND=", "REMOTE_EXPIRES=",
@@ -96,7 +96,7 @@ static size_t base_env_count(void)
             if (strncmp(*e, dropped[i], strlen(dropped[i])) == 0)
                 drop = true;
         if (!drop)
-            base_env[base_env_n++] = srv_strdup(*e);
+            base_env[base_env_n++] = xstrdup(*e);
     }
     return base_env_n;
 }
@@ -109,18 +109,18 @@ static char **build_env(const struct job_client *c, const char *command)
     /* Room for our six variables, the terminator, and one more slot for
      * REMOTE_HOST added when the lookup ends after planning
      * (job_plan_add_host). */
-    char **env = srv_calloc(n + 9, sizeof *env);
+    char **env = xcalloc(n + 9, sizeof *env);
     memcpy(env, base_env, n * sizeof *env);
     size_t k = n;
-    env[k++] = srv_asprintf("REMUSER=%s", c->principal);
-    env[k++] = srv_asprintf("REMOTE_USER=%s", c->principal);
+    env[k++] = xasprintf("REMUSER=%s", c->principal);
+    env[k++] = xasprintf("REMOTE_USER=%s", c->principal);
     if (c->addr)
-        env[k++] = srv_asprintf("REMOTE_ADDR=%s", c->addr);
+        env[k++] = xasprintf("REMOTE_ADDR=%s", c->addr);
     if (c->host)
-        env[k++] = srv_asprintf("REMOTE_HOST=%s", c->host);
-    env[k++] = srv_asprintf("REMCTL_COMMAND=%s", command);
+        env[k++] = xasprintf("REMOTE_HOST=%s", c->host);
+    env[k++] = xasprintf("REMCTL_COMMAND=%s", command);
     if (c->expires > 0 || c->always_expires)
-        env[k++] = srv_asprintf("REMOTE_EXPIRES=%lld", c->expires);
+        env[k++] = xasprintf("REMOTE_EXPIRES=%lld", c->expires);
     env[k] = NULL;
     return env;
 }
@@ -139,30 +139,30 @@ static void build_job(struct job *job, const struct config_rule *rule,
                       const struct iovec *args, size_t nargs, size_t stdin_pos)
 {
     size_t extra = rule->sudo_user ? 4 : 0;
-    char **argv = srv_calloc(nargs + extra + 2, sizeof *argv);
+    char **argv = xcalloc(nargs + extra + 2, sizeof *argv);
     size_t k = 0;
     const char *base = strrchr(rule->program, '/');
     base = base ? base + 1 : rule->program;
     if (rule->sudo_user) {
-        job->path = srv_strdup(SUDO_PATH);
-        argv[k++] = srv_strdup("sudo");
-        argv[k++] = srv_strdup("-u");
-        argv[k++] = srv_strdup(rule->sudo_user);
-        argv[k++] = srv_strdup("--");
-        argv[k++] = srv_strdup(rule->program);
+        job->path = xstrdup(SUDO_PATH);
+        argv[k++] = xstrdup("sudo");
+        argv[k++] = xstrdup("-u");
+        argv[k++] = xstrdup(rule->sudo_user);
+        argv[k++] = xstrdup("--");
+        argv[k++] = xstrdup(rule->program);
     } else {
-        job->path = srv_strdup(rule->program);
-        argv[k++] = srv_strdup(base);
+        job->path = xstrdup(rule->program);
+        argv[k++] = xstrdup(base);
     }
     for (size_t i = 1; i < nargs; i++)
         if (i != stdin_pos)
-            argv[k++] = srv_strndup(args[i].iov_base, args[i].iov_len);
+            argv[k++] = xstrndup(args[i].iov_base, args[i].iov_len);
     argv[k] = NULL;
     job->argv = argv;
     job->envp = build_env(client, command);
     if (stdin_pos != 0) {
         job->stdin_len = args[stdin_pos].iov_len;
-        job->stdin_data = srv_calloc(job->stdin_len, 1);
+        job->stdin_data = xcalloc(job->stdin_len, 1);
         memcpy(job->stdin_data, args[stdin_pos].iov_base, job->stdin_len);
     }
     if (rule->user) {
@@ -179,7 +179,7 @@ static void build_job(struct job *job, const struct config_rule *rule,
 
 static struct job *add_job(struct job_plan *plan)
 {
-    plan->jobs = srv_reallocarray(plan->jobs, plan->count + 1, sizeof *plan->jobs);
+    plan->jobs = xreallocarray(plan->jobs, plan->count + 1, sizeof *plan->jobs);
     memset(&plan->jobs[plan->count], 0, sizeof *plan->jobs);
     return &plan->jobs[plan->count++];
 }
@@ -193,7 +193,7 @@ static bool allowed(const struct config *config, const struct config_rule *rule,
     char *reason = NULL;
     enum acl_result res = config_check(config, rule, &who, &reason);
     if (res == ACL_ERROR)
-        slog_error("%s", reason ? reason : "ACL error");
+        log_error("%s", reason ? reason : "ACL error");
     free(reason);
     return res == ACL_ALLOW;
 }
@@ -218,7 +218,7 @@ static void plan_summary(const struct config *config, const struct job_client *c
         build_job(add_job(plan), rule, client, rule->summary, args, named ? 3 : 2, 0);
     }
     if (plan->count == 0) {
-        slog_info("summary request from user %s, but no defined summaries", client->principal);
+        log_info("summary request from user %s, but no defined summaries", client->principal);
         refuse(plan, RMSG_ERROR_UNKNOWN_COMMAND);
     }
 }
@@ -230,18 +230,18 @@ static void plan_summary(const struct config *config, const struct job_client *c
 static void plan_help(const struct config *config, const struct job_client *client,
                       const struct iovec *args, size_t nargs, struct job_plan *plan)
 {
-    char *command = srv_strndup(args[1].iov_base, args[1].iov_len);
-    char *sub = nargs > 2 ? srv_strndup(args[2].iov_base, args[2].iov_len) : NULL;
+    char *command = xstrndup(args[1].iov_base, args[1].iov_len);
+    char *sub = nargs > 2 ? xstrndup(args[2].iov_base, args[2].iov_len) : NULL;
     const struct config_rule *rule = config_find(config, command, sub);
     slog_command(client->principal, args, nargs, rule);
     if (!rule) {
-        slog_info("unknown command help %s from user %s", command, client->principal);
+        log_info("unknown command help %s from user %s", command, client->principal);
         refuse(plan, RMSG_ERROR_UNKNOWN_COMMAND);
     } else if (!allowed(config, rule, client)) {
-        slog_info("access denied: user %s, command help %s", client->principal, command);
+        log_info("access denied: user %s, command help %s", client->principal, command);
         refuse(plan, RMSG_ERROR_ACCESS);
     } else if (!rule->help) {
-        slog_info("command help from user %s has no defined help", client->principal);
+        log_info("command help from user %s has no defined help", client->principal);
         refuse(plan, RMSG_ERROR_NO_HELP);
     } else {
         struct iovec hargs[3] = {args[0], {rule->help, strlen(rule->help)}, {NULL, 0}};
@@ -266,13 +266,13 @@ void job_plan(const struct config *config, const struct job_client *client,
         return;
     }
     if (has_nul(&args[0]) || (nargs > 1 && has_nul(&args[1]))) {
-        slog_info("%s from user %s contains nul octet", has_nul(&args[0]) ? "command" : "subcommand",
+        log_info("%s from user %s contains nul octet", has_nul(&args[0]) ? "command" : "subcommand",
                   client->principal);
         refuse(plan, RMSG_ERROR_BAD_COMMAND);
         return;
     }
-    char *command = srv_strndup(args[0].iov_base, args[0].iov_len);
-    char *sub = nargs > 1 ? srv_strndup(args[1].iov_base, args[1].iov_len) : NULL;
+    char *command = xstrndup(args[0].iov_base, args[0].iov_len);
+    char *sub = nargs > 1 ? xstrndup(args[1].iov_base, args[1].iov_len) : NULL;
     const struct config_rule *rule = config_find(config, command, sub);
     bool help = !rule && strcmp(command, "help") == 0;
     size_t stdin_pos = rule ? config_rule_stdin_position(rule, nargs) : 0;
@@ -281,13 +281,13 @@ void job_plan(const struct config *config, const struct job_client *client,
         goto done;
     }
     if (help && nargs > 3) {
-        slog_info("help command from user %s has more than three arguments", client->principal);
+        log_info("help command from user %s has more than three arguments", client->principal);
         plan->notice = RMSG_ERROR_TOOMANY_ARGS;
-        plan->notice_text = srv_strdup("Too many arguments for help command");
+        plan->notice_text = xstrdup("Too many arguments for help command");
     }
     for (size_t i = 2; i < nargs; i++)
         if (i != stdin_pos && has_nul(&args[i])) {
-            slog_info("argument %zu from user %s contains nul octet", i, client->principal);
+            log_info("argument %zu from user %s contains nul octet", i, client->principal);
             refuse(plan, RMSG_ERROR_BAD_COMMAND);
             goto done;
         }
@@ -297,11 +297,11 @@ void job_plan(const struct config *config, const struct job_client *client,
     }
     slog_command(client->principal, args, nargs, rule);
     if (!rule) {
-        slog_info("unknown command %s%s%s from user %s", command, sub ? " " : "",
+        log_info("unknown command %s%s%s from user %s", command, sub ? " " : "",
                   sub ? sub : "", client->principal);
         refuse(plan, RMSG_ERROR_UNKNOWN_COMMAND);
     } else if (!allowed(config, rule, client)) {
-        slog_info("access denied: user %s, command %s%s%s", client->principal, command,
+        log_info("access denied: user %s, command %s%s%s", client->principal, command,
                   sub ? " " : "", sub ? sub : "");
         refuse(plan, RMSG_ERROR_ACCESS);
     } else {

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/xmalloc.h"
+
 bool resolver_peer_address(int fd, struct sockaddr_storage *addr, socklen_t *addr_len, char *text,
                   size_t text_size)
 {
@@ -35,9 +37,7 @@ static void lookup_run(struct work *w)
     char host[NI_MAXHOST];
     if (getnameinfo((const struct sockaddr *)&l->addr, l->addr_len, host, sizeof host, NULL, 0,
                     NI_NAMEREQD) == 0) {
-        l->host = strdup(host);
-        if (!l->host)
-            abort();
+        l->host = xstrdup(host);
     }
 }
 
@@ -49,9 +49,7 @@ static void lookup_discard(struct work *w)
 struct host_lookup *resolver_lookup_new(struct conn *conn, const struct sockaddr_storage *addr,
                                     socklen_t addr_len)
 {
-    struct host_lookup *l = calloc(1, sizeof *l);
-    if (!l)
-        abort();
+    struct host_lookup *l = xcalloc(1, sizeof *l);
     l->work.run = lookup_run;
     l->work.discard = lookup_discard;
     l->conn = conn;

@@ -20,6 +20,7 @@
 #include "server/workers.h"
 #include "util/fdio.h"
 #include "util/runner.h"
+#include "util/xmalloc.h"
 
 static int acquire_credentials(struct server *s)
 {
@@ -32,7 +33,7 @@ static int acquire_credentials(struct server *s)
     gss_name_t name;
     OM_uint32 minor;
     if (gss_import_name(&minor, &buf, GSS_KRB5_NT_PRINCIPAL_NAME, &name) != GSS_S_COMPLETE) {
-        slog_error("cannot parse service principal %s", s->opt.service);
+        log_error("cannot parse service principal %s", s->opt.service);
         return -1;
     }
     OM_uint32 major = gss_acquire_cred(&minor, name, 0, GSS_C_NO_OID_SET, GSS_C_ACCEPT, &s->cred,
@@ -40,7 +41,7 @@ static int acquire_credentials(struct server *s)
     gss_release_name(&minor, &name);
     if (major != GSS_S_COMPLETE) {
         char *why = token_gss_message(major, minor);
-        slog_error("cannot acquire credentials for %s: %s", s->opt.service, why);
+        log_error("cannot acquire credentials for %s: %s", s->opt.service, why);
         free(why);
         return -1;
     }
@@ -62,7 +63,7 @@ int server_init(struct server *s, const struct server_options *opt)
         unsigned long long secs = strtoull(idle, NULL, 10);
         if (len == 0 || strspn(idle, "0123456789") != len || errno || secs == 0 ||
             secs > 366ULL * 24 * 3600) {
-            slog_error("invalid %s: \"%s\" (whole seconds, 1 to 31622400)",
+            log_error("invalid %s: \"%s\" (whole seconds, 1 to 31622400)",
                        SERVER_IDLE_TIMEOUT_ENV, idle);
             return -1;
         }
@@ -71,15 +72,13 @@ int server_init(struct server *s, const struct server_options *opt)
     char *error = NULL;
     s->config = config_load(opt->config_path, 0, &error);
     if (!s->config) {
-        slog_error("cannot load configuration: %s", error ? error : "unknown error");
+        log_error("cannot load configuration: %s", error ? error : "unknown error");
         free(error);
         return -1;
     }
     if (acquire_credentials(s) < 0)
         return -1;
-    s->scratch = malloc(SERVER_SCRATCH_SIZE);
-    if (!s->scratch)
-        abort();
+    s->scratch = xmalloc(SERVER_SCRATCH_SIZE);
     return 0;
 }
 
@@ -98,7 +97,7 @@ static void on_listener(struct loop *l, int fd, unsigned events, void *arg)
         int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0) {
             if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                slog_error("accept: %s", strerror(errno));
+                log_error("accept: %s", strerror(errno));
             return;
         }
         conn_new(s, cfd, cfd);
@@ -147,14 +146,14 @@ static void on_reload(struct loop *l, int signo, void *arg)
     char *error = NULL;
     struct config *fresh = config_load(s->opt.config_path, 0, &error);
     if (!fresh) {
-        slog_error("cannot reload configuration, keeping the old one: %s",
+        log_error("cannot reload configuration, keeping the old one: %s",
                    error ? error : "unknown error");
         free(error);
         return;
     }
     config_free(s->config);
     s->config = fresh;
-    slog_info("configuration reloaded");
+    log_info("configuration reloaded");
 }
 
 static void on_stop(struct loop *l, int signo, void *arg)
@@ -165,7 +164,7 @@ static void on_stop(struct loop *l, int signo, void *arg)
     if (s->stopping)
         return;
     s->stopping = true;
-    slog_info("stopping: no new connections, waiting for running commands");
+    log_info("stopping: no new connections, waiting for running commands");
     close_listeners(s);
     conn_stop_all(s);
 }
@@ -190,7 +189,7 @@ static struct workers *start_workers(struct server *s, int threads, bool grow, i
     struct workers *pool = workers_start(threads, grow, event_fd);
     if (pool && loop_watch(s->loop, *event_fd, LOOP_READ, on_workers_done, s) == 0)
         return pool;
-    slog_error("cannot start worker threads; %s in the event loop", what);
+    log_error("cannot start worker threads; %s in the event loop", what);
     workers_stop(pool);
     *event_fd = -1;
     return NULL;
@@ -200,7 +199,7 @@ int server_open_loop(struct server *s)
 {
     s->loop = loop_new();
     if (!s->loop) {
-        slog_error("epoll_create1: %s", strerror(errno));
+        log_error("epoll_create1: %s", strerror(errno));
         return -1;
     }
     loop_before_wait(s->loop, before_wait, s);
@@ -210,7 +209,7 @@ int server_open_loop(struct server *s)
     if (loop_signal(s->loop, SIGHUP, on_reload, s) < 0 ||
         loop_signal(s->loop, SIGTERM, on_stop, s) < 0 ||
         loop_signal(s->loop, SIGINT, on_stop, s) < 0 || loop_children(s->loop) < 0) {
-        slog_error("signalfd: %s", strerror(errno));
+        log_error("signalfd: %s", strerror(errno));
         return -1;
     }
     /* Nothing changes a disposition after this point, so the set each
@@ -230,13 +229,11 @@ void server_add_listener(struct server *s, int fd)
 {
     fdio_set_nonblock(fd, true);
     fdio_set_cloexec(fd, true);
-    int *l = realloc(s->listeners, (s->nlisteners + 1) * sizeof *l);
-    if (!l)
-        abort();
+    int *l = xreallocarray(s->listeners, s->nlisteners + 1, sizeof *l);
     s->listeners = l;
     l[s->nlisteners++] = fd;
     if (loop_watch(s->loop, fd, LOOP_READ, on_listener, s) < 0)
-        slog_error("cannot watch listening socket %d: %s", fd, strerror(errno));
+        log_error("cannot watch listening socket %d: %s", fd, strerror(errno));
 }
 
 int server_add_connection(struct server *s, int rfd, int wfd)
@@ -252,7 +249,7 @@ int server_add_connection(struct server *s, int rfd, int wfd)
 int server_run(struct server *s)
 {
     if (loop_run(s->loop) < 0) {
-        slog_error("epoll_wait: %s", strerror(errno));
+        log_error("epoll_wait: %s", strerror(errno));
         return 1;
     }
     return 0;

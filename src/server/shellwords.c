@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/xmalloc.h"
+
 /* isspace() in the C locale, whatever locale the process runs in. */
 static bool is_blank(unsigned char c)
 {
@@ -33,9 +35,7 @@ static void word_end(struct splitter *s)
     struct shellwords *w = s->out;
     if (w->count == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 8;
-        w->words = realloc(w->words, s->cap * sizeof *w->words);
-        if (!w->words)
-            abort();
+        w->words = xreallocarray(w->words, s->cap, sizeof *w->words);
     }
     w->words[w->count].iov_base = w->text + s->start;
     w->words[w->count].iov_len = s->used - s->start;
@@ -49,9 +49,7 @@ int shellwords_split(const char *line, size_t len, struct shellwords *out, char 
     memset(out, 0, sizeof *out);
     /* Each input byte gives at most one output byte, and each word one
      * terminator on top; a word takes at least one input byte. */
-    out->text = malloc(2 * len + 1);
-    if (!out->text)
-        abort();
+    out->text = xmalloc(2 * len + 1);
     struct splitter s = {.out = out};
     char quote = 0;
     for (size_t i = 0; i < len; i++) {

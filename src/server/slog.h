@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* remctld's log: syslog (daemon facility) by default, or standard output
- * (routine and debug lines) and standard error (errors) with -S. */
+/* remctld's and remctl-shell's log policy on the util logger (util/log.h):
+ * syslog (daemon facility) by default, or standard output (routine and
+ * debug lines) and standard error (errors) with -S; and the command line
+ * as upstream logs it. */
 #ifndef CONDUIT_SERVER_SLOG_H
 #define CONDUIT_SERVER_SLOG_H
 
@@ -8,23 +10,13 @@
 #include <stddef.h>
 #include <sys/uio.h>
 
+#include "util/log.h"
+
 struct config_rule;
 
+/* Lines to syslog, or to stdout/stderr when use_stdio; debug lines only
+ * when debug.  Set the program name (log_set_program) first. */
 void slog_open(bool use_stdio, bool debug);
-/* The name lines carry (syslog ident, stdio prefix); call before
- * slog_open.  Default: remctld. */
-void slog_set_name(const char *name);
-/* Drop routine (info) lines; warnings, errors and debug lines stay. */
-void slog_quiet(void);
-/* Drop every line (fuzzing). */
-void slog_discard(void);
-/* Send every line (routine ones too) to standard error. */
-void slog_stderr_only(void);
-bool slog_debugging(void);
-void slog_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void slog_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void slog_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void slog_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* "COMMAND from PRINCIPAL: ARGS" as upstream writes it: the rule's stdin=
  * argument shown as **DATA**, its logmask= arguments as **MASKED** (rule

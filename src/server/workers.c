@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "server/slog.h"
+#include "util/xmalloc.h"
 
 /* A thread beyond the pool's fixed ones leaves after this long idle. */
 #define WORKERS_IDLE_MS 10000
@@ -149,9 +150,7 @@ static void *worker(void *arg)
 /* With the lock held.  Returns 0 or pthread_create's error. */
 static int start_thread(struct workers *w)
 {
-    struct worker_thread *t = calloc(1, sizeof *t);
-    if (!t)
-        abort();
+    struct worker_thread *t = xcalloc(1, sizeof *t);
     t->pool = w;
     int rc = pthread_create(&t->id, NULL, worker, t);
     if (rc != 0) {
@@ -166,9 +165,7 @@ static int start_thread(struct workers *w)
 
 struct workers *workers_start(int threads, bool grow, int *event_fd)
 {
-    struct workers *w = calloc(1, sizeof *w);
-    if (!w)
-        abort();
+    struct workers *w = xcalloc(1, sizeof *w);
     pthread_mutex_init(&w->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -206,7 +203,7 @@ bool workers_submit(struct workers *w, struct work *task)
     if (w->grow && w->ntodo + 1 > (size_t)w->idle) {
         int rc = start_thread(w);
         if (rc != 0) {
-            slog_error("cannot start a worker thread: %s", strerror(rc));
+            log_error("cannot start a worker thread: %s", strerror(rc));
             if (w->threads == 0) {
                 pthread_mutex_unlock(&w->lock);
                 return false;

@@ -22,6 +22,7 @@
 #include "tunnel/client.h"
 #include "util/buf.h"
 #include "util/fdio.h"
+#include "util/xmalloc.h"
 
 #define MARK "conduit-bootstrap-1 "
 /* Output of the user's login scripts before our first line is skipped, up
@@ -40,9 +41,7 @@ void client_bootstrap_free(struct client_bootstrap *b)
 
 static char *path_join(const char *dir, const char *name)
 {
-    char *p = NULL;
-    if (asprintf(&p, "%s/%s", dir, name) < 0)
-        abort();
+    char *p = xasprintf("%s/%s", dir, name);
     return p;
 }
 
@@ -173,9 +172,9 @@ static int append_quoted(conduit_tunnel *t, struct buf *cmd, const char *word)
         return client_fail_usage(t, "The remote dispatcher command cannot contain quotes, "
                                     "backslashes, '!', newlines or empty words: '%s'",
                                  word);
-    buf_append(cmd, " '", 2);
+    buf_append_lit(cmd, " '");
     buf_append(cmd, word, strlen(word));
-    buf_append(cmd, "'", 1);
+    buf_append_lit(cmd, "'");
     return 0;
 }
 
@@ -199,15 +198,14 @@ char *client_bootstrap_command(conduit_tunnel *t, const struct conduit_ssh_opts 
         }
     }
     struct buf cmd = BUF_INIT;
-    static const char head[] = "exec /bin/sh -c '";
-    buf_append(&cmd, head, sizeof head - 1);
+    buf_append_lit(&cmd, "exec /bin/sh -c '");
     buf_append(&cmd, bootstrap_program, sizeof bootstrap_program - 1);
     char flags[4] = "-", *f = flags;
     if (named)
         *f++ = 'd';
     if (o->flags & CONDUIT_SSH_SUDO)
         *f++ = 's';
-    buf_append(&cmd, "' conduit ", 10);
+    buf_append_lit(&cmd, "' conduit ");
     buf_append(&cmd, flags, strlen(flags));
     for (size_t i = 0; named && o->dispatcher[i]; i++) {
         if (append_quoted(t, &cmd, o->dispatcher[i]) < 0) {
@@ -289,10 +287,10 @@ static int remote_error(conduit_tunnel *t, const struct client_bootstrap *b, con
         struct buf have = BUF_INIT;
         for (size_t i = 0; i < b->n; i++) {
             if (i)
-                buf_append(&have, ", ", 2);
+                buf_append_lit(&have, ", ");
             buf_append(&have, b->items[i].arch, strlen(b->items[i].arch));
         }
-        buf_append(&have, "", 1);
+        buf_append_lit0(&have, "");
         int rc = client_fail_start(
             t, false,
             "No dispatcher for the host's architecture %s (%s has %s); build one for it, "

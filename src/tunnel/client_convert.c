@@ -6,13 +6,13 @@
 
 #include "tunnel/client.h"
 
+#include "util/xmalloc.h"
+
 static char *dup_or_empty(struct tun_bytes b)
 {
     char *s = tun_strdup(b);
     if (!s) {
-        s = strdup("");
-        if (!s)
-            abort();
+        s = xstrdup("");
     }
     return s;
 }
@@ -47,9 +47,7 @@ CONDUIT_API void conduit_stat_free(struct conduit_stat *st)
 
 char **client_str_list(const struct tun_str_list *l, size_t *n)
 {
-    char **items = calloc(l->count + 1, sizeof *items);
-    if (!items)
-        abort();
+    char **items = xcalloc(l->count + 1, sizeof *items);
     for (uint64_t i = 0; i < l->count; i++)
         items[i] = dup_or_empty(l->items[i]);
     *n = (size_t)l->count;

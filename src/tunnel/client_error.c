@@ -9,32 +9,7 @@
 
 #include "tunnel/client.h"
 #include "util/buf.h"
-
-static char *xstrdup(const char *s)
-{
-    char *c = strdup(s);
-    if (!c)
-        abort();
-    return c;
-}
-
-static char *vformat(const char *fmt, va_list ap)
-{
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
-        abort();
-    return s;
-}
-
-static char *format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *format(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = vformat(fmt, ap);
-    va_end(ap);
-    return s;
-}
+#include "util/xmalloc.h"
 
 CONDUIT_API void conduit_error_clear(struct conduit_error *e)
 {
@@ -58,7 +33,7 @@ int client_fail_io(conduit_tunnel *t, const char *fmt, ...)
     conduit_error_clear(&t->err);
     va_list ap;
     va_start(ap, fmt);
-    t->err.message = vformat(fmt, ap);
+    t->err.message = xvasprintf(fmt, ap);
     va_end(ap);
     t->err.kind = CONDUIT_ERR_IO;
     t->broken = true;
@@ -86,15 +61,15 @@ int client_fail_start(conduit_tunnel *t, bool with_status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *msg = vformat(fmt, ap);
+    char *msg = xvasprintf(fmt, ap);
     va_end(ap);
     client_fail_io(t, "%s", msg);
     if (with_status && t->reaped && t->exit_status >= 0) {
         free(t->err.message);
-        t->err.message = format("%s (ssh exited with status %d)", msg, t->exit_status);
+        t->err.message = xasprintf("%s (ssh exited with status %d)", msg, t->exit_status);
     } else if (with_status && t->reaped && t->exit_status < -1) {
         free(t->err.message);
-        t->err.message = format("%s (ssh was killed by signal %d)", msg, -t->exit_status);
+        t->err.message = xasprintf("%s (ssh was killed by signal %d)", msg, -t->exit_status);
     }
     free(msg);
     t->err.exit_status = -1;
@@ -106,7 +81,7 @@ int client_fail_usage(conduit_tunnel *t, const char *fmt, ...)
     conduit_error_clear(&t->err);
     va_list ap;
     va_start(ap, fmt);
-    t->err.message = vformat(fmt, ap);
+    t->err.message = xvasprintf(fmt, ap);
     va_end(ap);
     t->err.kind = CONDUIT_ERR_USAGE;
     return -1;
@@ -134,7 +109,10 @@ static char *field_value(const void *request, uint32_t request_id, const char *f
         char num[32];
         switch (f->type) {
         case TUN_BOOL:
-            buf_append(&b, *(const bool *)m ? "True" : "False", *(const bool *)m ? 4 : 5);
+            if (*(const bool *)m)
+                buf_append_lit(&b, "True");
+            else
+                buf_append_lit(&b, "False");
             break;
         case TUN_I32:
             snprintf(num, sizeof num, "%d", (int)*(const int32_t *)m);
@@ -167,15 +145,15 @@ static char *field_value(const void *request, uint32_t request_id, const char *f
             break;
         case TUN_STR_LIST: {
             const struct tun_str_list *l = (const struct tun_str_list *)m;
-            buf_append(&b, "[", 1);
+            buf_append_lit(&b, "[");
             for (uint64_t k = 0; k < l->count; k++) {
                 if (k)
-                    buf_append(&b, ", ", 2);
-                buf_append(&b, "'", 1);
+                    buf_append_lit(&b, ", ");
+                buf_append_lit(&b, "'");
                 append_bytes(&b, l->items[k]);
-                buf_append(&b, "'", 1);
+                buf_append_lit(&b, "'");
             }
-            buf_append(&b, "]", 1);
+            buf_append_lit(&b, "]");
             break;
         }
         }
@@ -203,7 +181,7 @@ void client_error_from_response(struct conduit_error *e, uint32_t id,
         e->field_message = tun_strdup(r->invalid_field.error_message);
         bool present;
         e->value = field_value(request, request_id, e->field, &present);
-        e->message = format("Invalid value '%s' given for field '%s': %s",
+        e->message = xasprintf("Invalid value '%s' given for field '%s': %s",
                             e->value ? e->value : "None", e->field, e->field_message);
         break;
     }

@@ -5,6 +5,8 @@
 
 #include "tunnel/client.h"
 
+#include "util/xmalloc.h"
+
 static struct tun_bytes opt_str(const char *s)
 {
     return s ? tun_str(s) : TUN_ABSENT;
@@ -22,9 +24,7 @@ CONDUIT_API int conduit_run(conduit_tunnel *t, const struct conduit_run_opts *op
     size_t argc = 0;
     while (opts->argv[argc])
         argc++;
-    struct tun_bytes *items = calloc(argc, sizeof *items);
-    if (!items)
-        abort();
+    struct tun_bytes *items = xcalloc(argc, sizeof *items);
     for (size_t i = 0; i < argc; i++)
         items[i] = tun_str(opts->argv[i]);
     struct tun_process_run req = {

@@ -30,6 +30,7 @@
 #include "util/buf.h"
 #include "util/fdio.h"
 #include "util/strv.h"
+#include "util/xmalloc.h"
 
 /* How long an idle shared connection stays up after the last call. */
 #define CONTROL_PERSIST "60"
@@ -53,7 +54,7 @@ static bool config_mentions_control(const char *path, const char *base_dir, cons
     struct buf text = BUF_INIT;
     int rc = fdio_read_all(fd, &text, 4 << 20);
     close(fd);
-    buf_append(&text, "", 1);
+    buf_append_lit0(&text, "");
     bool found = false;
     char *save = NULL;
     for (char *line = rc < 0 ? NULL : strtok_r((char *)buf_head(&text), "\n", &save);
@@ -66,13 +67,10 @@ static bool config_mentions_control(const char *path, const char *base_dir, cons
             char *args = line + kw, *arg_save = NULL;
             for (char *arg = strtok_r(args, " \t=\"", &arg_save); arg && !found;
                  arg = strtok_r(NULL, " \t=\"", &arg_save)) {
-                char *pattern = NULL;
-                int n = arg[0] == '/' ? asprintf(&pattern, "%s", arg)
-                        : arg[0] == '~' && arg[1] == '/' && home
-                            ? asprintf(&pattern, "%s%s", home, arg + 1)
-                            : asprintf(&pattern, "%s/%s", base_dir, arg);
-                if (n < 0)
-                    abort();
+                char *pattern = arg[0] == '/' ? xstrdup(arg)
+                                : arg[0] == '~' && arg[1] == '/' && home
+                                    ? xasprintf("%s%s", home, arg + 1)
+                                    : xasprintf("%s/%s", base_dir, arg);
                 glob_t g;
                 if (glob(pattern, 0, NULL, &g) == 0) {
                     for (size_t i = 0; i < g.gl_pathc && !found; i++)
@@ -97,7 +95,7 @@ static char *home_dir(void)
     struct account_user me;
     if (account_user_by_uid(geteuid(), &me) != 1)
         return NULL;
-    char *dir = strdup(me.home);
+    char *dir = xstrdup(me.home);
     account_user_free(&me);
     return dir;
 }
@@ -124,10 +122,10 @@ static bool user_decides_sharing(const struct conduit_ssh_opts *o)
     }
     char *home = home_dir();
     char *ssh_dir = NULL, *user_config = NULL;
-    if (home && asprintf(&ssh_dir, "%s/.ssh", home) < 0)
-        abort();
-    if (!config_file && ssh_dir && asprintf(&user_config, "%s/config", ssh_dir) < 0)
-        abort();
+    if (home)
+        ssh_dir = xasprintf("%s/.ssh", home);
+    if (!config_file && ssh_dir)
+        user_config = xasprintf("%s/config", ssh_dir);
     bool found = false;
     if (config_file || user_config)
         found = config_mentions_control(config_file ? config_file : user_config,
@@ -189,21 +187,17 @@ static char *control_socket(const struct conduit_ssh_opts *o)
             *c = '_';
     const char *runtime = getenv("XDG_RUNTIME_DIR");
     for (int i = 0; i < 2; i++) {
-        char *dir = NULL, *path = NULL;
-        int n = i == 0 ? (runtime && runtime[0] == '/' && !strchr(runtime, '%')
-                              ? asprintf(&dir, "%s/conduit", runtime)
-                              : 0)
-                       : asprintf(&dir, "/tmp/conduit-%u", (unsigned)geteuid());
-        if (n < 0)
-            abort();
+        char *dir = i == 0 ? (runtime && runtime[0] == '/' && !strchr(runtime, '%')
+                                  ? xasprintf("%s/conduit", runtime)
+                                  : NULL)
+                           : xasprintf("/tmp/conduit-%u", (unsigned)geteuid());
         if (!dir)
             continue;
         /* The label is shortened to fit; the hash decides anyway. */
         int room = 104 - 17 - 1 - (int)strlen(dir) - (int)strlen("/-65535-") - 16;
-        if (room >= 0 &&
-            asprintf(&path, "%s/%.*s-%u-%016llx", dir, room, label, o->port,
-                     (unsigned long long)h) < 0)
-            abort();
+        char *path = room >= 0 ? xasprintf("%s/%.*s-%u-%016llx", dir, room, label, o->port,
+                                           (unsigned long long)h)
+                               : NULL;
         bool ok = path && private_dir(dir);
         free(dir);
         if (ok)
@@ -223,9 +217,7 @@ static void push_sharing(struct strv *argv, const struct conduit_ssh_opts *o)
     char *socket = control_socket(o);
     if (!socket)
         return;
-    char *path = NULL;
-    if (asprintf(&path, "ControlPath=%s", socket) < 0)
-        abort();
+    char *path = xasprintf("ControlPath=%s", socket);
     strv_push(argv, "-o");
     strv_push(argv, "ControlMaster=auto");
     strv_push(argv, "-o");

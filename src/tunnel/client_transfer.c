@@ -14,6 +14,7 @@
 
 #include "tunnel/client.h"
 #include "util/fdio.h"
+#include "util/xmalloc.h"
 
 /* Bytes per fdio_copy call: progress is reported between chunks. */
 #define TRANSFER_CHUNK ((uint64_t)8 << 20)
@@ -28,8 +29,7 @@ static int fail_local(conduit_tunnel *t, int e, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    if (asprintf(&t->err.message, "%s: %s", what, strerror(e)) < 0)
-        abort();
+    t->err.message = xasprintf("%s: %s", what, strerror(e));
     t->err.kind = CONDUIT_ERR_LOCAL;
     t->err.local_errno = e;
     return -1;

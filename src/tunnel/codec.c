@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "util/wire.h"
+#include "util/xmalloc.h"
 
 /* ---- descriptors, generated from packets.def ---------------------------- */
 
@@ -114,9 +115,7 @@ static enum tun_status get_list(struct cursor *c, struct tun_str_list *out)
         return TUN_TOO_BIG;
     if (!have(c, count * 8))
         return TUN_NEED_MORE;
-    struct tun_bytes *items = calloc(count ? count : 1, sizeof *items);
-    if (!items)
-        abort();
+    struct tun_bytes *items = xcalloc(count, sizeof *items);
     out->items = items;
     out->count = count;
     for (uint64_t i = 0; i < count; i++) {
@@ -302,13 +301,7 @@ char *tun_strdup(struct tun_bytes v)
 {
     if (!v.present)
         return NULL;
-    char *s = malloc((size_t)v.len + 1);
-    if (!s)
-        abort();
-    if (v.len)
-        memcpy(s, v.data, (size_t)v.len);
-    s[v.len] = 0;
-    return s;
+    return xmemdup(v.data, (size_t)v.len);
 }
 
 bool tun_has_nul(struct tun_bytes v)

@@ -97,7 +97,7 @@ void dispatch_reply_invalid_os(struct dispatcher *d, const char *field, int err,
 {
     struct buf msg = BUF_INIT;
     pyfmt_oserror_msg(&msg, err, name.data, (size_t)name.len, name.present);
-    buf_append(&msg, "", 1);
+    buf_append_lit0(&msg, "");
     dispatch_reply_invalid(d, field, (const char *)buf_head(&msg));
     buf_free(&msg);
 }

@@ -16,6 +16,7 @@
 #include "tunnel/dispatch_internal.h"
 #include "util/fdio.h"
 #include "util/log.h"
+#include "util/xmalloc.h"
 
 #define HASH_CHUNK (256 * 1024)
 /* Files whose size stat cannot tell (/proc, devices) are read into memory
@@ -44,9 +45,9 @@ static const char *type_name(mode_t m)
 /* SHA-512 of an open file, read in large chunks.  0, or an errno. */
 static int sha512_fd(int fd, uint8_t digest[64])
 {
-    uint8_t *chunk = malloc(HASH_CHUNK);
+    uint8_t *chunk = xmalloc(HASH_CHUNK);
     SHA512_CTX ctx;
-    if (!chunk || !SHA512_Init(&ctx))
+    if (!SHA512_Init(&ctx))
         abort();
     int err = 0;
     for (;;) {

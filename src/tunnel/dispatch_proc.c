@@ -12,6 +12,7 @@
 #include "tunnel/dispatch_internal.h"
 #include "tunnel/pyfmt.h"
 #include "util/runner.h"
+#include "util/xmalloc.h"
 
 /* "<prefix><value><suffix>" as an InvalidField message. */
 static void reply_invalid_value(struct dispatcher *d, const char *field, const char *prefix,
@@ -109,9 +110,7 @@ enum handler_result dispatch_handle_process_run(struct dispatcher *d, void *pkt)
         goto out;
     }
 
-    argv = calloc((size_t)r->command.count + 1, sizeof *argv);
-    if (!argv)
-        abort();
+    argv = xcalloc((size_t)r->command.count + 1, sizeof *argv);
     for (uint64_t i = 0; i < r->command.count; i++)
         argv[i] = tun_strdup(r->command.items[i]);
 

@@ -8,6 +8,7 @@
 
 #include "tunnel/dispatch_ids.h"
 #include "tunnel/dispatch_internal.h"
+#include "util/xmalloc.h"
 
 enum handler_result dispatch_handle_resolve_user(struct dispatcher *d, void *pkt)
 {
@@ -48,9 +49,7 @@ enum handler_result dispatch_handle_resolve_group(struct dispatcher *d, void *pk
 /* The strings of a NULL-terminated array as a str-list field. */
 static struct tun_str_list str_list(char **names, size_t count)
 {
-    struct tun_bytes *items = calloc(count ? count : 1, sizeof *items);
-    if (!items)
-        abort();
+    struct tun_bytes *items = xcalloc(count, sizeof *items);
     for (size_t i = 0; i < count; i++)
         items[i] = tun_str(names[i]);
     return (struct tun_str_list){count, items};

@@ -19,6 +19,7 @@
 #include "tunnel/pyfmt.h"
 #include "util/fdio.h"
 #include "util/log.h"
+#include "util/xmalloc.h"
 
 /* Content lengths beyond this cannot be a real file: refuse them at once. */
 #define MAX_CONTENT ((uint64_t)1 << 62)
@@ -38,14 +39,6 @@ struct upload {
     bool existed;
     struct stat old; /* of the target, when it existed */
 };
-
-static char *xstrdup(const char *s)
-{
-    char *c = strdup(s);
-    if (!c)
-        abort();
-    return c;
-}
 
 static char *dir_of(const char *path)
 {
@@ -79,8 +72,7 @@ static char *resolve_target(const char *path)
             next = xstrdup(link);
         } else {
             char *dir = dir_of(cur);
-            if (asprintf(&next, "%s/%s", dir, link) < 0)
-                abort();
+            next = xasprintf("%s/%s", dir, link);
             free(dir);
         }
         free(cur);
@@ -99,9 +91,7 @@ static char *temp_name(const struct upload *u)
     uint64_t r = 0;
     if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
         r ^= (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)&r;
-    char *name;
-    if (asprintf(&name, "%s/.%.200s.%016llx.tmp", u->dir, base, (unsigned long long)r) < 0)
-        abort();
+    char *name = xasprintf("%s/.%.200s.%016llx.tmp", u->dir, base, (unsigned long long)r);
     return name;
 }
 
@@ -274,19 +264,19 @@ static bool validate(struct dispatcher *d, const struct tun_upload *p, mode_t *m
     bool ok = false;
     uint64_t m = 0;
     if (p->mode.present && !pyfmt_parse_octal(p->mode.data, (size_t)p->mode.len, 07777, &m)) {
-        buf_append(&msg, "Invalid value '", 15);
+        buf_append_lit(&msg, "Invalid value '");
         buf_append(&msg, p->mode.data, (size_t)p->mode.len);
-        buf_append(&msg, "': Must be in octal format.", 28);
+        buf_append_lit0(&msg, "': Must be in octal format.");
         dispatch_reply_invalid(d, "mode", (const char *)buf_head(&msg));
     } else if (p->owner.present && !dispatch_ids_find_user(p->owner, owner)) {
-        buf_append(&msg, "The user with the name '", 24);
+        buf_append_lit(&msg, "The user with the name '");
         buf_append(&msg, p->owner.data, (size_t)p->owner.len);
-        buf_append(&msg, "' does not exist.", 18);
+        buf_append_lit0(&msg, "' does not exist.");
         dispatch_reply_invalid(d, "owner", (const char *)buf_head(&msg));
     } else if (p->group.present && !dispatch_ids_find_group(p->group, group)) {
-        buf_append(&msg, "The group with the name '", 25);
+        buf_append_lit(&msg, "The group with the name '");
         buf_append(&msg, p->group.data, (size_t)p->group.len);
-        buf_append(&msg, "' does not exist.", 18);
+        buf_append_lit0(&msg, "' does not exist.");
         dispatch_reply_invalid(d, "group", (const char *)buf_head(&msg));
     } else {
         ok = true;
@@ -308,9 +298,7 @@ enum handler_result dispatch_handle_upload_stream(struct dispatcher *d)
     if (!dispatch_decode(d, desc, 0, 1, &p, &used))
         return FATAL;
     /* The name must outlive its bytes in the input buffer. */
-    uint8_t *file_copy = malloc(used ? used : 1);
-    if (!file_copy)
-        abort();
+    uint8_t *file_copy = xmalloc(used);
     memcpy(file_copy, p.file.data, (size_t)p.file.len);
     p.file.data = file_copy;
     buf_consume(&d->in, used);

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/utf8.h"
+
 static void put(struct buf *b, const char *s)
 {
     buf_append(b, s, strlen(s));
@@ -16,38 +18,6 @@ static void put_hex_escape(struct buf *b, const char *prefix, unsigned value, in
     put(b, tmp);
 }
 
-/* Length of a valid UTF-8 sequence at s (1-4), or 0 when the bytes there
- * are not one (Python would turn each such byte into a lone surrogate). */
-static size_t utf8_seq(const uint8_t *s, size_t n, uint32_t *cp)
-{
-    uint8_t c = s[0];
-    size_t len;
-    uint32_t v, min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if ((c & 0xe0) == 0xc0) {
-        len = 2, v = c & 0x1f, min = 0x80;
-    } else if ((c & 0xf0) == 0xe0) {
-        len = 3, v = c & 0x0f, min = 0x800;
-    } else if ((c & 0xf8) == 0xf0) {
-        len = 4, v = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        v = v << 6 | (s[i] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    return len;
-}
-
 void pyfmt_repr(struct buf *b, const uint8_t *s, size_t len)
 {
     bool has_single = memchr(s, '\'', len) != NULL, has_double = memchr(s, '"', len) != NULL;
@@ -55,7 +25,9 @@ void pyfmt_repr(struct buf *b, const uint8_t *s, size_t len)
     buf_append(b, &quote, 1);
     for (size_t i = 0; i < len;) {
         uint32_t cp;
-        size_t n = utf8_seq(s + i, len - i, &cp);
+        size_t n = utf8_decode(s + i, len - i, &cp);
+        /* Python turns each byte of an invalid sequence into a lone
+         * surrogate (surrogateescape). */
         if (n == 0) {
             put_hex_escape(b, "\\udc", s[i], 2);
             i++;
@@ -65,11 +37,11 @@ void pyfmt_repr(struct buf *b, const uint8_t *s, size_t len)
             char esc[2] = {'\\', (char)cp};
             buf_append(b, esc, 2);
         } else if (cp == '\n') {
-            put(b, "\\n");
+            buf_append_lit(b, "\\n");
         } else if (cp == '\r') {
-            put(b, "\\r");
+            buf_append_lit(b, "\\r");
         } else if (cp == '\t') {
-            put(b, "\\t");
+            buf_append_lit(b, "\\t");
         } else if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0)) {
             /* Non-printable; other Unicode classes are approximated as
              * printable. */
@@ -88,7 +60,7 @@ void pyfmt_oserror_msg(struct buf *b, int err, const uint8_t *name, size_t len, 
     snprintf(head, sizeof head, "[Errno %d] %s", err, strerror(err));
     put(b, head);
     if (has_name) {
-        put(b, ": ");
+        buf_append_lit(b, ": ");
         pyfmt_repr(b, name, len);
     }
 }

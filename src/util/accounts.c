@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/xmalloc.h"
+
 #ifdef CONDUIT_ACCOUNTS_GETENT
 #include <fcntl.h>
 #include <stdio.h>
@@ -23,17 +25,9 @@
 #include <shadow.h>
 #endif
 
-/* Out of memory aborts, as everywhere in the tree. */
-static void *must(void *p)
-{
-    if (!p)
-        abort();
-    return p;
-}
-
 static char *copy(const char *s)
 {
-    return must(strdup(s ? s : ""));
+    return xstrdup(s ? s : "");
 }
 
 void account_names_free(char **names)
@@ -71,7 +65,7 @@ static void add_gid(gid_t **list, size_t *n, size_t *cap, gid_t gid)
             return;
     if (*n == *cap) {
         *cap = *cap ? *cap * 2 : 16;
-        *list = must(realloc(*list, *cap * sizeof **list));
+        *list = xreallocarray(*list, *cap, sizeof **list);
     }
     (*list)[(*n)++] = gid;
 }
@@ -119,7 +113,7 @@ static int getent(const char *database, const char *key, struct buf *out)
         errno = fail.err;
         return -1;
     }
-    buf_append(out, "", 1);
+    buf_append_lit0(out, "");
     return status;
 }
 
@@ -188,16 +182,16 @@ static bool parse_group(char *line, struct account_group *out)
     if (!split_fields(line, f, 4) || !parse_id(f[2], &gid))
         return false;
     size_t n = 0, cap = 8;
-    char **members = must(malloc(cap * sizeof *members));
+    char **members = xcalloc(cap, sizeof *members);
     for (char *m = f[3], *end; *m; m = *end ? end + 1 : end) {
         end = strchrnul(m, ',');
         if (end == m)
             continue;
         if (n + 1 == cap) {
             cap *= 2;
-            members = must(realloc(members, cap * sizeof *members));
+            members = xreallocarray(members, cap, sizeof *members);
         }
-        members[n++] = must(strndup(m, (size_t)(end - m)));
+        members[n++] = xstrndup(m, (size_t)(end - m));
     }
     members[n] = NULL;
     *out = (struct account_group){copy(f[0]), gid, members, n};
@@ -298,7 +292,7 @@ char **account_member_of(const char *user, size_t *count)
 {
     struct buf answer = BUF_INIT;
     size_t n = 0;
-    char **names = must(calloc(1, sizeof *names));
+    char **names = xcalloc(1, sizeof *names);
     if (getent("group", NULL, &answer) == 0) {
         char *cursor = (char *)buf_head(&answer), *line;
         while ((line = next_line(&cursor)) != NULL) {
@@ -307,7 +301,7 @@ char **account_member_of(const char *user, size_t *count)
                 continue;
             for (size_t i = 0; i < g.nmembers; i++)
                 if (strcmp(g.members[i], user) == 0) {
-                    names = must(realloc(names, (n + 2) * sizeof *names));
+                    names = xreallocarray(names, n + 2, sizeof *names);
                     names[n++] = g.name;
                     names[n] = NULL;
                     g.name = NULL;
@@ -356,7 +350,7 @@ int account_shadow_hash(const char *user, char **hash)
 /* A NULL-terminated array of copies of the first n strings of `names`. */
 static char **copy_names(char *const *names, size_t n)
 {
-    char **out = must(calloc(n + 1, sizeof *out));
+    char **out = xcalloc(n + 1, sizeof *out);
     for (size_t i = 0; i < n; i++)
         out[i] = copy(names[i]);
     return out;
@@ -385,7 +379,7 @@ static int user_lookup(const char *name, uid_t uid, struct account_user *out)
     struct passwd pw, *found;
     int rc;
     for (;;) {
-        buf = must(realloc(buf, len));
+        buf = xrealloc(buf, len);
         found = NULL;
         rc = name ? getpwnam_r(name, &pw, buf, len, &found) : getpwuid_r(uid, &pw, buf, len, &found);
         if (rc == ERANGE && len < NSS_BUF_MAX)
@@ -408,7 +402,7 @@ static int group_lookup(const char *name, gid_t gid, struct account_group *out)
     struct group gr, *found;
     int rc;
     for (;;) {
-        buf = must(realloc(buf, len));
+        buf = xrealloc(buf, len);
         found = NULL;
         rc = name ? getgrnam_r(name, &gr, buf, len, &found) : getgrgid_r(gid, &gr, buf, len, &found);
         if (rc == ERANGE && len < NSS_BUF_MAX)
@@ -451,7 +445,7 @@ static gid_t *groups_of(const char *user, gid_t gid, size_t *count)
     int n = 32;
     gid_t *groups = NULL;
     for (;;) {
-        groups = must(realloc(groups, (size_t)n * sizeof *groups));
+        groups = xreallocarray(groups, (size_t)n, sizeof *groups);
         int want = n;
         if (getgrouplist(user, gid, groups, &want) >= 0) {
             *count = (size_t)want;
@@ -464,12 +458,12 @@ static gid_t *groups_of(const char *user, gid_t gid, size_t *count)
 char **account_member_of(const char *user, size_t *count)
 {
     size_t n = 0;
-    char **names = must(calloc(1, sizeof *names));
+    char **names = xcalloc(1, sizeof *names);
     setgrent();
     for (struct group *g; (g = getgrent()) != NULL;)
         for (char **m = g->gr_mem; m && *m; m++)
             if (strcmp(*m, user) == 0) {
-                names = must(realloc(names, (n + 2) * sizeof *names));
+                names = xreallocarray(names, n + 2, sizeof *names);
                 names[n++] = copy(g->gr_name);
                 names[n] = NULL;
                 break;
@@ -497,7 +491,7 @@ gid_t *account_group_list(const char *user, gid_t gid, size_t *count)
 {
     if (user)
         return groups_of(user, gid, count);
-    gid_t *only = must(malloc(sizeof *only));
+    gid_t *only = xmalloc(sizeof *only);
     *only = gid;
     *count = 1;
     return only;

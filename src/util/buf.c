@@ -1,15 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include "util/buf.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void out_of_memory(size_t want)
-{
-    fprintf(stderr, "conduit: out of memory (wanted %zu bytes)\n", want);
-    abort();
-}
+#include "util/xmalloc.h"
 
 void buf_compact(struct buf *b)
 {
@@ -33,7 +28,7 @@ uint8_t *buf_reserve(struct buf *b, size_t extra)
     }
     size_t need = buf_len(b) + extra;
     if (need < extra)
-        out_of_memory(SIZE_MAX);
+        xalloc_die();
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need) {
         if (cap > SIZE_MAX / 2) {
@@ -43,10 +38,7 @@ uint8_t *buf_reserve(struct buf *b, size_t extra)
         cap *= 2;
     }
     buf_compact(b);
-    uint8_t *p = realloc(b->data, cap);
-    if (!p)
-        out_of_memory(cap);
-    b->data = p;
+    b->data = xrealloc(b->data, cap);
     b->cap = cap;
     return b->data + b->end;
 }

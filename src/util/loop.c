@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "util/runner.h"
+#include "util/xmalloc.h"
 
 #define EVENTS_PER_WAIT 64
 
@@ -85,19 +86,13 @@ static long long clock_ms(void)
 
 static void *grow_array(void *p, size_t count, size_t size)
 {
-    if (count && size > SIZE_MAX / count)
-        abort();
-    void *q = realloc(p, count * size);
-    if (!q)
-        abort();
+    void *q = xreallocarray(p, count, size);
     return q;
 }
 
 struct loop *loop_new(void)
 {
-    struct loop *l = calloc(1, sizeof *l);
-    if (!l)
-        abort();
+    struct loop *l = xcalloc(1, sizeof *l);
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (l->epfd < 0) {
         int err = errno;
@@ -383,9 +378,7 @@ static struct child_slot *kid_insert(struct loop *l, pid_t pid)
         struct child_slot *old = l->kids;
         size_t old_cap = l->kids_cap;
         l->kids_cap = old_cap ? 2 * old_cap : 16;
-        l->kids = calloc(l->kids_cap, sizeof *l->kids);
-        if (!l->kids)
-            abort();
+        l->kids = xcalloc(l->kids_cap, sizeof *l->kids);
         for (size_t i = 0; i < old_cap; i++)
             if (old[i].pid)
                 *kid_lookup(l, old[i].pid) = old[i];

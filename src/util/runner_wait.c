@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "util/fdio.h"
+#include "util/xmalloc.h"
 
 /* waitpid's status as the tree reports it: the exit status, or minus the
  * signal that killed the child. */
@@ -128,9 +129,7 @@ int runner_run(const struct runner_spec *spec, const void *stdin_data, size_t st
         exit_fd = (int)syscall(SYS_pidfd_open, ch.pid, 0);
     bool exited = false;
 
-    uint8_t *chunk = malloc(READ_CHUNK);
-    if (!chunk)
-        abort();
+    uint8_t *chunk = xmalloc(READ_CHUNK);
     while (ch.in_fd >= 0 || ch.out_fd >= 0 || ch.err_fd >= 0) {
         struct pollfd p[4] = {{ch.in_fd, POLLOUT, 0}, {ch.out_fd, POLLIN, 0},
                               {ch.err_fd, POLLIN, 0}, {exit_fd, POLLIN, 0}};

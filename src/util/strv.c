@@ -4,14 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/xmalloc.h"
+
 void strv_push(struct strv *a, const char *s)
 {
-    char **v = realloc(a->v, (a->n + 2) * sizeof *v);
-    char *copy = strdup(s);
-    if (!v || !copy)
-        abort();
-    a->v = v;
-    a->v[a->n++] = copy;
+    a->v = xreallocarray(a->v, a->n + 2, sizeof *a->v);
+    a->v[a->n++] = xstrdup(s);
     a->v[a->n] = NULL;
 }
 
@@ -26,9 +24,7 @@ void strv_push_words(struct strv *a, const char *s)
     const char *blank = " \t\n";
     for (s += strspn(s, blank); *s; s += strspn(s, blank)) {
         size_t len = strcspn(s, blank);
-        char *word = strndup(s, len);
-        if (!word)
-            abort();
+        char *word = xstrndup(s, len);
         strv_push(a, word);
         free(word);
         s += len;
