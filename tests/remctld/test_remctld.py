@@ -392,8 +392,8 @@ def wait_gone(pid, timeout=10):
             with open(f"/proc/{pid}/stat") as f:
                 if f.read().split(")")[-1].split()[0] == "Z":
                     pass
-        except FileNotFoundError:
-            return True
+        except (FileNotFoundError, ProcessLookupError):
+            return True  # reaped between the kill and the read (read gives ESRCH)
         time.sleep(0.05)
     return False
 
