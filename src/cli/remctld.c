@@ -236,6 +236,12 @@ int main(int argc, char **argv)
     }
     if (optind != argc)
         usage(stderr, 1);
+    /* As upstream: listening options without -m are mistakes, not ignored. */
+    if (!standalone && (stop_when_ready || nbinds > 0)) {
+        fprintf(stderr, "remctld: -%c only makes sense in combination with -m\n",
+                stop_when_ready ? 'Z' : 'b');
+        return 1;
+    }
 
     /* In inetd mode standard output is the client: log lines go to stderr. */
     log_set_program("remctld");

@@ -157,8 +157,14 @@ struct conn *conn_new(struct server *s, int rfd, int wfd)
     s->nconns++;
     conn_touch(c);
     if (loop_watch(s->loop, rfd, LOOP_READ | LOOP_PEER_CLOSED, on_socket, c) < 0 ||
-        (wfd != rfd && loop_watch(s->loop, wfd, 0, on_socket, c) < 0))
+        (wfd != rfd && loop_watch(s->loop, wfd, 0, on_socket, c) < 0)) {
+        /* A descriptor epoll cannot watch (inetd mode on a file or
+         * /dev/null): nothing can ever arrive, so the client is gone now,
+         * as upstream's reads find end of file at once. */
         log_error("cannot watch the connection's descriptors: %s", strerror(errno));
+        conn_close(c);
+        return NULL;
+    }
     log_debug("connection from %s", c->addr[0] ? c->addr : "(unknown)");
     return c;
 }

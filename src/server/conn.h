@@ -85,7 +85,8 @@ struct conn {
 /* ---- for server.c */
 
 /* A connection on rfd/wfd (non-blocking already), waiting for its first
- * token.  Returns it (never NULL: allocation failure aborts). */
+ * token.  Returns it, or NULL when the loop cannot watch its descriptors
+ * (logged; they are closed and the connection is gone). */
 struct conn *conn_new(struct server *s, int rfd, int wfd);
 /* The server is stopping: close every connection not running a command.
  * Returns nothing. */

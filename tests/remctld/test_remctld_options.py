@@ -116,3 +116,26 @@ def test_service_principal(realm, conf, alt_principal, program):
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("program", [REMCTLD, "/usr/sbin/remctld"])
+@pytest.mark.parametrize("option", [["-Z"], ["-b", "127.0.0.1"]])
+def test_listening_options_need_standalone(realm, conf, program, option):
+    """-Z and -b without -m are refused, as by upstream's server (ours used
+    to start in inetd mode and ignore them)."""
+    p = subprocess.run([program, "-S", "-f", conf, "-k", realm.server_keytab, *option],
+                       env=realm.env(), stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=30)
+    assert (p.returncode, p.stderr) == (
+        1, f"remctld: {option[0]} only makes sense in combination with -m\n")
+
+
+@pytest.mark.parametrize("program", [REMCTLD, "/usr/sbin/remctld"])
+def test_inetd_mode_on_devices_ends(realm, conf, program):
+    """inetd mode with /dev/null for the client (nothing epoll can watch):
+    the client is gone at once and the server exits 0, as upstream's does
+    on end of file; ours used to wait forever."""
+    p = subprocess.run([program, "-S", "-f", conf, "-k", realm.server_keytab],
+                       env=realm.env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
