@@ -29,6 +29,7 @@ struct conduit_tunnel {
     struct buf in;    /* bytes read but not yet decoded */
     struct buf out;   /* encoded requests not yet written */
     struct conduit_error err;
+    char *extensions; /* the dispatcher's announcement ("run/1 ..."), or NULL */
 };
 
 /* Every response packet that is decoded into memory. */
@@ -124,6 +125,14 @@ void client_sigpipe_restore(struct client_sigpipe *s);
 
 /* -1 (usage error recorded) when t already has a dispatcher. */
 int client_check_not_open(conduit_tunnel *t);
+/* The first exchange on a new tunnel: CheckAlive (unless already sent)
+ * and, in the same write, Getenv(TUN_EXT_ANNOUNCE_KEY); waits for Ack and
+ * keeps the announcement in t->extensions.  Returns 0, or -1 with the
+ * error recorded. */
+int client_hello(conduit_tunnel *t, bool check_alive_sent);
+/* True when the dispatcher announced extension name at min_version or
+ * later: only then may its packets be sent. */
+bool client_has_extension(const conduit_tunnel *t, const char *name, unsigned min_version);
 
 /* ---- ssh (client_ssh.c: the command; client_bootstrap.c: the remote
  * program and the conversation with it) ---- */

@@ -390,16 +390,5 @@ int client_bootstrap_run(conduit_tunnel *t, struct client_bootstrap *b)
             return client_fail_start(t, false, "Unexpected line from the bootstrap: '%s'", word);
         }
     }
-    if (!check_alive_pending) {
-        tun_encode(&t->out, TUN_ID_check_alive, NULL);
-        if (client_flush(t) < 0)
-            return -1;
-    }
-    union client_response r;
-    uint32_t id;
-    size_t used;
-    if (client_await(t, TUN_ID_check_alive, NULL, TUN_ID_ack, &r, &id, &used) != 0)
-        return -1;
-    client_consume(t, id, &r, used);
-    return 0;
+    return client_hello(t, check_alive_pending);
 }

@@ -43,6 +43,39 @@ CONDUIT_API int conduit_ping(conduit_tunnel *t)
     return 0;
 }
 
+int client_hello(conduit_tunnel *t, bool check_alive_sent)
+{
+    if (!check_alive_sent)
+        tun_encode(&t->out, TUN_ID_check_alive, NULL);
+    struct tun_getenv ask = {tun_str(TUN_EXT_ANNOUNCE_KEY)};
+    tun_encode(&t->out, TUN_ID_getenv, &ask);
+    if (client_flush(t) < 0)
+        return -1;
+    union client_response r;
+    uint32_t id;
+    size_t used;
+    if (client_await(t, TUN_ID_check_alive, NULL, TUN_ID_ack, &r, &id, &used) != 0)
+        return -1;
+    client_consume(t, id, &r, used);
+    /* The original dispatcher answers None; an error answer would be a
+     * broken peer, and is treated as no extensions too. */
+    int rc = client_await(t, TUN_ID_getenv, &ask, TUN_ID_environ_var, &r, &id, &used);
+    if (rc < 0)
+        return -1;
+    if (rc == 0) {
+        free(t->extensions);
+        t->extensions = tun_strdup(r.environ_var.value);
+        client_consume(t, id, &r, used);
+    }
+    client_error_reset(&t->err);
+    return 0;
+}
+
+bool client_has_extension(const conduit_tunnel *t, const char *name, unsigned min_version)
+{
+    return tun_ext_listed(t->extensions, name, min_version);
+}
+
 int client_check_not_open(conduit_tunnel *t)
 {
     if (t->to_fd >= 0 || t->from_fd >= 0 || t->pid > 0)
@@ -90,7 +123,7 @@ CONDUIT_API int conduit_open_command(conduit_tunnel *t, char *const argv[])
         return client_fail_usage(t, "No command given for the tunnel");
     if (client_spawn(t, argv) < 0)
         return -1;
-    return conduit_ping(t);
+    return client_hello(t, false);
 }
 
 CONDUIT_API int conduit_open_fds(conduit_tunnel *t, int to_dispatcher, int from_dispatcher,
@@ -104,7 +137,7 @@ CONDUIT_API int conduit_open_fds(conduit_tunnel *t, int to_dispatcher, int from_
     t->to_fd = to_dispatcher;
     t->from_fd = from_dispatcher;
     t->own_fds = take_ownership;
-    return conduit_ping(t);
+    return client_hello(t, false);
 }
 
 static void close_fds(conduit_tunnel *t)
@@ -133,6 +166,7 @@ CONDUIT_API int conduit_close(conduit_tunnel *t)
     buf_free(&t->in);
     buf_free(&t->out);
     conduit_error_clear(&t->err);
+    free(t->extensions);
     free(t);
     return status;
 }

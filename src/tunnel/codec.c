@@ -11,6 +11,8 @@
 /* ---- descriptors, generated from packets.def ---------------------------- */
 
 static struct tun_packet_desc descs[TUN_PACKET_COUNT];
+/* Indexed by offset from TUN_EXT_BASE; unused slots have no name. */
+static struct tun_packet_desc ext_descs[TUN_EXT_SLOTS];
 
 /* A field list cannot name its packet's struct, so each packet's fields are
  * expanded in a block where THIS_PACKET is that struct. */
@@ -26,18 +28,70 @@ static struct tun_packet_desc descs[TUN_PACKET_COUNT];
                                               sizeof(THIS_PACKET), -1};                    \
     }
 
+#define EXT_DESC_EMPTY(off_, name_, wire_, kind_)                                          \
+    ext_descs[off_] = (struct tun_packet_desc){TUN_EXT_BASE + (off_), wire_, TUN_##kind_, 0,  \
+                                               NULL, 0, -1};
+#define EXT_DESC_PACKET(off_, name_, wire_, kind_, fields_)                                \
+    {                                                                                      \
+        typedef struct tun_##name_ THIS_PACKET;                                            \
+        static const struct tun_field f[] = {fields_};                                     \
+        ext_descs[off_] = (struct tun_packet_desc){TUN_EXT_BASE + (off_), wire_,           \
+                                                   TUN_##kind_, sizeof f / sizeof f[0], f, \
+                                                   sizeof(THIS_PACKET), -1};               \
+    }
+
+static void find_stream_fields(struct tun_packet_desc *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (unsigned f = 0; f < d[i].nfields; f++)
+            if (d[i].fields[f].type == TUN_STREAM)
+                d[i].stream_field = (int)f;
+}
+
 __attribute__((constructor)) static void init_descs(void)
 {
     TUN_PACKETS(DESC_EMPTY, DESC_PACKET, DESC_FIELD)
-    for (unsigned i = 0; i < TUN_PACKET_COUNT; i++)
-        for (unsigned f = 0; f < descs[i].nfields; f++)
-            if (descs[i].fields[f].type == TUN_STREAM)
-                descs[i].stream_field = (int)f;
+    TUN_EXT_PACKETS(EXT_DESC_EMPTY, EXT_DESC_PACKET, DESC_FIELD)
+    find_stream_fields(descs, TUN_PACKET_COUNT);
+    find_stream_fields(ext_descs, TUN_EXT_SLOTS);
 }
 
 const struct tun_packet_desc *tun_packet(uint32_t id)
 {
-    return id < TUN_PACKET_COUNT ? &descs[id] : NULL;
+    if (id < TUN_PACKET_COUNT)
+        return &descs[id];
+    if (tun_is_ext_id(id) && ext_descs[id - TUN_EXT_BASE].name)
+        return &ext_descs[id - TUN_EXT_BASE];
+    return NULL;
+}
+
+#define ANNOUNCE_WORD(name, version, first) " " name "/" #version
+static const char announcement[] = "" TUN_EXTENSIONS(ANNOUNCE_WORD);
+#undef ANNOUNCE_WORD
+
+const char *tun_ext_announcement(void)
+{
+    return announcement[0] ? announcement + 1 : announcement; /* the first word's space */
+}
+
+bool tun_ext_listed(const char *announcement_, const char *name, unsigned min_version)
+{
+    size_t n = strlen(name);
+    for (const char *w = announcement_; w && *w;) {
+        while (*w == ' ')
+            w++;
+        const char *end = w + strcspn(w, " ");
+        if ((size_t)(end - w) > n + 1 && memcmp(w, name, n) == 0 && w[n] == '/') {
+            unsigned long v = 0;
+            const char *p = w + n + 1;
+            for (; p < end && *p >= '0' && *p <= '9' && v < 100000; p++)
+                v = v * 10 + (unsigned long)(*p - '0');
+            if (p == end && v >= min_version)
+                return true;
+        }
+        w = end;
+    }
+    return false;
 }
 
 const char *tun_type_name(enum tun_type t)

@@ -63,12 +63,25 @@ struct tun_str_list {
 enum tun_id { TUN_PACKETS(TUN_ENUM_EMPTY, TUN_ENUM_PACKET, ) TUN_PACKET_COUNT };
 #undef TUN_ENUM_EMPTY
 #undef TUN_ENUM_PACKET
+/* Extension packet ids: TUN_ID_run_start, ... (TUN_EXT_BASE + offset). */
+#define TUN_EXT_ENUM_EMPTY(off, name, wire, kind) TUN_ID_##name = TUN_EXT_BASE + (off),
+#define TUN_EXT_ENUM_PACKET(off, name, wire, kind, fields) TUN_ID_##name = TUN_EXT_BASE + (off),
+enum tun_ext_id { TUN_EXT_PACKETS(TUN_EXT_ENUM_EMPTY, TUN_EXT_ENUM_PACKET, ) };
+#undef TUN_EXT_ENUM_EMPTY
+#undef TUN_EXT_ENUM_PACKET
+
+/* True for an id in the extensions' range (known or not). */
+static inline bool tun_is_ext_id(uint32_t id)
+{
+    return id >= TUN_EXT_BASE && id - TUN_EXT_BASE < TUN_EXT_SLOTS;
+}
 
 /* One struct per packet with fields: struct tun_stat, struct tun_upload, ... */
 #define TUN_STRUCT_EMPTY(id, name, wire, kind)
 #define TUN_STRUCT_FIELD(type, member, wire) TUN_CTYPE_##type member;
 #define TUN_STRUCT_PACKET(id, name, wire, kind, fields) struct tun_##name { fields };
 TUN_PACKETS(TUN_STRUCT_EMPTY, TUN_STRUCT_PACKET, TUN_STRUCT_FIELD)
+TUN_EXT_PACKETS(TUN_STRUCT_EMPTY, TUN_STRUCT_PACKET, TUN_STRUCT_FIELD)
 #undef TUN_STRUCT_EMPTY
 #undef TUN_STRUCT_FIELD
 #undef TUN_STRUCT_PACKET
@@ -93,8 +106,15 @@ struct tun_packet_desc {
  * TUN_STREAM is "bytes"). */
 const char *tun_type_name(enum tun_type t);
 
-/* The descriptor of a packet id, or NULL when the id is unknown. */
+/* The descriptor of a packet id (the seed's or an extension's), or NULL
+ * when the id is unknown. */
 const struct tun_packet_desc *tun_packet(uint32_t id);
+
+/* What our dispatcher answers to Getenv(TUN_EXT_ANNOUNCE_KEY): "run/1 ...". */
+const char *tun_ext_announcement(void);
+/* True when announcement (a Getenv answer; NULL: none) lists extension
+ * name at version >= min_version. */
+bool tun_ext_listed(const char *announcement, const char *name, unsigned min_version);
 
 enum tun_status {
     TUN_OK = 0,

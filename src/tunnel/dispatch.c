@@ -168,12 +168,25 @@ static const dispatch_handler handlers[TUN_PACKET_COUNT] = {
     [TUN_ID_getenv] = dispatch_handle_getenv,
 };
 
+/* Extension requests, by offset from TUN_EXT_BASE. */
+static const dispatch_handler ext_handlers[TUN_EXT_SLOTS] = {
+    [0] = NULL,
+};
+
+static dispatch_handler handler_of(uint32_t id)
+{
+    if (id < TUN_PACKET_COUNT)
+        return handlers[id];
+    return tun_is_ext_id(id) ? ext_handlers[id - TUN_EXT_BASE] : NULL;
+}
+
 /* Largest request struct, for decoding on the stack. */
 union any_request {
 #define REQ_EMPTY(id, name, wire, kind)
 #define REQ_FIELD(type, member, wire)
 #define REQ_PACKET(id, name, wire, kind, fields) struct tun_##name name;
     TUN_PACKETS(REQ_EMPTY, REQ_PACKET, REQ_FIELD)
+    TUN_EXT_PACKETS(REQ_EMPTY, REQ_PACKET, REQ_FIELD)
 #undef REQ_EMPTY
 #undef REQ_FIELD
 #undef REQ_PACKET
@@ -219,7 +232,9 @@ static int serve_requests(struct dispatcher *d)
         size_t id_len;
         tun_decode_id(buf_head(&d->in), buf_len(&d->in), &id, &id_len);
         const struct tun_packet_desc *desc = tun_packet(id);
-        if (!desc) {
+        /* The seed's requests all have a handler or a case below; an
+         * extension's may be described before it is served. */
+        if (!desc || (tun_is_ext_id(id) && !handler_of(id))) {
             dispatch_abort_msg(d, "Received invalid packet id '%u'", id);
             return DISPATCH_EXIT_BAD_INPUT;
         }
@@ -249,7 +264,7 @@ static int serve_requests(struct dispatcher *d)
         size_t used = 0;
         if (!dispatch_decode(d, desc, 0, desc->nfields, &pkt, &used))
             return DISPATCH_EXIT_BAD_INPUT;
-        enum handler_result hr = handlers[id](d, &pkt);
+        enum handler_result hr = handler_of(id)(d, &pkt);
         tun_release(desc, &pkt);
         /* The request's bytes stay valid until the handler is done. */
         buf_consume(&d->in, used);

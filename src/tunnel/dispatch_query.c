@@ -128,7 +128,11 @@ enum handler_result dispatch_handle_getenv(struct dispatcher *d, void *pkt)
 {
     struct tun_getenv *r = pkt;
     const char *value = NULL;
-    if (!tun_has_nul(r->key)) {
+    if (r->key.len == sizeof TUN_EXT_ANNOUNCE_KEY - 1 &&
+        memcmp(r->key.data, TUN_EXT_ANNOUNCE_KEY, r->key.len) == 0) {
+        /* No variable has this name: it asks which extensions we serve. */
+        value = tun_ext_announcement();
+    } else if (!tun_has_nul(r->key)) {
         char *key = tun_strdup(r->key);
         value = getenv(key);
         free(key);

@@ -3,7 +3,8 @@
  *
  *   fake_dispatcher MODE
  *
- * It answers CheckAlive with Ack like a real one, then answers the next
+ * It answers the opening CheckAlive and Getenv (extensions) like the
+ * original dispatcher (Ack, then EnvironVar None), then answers the next
  * request according to MODE and exits with status 3 (what a real
  * dispatcher does when the stream goes wrong):
  *   badid      a packet id that does not exist (99)
@@ -95,7 +96,10 @@ int main(int argc, char **argv)
     uint32_t id;
     if (next_request(&id) < 0 || id != TUN_ID_check_alive)
         return 3;
+    /* The client's Getenv came in the same write and was dropped. */
     tun_encode(&b, TUN_ID_ack, NULL);
+    struct tun_environ_var none = {TUN_ABSENT};
+    tun_encode(&b, TUN_ID_environ_var, &none);
     send_buf(&b);
 
     if (strcmp(mode, "hang") == 0) {

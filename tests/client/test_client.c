@@ -641,7 +641,8 @@ static void test_broken_peers(void)
     CHECK(conduit_close(t) == 0);
 }
 
-/* Responses prepared in a pipe: Ack for the open, then `tail`. */
+/* Responses prepared in a pipe: Ack and EnvironVar None (no extensions)
+ * for the open, then `tail`. */
 static conduit_tunnel *open_on_bytes(const uint8_t *tail, size_t n, int *sink)
 {
     int to[2], from[2];
@@ -649,6 +650,8 @@ static conduit_tunnel *open_on_bytes(const uint8_t *tail, size_t n, int *sink)
         abort();
     struct buf b = BUF_INIT;
     tun_encode(&b, TUN_ID_ack, NULL);
+    struct tun_environ_var none = {TUN_ABSENT};
+    tun_encode(&b, TUN_ID_environ_var, &none);
     buf_append(&b, tail, n);
     /* Small enough for the pipe buffer: no writer process needed. */
     if (write(from[1], buf_head(&b), buf_len(&b)) != (ssize_t)buf_len(&b))

@@ -240,3 +240,14 @@ def test_getenv(spawn):
     assert d.request('Getenv', key='CONDUIT_EMPTY') == ('EnvironVar', {'value': ''})
     assert d.request('Getenv', key='CONDUIT_NOT_SET_XYZ') == ('EnvironVar', {'value': None})
     assert d.request('Getenv', key='A\0B') == ('EnvironVar', {'value': None})
+
+
+def test_getenv_announces_extensions(spawn):
+    # No variable can be named with '=': the key asks which extensions the
+    # dispatcher serves (the original answers None), whatever the environment.
+    d = spawn(env=dict(os.environ, **{'X': '1'}))
+    kind, fields = d.request('Getenv', key='=conduit-extensions')
+    assert kind == 'EnvironVar'
+    words = fields['value'].split(' ')
+    assert 'run/1' in words
+    assert all(w.count('/') == 1 and w.split('/')[1].isdigit() for w in words)

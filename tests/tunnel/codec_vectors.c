@@ -110,6 +110,20 @@ int main(void)
     CHECK(tun_packet(TUN_PACKET_COUNT) == NULL);
     CHECK(tun_packet(UINT32_MAX) == NULL);
 
+    /* Extensions: ids far from the seed's, found by tun_packet, announced
+     * as NAME/VERSION words. */
+    CHECK(tun_packet(TUN_ID_run_start) && tun_packet(TUN_ID_run_start)->id == TUN_ID_run_start);
+    CHECK(tun_is_ext_id(TUN_ID_run_exited) && !tun_is_ext_id(TUN_ID_getenv));
+    CHECK(tun_packet(TUN_EXT_BASE + TUN_EXT_SLOTS - 1) == NULL);
+    CHECK(tun_packet(TUN_EXT_BASE + TUN_EXT_SLOTS) == NULL);
+    CHECK(tun_ext_listed(tun_ext_announcement(), "run", 1));
+    CHECK(tun_ext_listed("a/1 run/12 b/3", "run", 2));
+    CHECK(!tun_ext_listed("a/1 run/1 b/3", "run", 2));
+    CHECK(!tun_ext_listed("runner/5 xrun/5 run/ run/x run/1x", "run", 1));
+    CHECK(!tun_ext_listed(NULL, "run", 1));
+    CHECK(!tun_ext_listed("", "run", 0));
+    CHECK(tun_ext_listed("  run/0  ", "run", 0));
+
     size_t nsamples = sizeof vec_samples / sizeof vec_samples[0];
     for (size_t s = 0; s < nsamples; s++) {
         const struct vec_sample *v = &vec_samples[s];
