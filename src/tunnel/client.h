@@ -121,6 +121,45 @@ struct client_sigpipe {
 void client_sigpipe_block(struct client_sigpipe *s);
 void client_sigpipe_restore(struct client_sigpipe *s);
 
+/* ---- streaming runs, per packet (client_run.c) ----
+ *
+ * What a run's packets mean, without any I/O: encoding RunStart, RunInput,
+ * RunSignal and RunResize onto a buffer, and taking RunStarted, RunOutput,
+ * RunExited (or the refusal of RunStart) off one.  The blocking loop of
+ * conduit_stream_* (client_stream.c) and an event loop driving many runs
+ * share it. */
+
+struct client_run {
+    conduit_output_fn output; /* where RunOutput goes */
+    void *output_ctx;
+    struct tun_run_start request; /* kept to name a refused field */
+    bool started;  /* RunStarted came */
+    bool finished; /* RunExited came, or the start was refused */
+    bool refused;  /* the start was refused: the error says why */
+    struct conduit_stream_result result;
+};
+
+enum client_run_status {
+    CLIENT_RUN_MORE,   /* every complete packet taken; *need bytes make the next one */
+    CLIENT_RUN_DONE,   /* finished (RunExited, or refused: err filled) */
+    CLIENT_RUN_BROKEN, /* a packet that does not belong to a run: err filled (IO) */
+};
+
+/* Check o and build the RunStart request (pointing to o's strings).
+ * Returns 0, or -1 with *why saying what is wrong (a usage error). */
+int client_run_init(struct client_run *r, const struct conduit_stream_opts *o, const char **why);
+void client_run_free(struct client_run *r);
+void client_run_encode_start(const struct client_run *r, struct buf *out);
+/* RunInput: len 0 closes the command's stdin. */
+void client_run_encode_input(struct buf *out, const void *data, size_t len);
+void client_run_encode_signal(struct buf *out, int sig);
+void client_run_encode_resize(struct buf *out, unsigned cols, unsigned rows);
+/* Take the complete packets at the head of in (consuming them), calling
+ * r->output for each RunOutput.  Stops after the run's last packet, so
+ * what follows stays in `in`. */
+enum client_run_status client_run_take(struct client_run *r, struct buf *in,
+                                       struct conduit_error *err, size_t *need);
+
 /* ---- opening (client_open.c) ---- */
 
 /* -1 (usage error recorded) when t already has a dispatcher. */
