@@ -29,6 +29,9 @@ struct conduit_tunnel {
     struct buf in;    /* bytes read but not yet decoded */
     struct buf out;   /* encoded requests not yet written */
     struct conduit_error err;
+    int trace_fd;     /* conduit_set_trace / CONDUIT_TRACE: where trace lines go, or -1 */
+    bool tap_stderr;  /* client_spawn: the process's stderr goes through a tap */
+    struct client_tap *tap; /* ssh's stderr, forwarded to ours and kept (client_tap.c) */
 };
 
 /* Every response packet that is decoded into memory. */
@@ -67,6 +70,9 @@ void client_error_from_response(struct conduit_error *e, uint32_t id,
                                 const void *request);
 
 /* ---- I/O (client_io.c) ---- */
+
+/* Encode a request into t->out (traced). */
+void client_encode(conduit_tunnel *t, uint32_t id, const void *pkt);
 
 /* Write everything in t->out (blocking).  -1 on failure (error recorded). */
 int client_flush(conduit_tunnel *t);
@@ -167,6 +173,35 @@ void client_reap(conduit_tunnel *t);
 /* How long a dispatcher may take to exit after Exit / EOF before it is
  * killed. */
 #define CLIENT_EXIT_GRACE_MS 2000
+
+/* ---- tracing (client_trace.c) ---- */
+
+/* trace_fd from CONDUIT_TRACE (conduit_new). */
+void client_trace_init(conduit_tunnel *t);
+/* "conduit: starting: ARGV..." (long arguments cut). */
+void client_trace_argv(conduit_tunnel *t, char *const argv[]);
+/* "conduit: > NAME (SIZE bytes) FIELD=VALUE...": sent or received, with
+ * the packet's size on the wire. */
+void client_trace_packet(conduit_tunnel *t, bool sent, uint32_t id, const void *pkt,
+                         uint64_t wire_size);
+
+/* ---- the spawned process's stderr (client_tap.c) ---- */
+
+/* Forward everything read from fd (which it takes) to our stderr as it
+ * arrives, in a thread of its own, keeping the last few KiB.  Returns 0,
+ * or -1 with errno set (fd is closed then). */
+int client_tap_start(conduit_tunnel *t, int fd);
+/* Forward what is still readable, end the thread, and return what was
+ * kept (malloc'ed, NUL-terminated; NULL without a tap). */
+char *client_tap_stop(conduit_tunnel *t);
+
+/* ---- ssh's messages (ssh_diagnose.c, on a buffer) ---- */
+
+/* The cause of a failed ssh connection in user terms, from what ssh wrote
+ * on stderr ("Could not resolve hostname", "Host key verification
+ * failed.", "Permission denied (", "Connection refused"...): a malloc'ed
+ * sentence, or NULL when the text says nothing known. */
+char *client_ssh_diagnose(const char *text, size_t len);
 
 /* ---- conversions (client_convert.c) ---- */
 
