@@ -165,15 +165,15 @@ static int bare_ssh_target(const char *target, const struct target_options *to,
         user = spec;
         host = at + 1;
     }
-    if (strchr(target, '/'))
-        return fail(err, err_len, "'%s' is not a target: it looks like a path (give a path "
-                                  "after the COMMAND; a TARGET is HOST, USER@HOST, "
-                                  "ssh://[USER@]HOST[:PORT], local: or exec:COMMAND)",
-                    target);
     if (!plain_host(host) && strchr(host, ':'))
         return fail(err, err_len, "'%s' is not a target: HOST:PORT is not ssh's syntax and "
                                   "HOST:PATH is scp's; give the port as -p PORT or "
                                   "ssh://[USER@]HOST:PORT",
+                    target);
+    if (strchr(target, '/'))
+        return fail(err, err_len, "'%s' is not a target: it looks like a path (give a path "
+                                  "after the COMMAND; a TARGET is HOST, USER@HOST, "
+                                  "ssh://[USER@]HOST[:PORT], local: or exec:COMMAND)",
                     target);
     if (!plain_host(host) || (user && !*user))
         return fail(err, err_len, "unknown target '%s' (expected HOST, USER@HOST, "
