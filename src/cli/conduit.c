@@ -152,6 +152,8 @@ static char *field_phrase(const char *msg, const char *option)
     return xstrdup(msg);
 }
 
+#define PREEXEC_PREFIX "Exception occurred in preexec_fn. ("
+
 int cli_report_error(const struct conduit_error *e, const char *what)
 {
     const char *msg = e->message ? e->message : "unknown error";
@@ -171,6 +173,12 @@ int cli_report_error(const struct conduit_error *e, const char *what)
         else
             fprintf(stderr, "conduit: %s: %s\n", what, phrase);
         free(phrase);
+    } else if (e->kind == CONDUIT_ERR_PROCESS &&
+               strncmp(msg, PREEXEC_PREFIX, strlen(PREEXEC_PREFIX)) == 0) {
+        /* Python's words for a failed set-up step between fork and exec. */
+        const char *step = msg + strlen(PREEXEC_PREFIX);
+        fprintf(stderr, "conduit: %s: cannot start it as asked: %.*s\n", what,
+                (int)strcspn(step, ")"), step);
     } else if (e->kind == CONDUIT_ERR_REMOTE_OS && e->strerror && *e->strerror) {
         fprintf(stderr, "conduit: %s: %s\n", what, e->strerror);
     } else {

@@ -73,8 +73,8 @@ char *client_ssh_diagnose(const char *text, size_t len)
             host = (struct span){"the host", 8};
         return xasprintf("The host key of %.*s has changed since it was recorded in "
                          "known_hosts (the host was reinstalled, or someone is in between): "
-                         "check the new key, then remove the old one with ssh-keygen -R",
-                         SPAN(host));
+                         "check the new key, then remove the old one with ssh-keygen -R '%.*s'",
+                         SPAN(host), SPAN(host));
     }
     if ((line = find_line(text, len, " host key is known for ")).p) {
         struct span host = between(line, " host key is known for ", " and you have");

@@ -454,6 +454,14 @@ def test_field_errors_name_the_option(target, tmp_path):
     assert not os.path.exists(remote)
 
 
+def test_process_set_up_errors_in_plain_words():
+    # A dispatcher that is not root cannot switch users.
+    target = f"exec:setpriv --reuid=nobody --regid=nogroup --clear-groups {DISPATCHER}"
+    proc = conduit("run", "--user", "root", "--", "true", target=target, check=1)
+    assert proc.stderr == (b"conduit: run true: cannot start it as asked: setresgid: "
+                           b"Operation not permitted\n")
+
+
 @pytest.mark.parametrize("target", TARGETS)
 def test_verbose_traces_packets_without_contents(target, tmp_path):
     secret = b"content-that-must-not-be-traced"
