@@ -103,6 +103,14 @@ int conduit_open_ssh(conduit_tunnel *t, const struct conduit_ssh_opts *opts);
  * signal number when a signal ended it), else 0. */
 int conduit_close(conduit_tunnel *t);
 const struct conduit_error *conduit_error(const conduit_tunnel *t);
+/* Trace the tunnel on descriptor fd (-1: off): the command that starts the
+ * dispatcher (for ssh, the ssh command line) and one line per packet sent
+ * ("conduit: > NAME (SIZE bytes) FIELD=VALUE ...") and received ("<"):
+ * strings and numbers as they are, bytes as their size only, a password
+ * hash or an environment variable's value as its size.  Set before
+ * opening to see the command.  CONDUIT_TRACE=1 in the environment turns it
+ * on for every tunnel, on stderr. */
+void conduit_set_trace(conduit_tunnel *t, int fd);
 /* Process id of a spawned dispatcher, or -1. */
 pid_t conduit_pid(const conduit_tunnel *t);
 

@@ -30,6 +30,9 @@ struct conduit_tunnel {
     struct buf out;   /* encoded requests not yet written */
     struct conduit_error err;
     char *extensions; /* the dispatcher's announcement ("run/1 ..."), or NULL */
+    int trace_fd;     /* conduit_set_trace / CONDUIT_TRACE: where trace lines go, or -1 */
+    bool tap_stderr;  /* client_spawn: the process's stderr goes through a tap */
+    struct client_tap *tap; /* ssh's stderr, forwarded to ours and kept (client_tap.c) */
 };
 
 /* Every response packet that is decoded into memory. */
@@ -68,6 +71,9 @@ void client_error_from_response(struct conduit_error *e, uint32_t id,
                                 const void *request);
 
 /* ---- I/O (client_io.c) ---- */
+
+/* Encode a request into t->out (traced). */
+void client_encode(conduit_tunnel *t, uint32_t id, const void *pkt);
 
 /* Write everything in t->out (blocking).  -1 on failure (error recorded). */
 int client_flush(conduit_tunnel *t);
@@ -149,16 +155,17 @@ enum client_run_status {
  * Returns 0, or -1 with *why saying what is wrong (a usage error). */
 int client_run_init(struct client_run *r, const struct conduit_stream_opts *o, const char **why);
 void client_run_free(struct client_run *r);
-void client_run_encode_start(const struct client_run *r, struct buf *out);
+/* Queue a run's requests in t->out (through client_encode, so they are
+ * traced); nothing is written. */
+void client_run_encode_start(conduit_tunnel *t, const struct client_run *r);
 /* RunInput: len 0 closes the command's stdin. */
-void client_run_encode_input(struct buf *out, const void *data, size_t len);
-void client_run_encode_signal(struct buf *out, int sig);
-void client_run_encode_resize(struct buf *out, unsigned cols, unsigned rows);
-/* Take the complete packets at the head of in (consuming them), calling
- * r->output for each RunOutput.  Stops after the run's last packet, so
- * what follows stays in `in`. */
-enum client_run_status client_run_take(struct client_run *r, struct buf *in,
-                                       struct conduit_error *err, size_t *need);
+void client_run_encode_input(conduit_tunnel *t, const void *data, size_t len);
+void client_run_encode_signal(conduit_tunnel *t, int sig);
+void client_run_encode_resize(conduit_tunnel *t, unsigned cols, unsigned rows);
+/* Take the complete packets at the head of t->in (consuming and tracing
+ * them), calling r->output for each RunOutput; errors go to t->err.  Stops
+ * after the run's last packet, so what follows stays in t->in.  No I/O. */
+enum client_run_status client_run_take(struct client_run *r, conduit_tunnel *t, size_t *need);
 
 /* ---- opening (client_open.c) ---- */
 
@@ -215,6 +222,35 @@ void client_reap(conduit_tunnel *t);
 /* How long a dispatcher may take to exit after Exit / EOF before it is
  * killed. */
 #define CLIENT_EXIT_GRACE_MS 2000
+
+/* ---- tracing (client_trace.c) ---- */
+
+/* trace_fd from CONDUIT_TRACE (conduit_new). */
+void client_trace_init(conduit_tunnel *t);
+/* "conduit: starting: ARGV..." (long arguments cut). */
+void client_trace_argv(conduit_tunnel *t, char *const argv[]);
+/* "conduit: > NAME (SIZE bytes) FIELD=VALUE...": sent or received, with
+ * the packet's size on the wire. */
+void client_trace_packet(conduit_tunnel *t, bool sent, uint32_t id, const void *pkt,
+                         uint64_t wire_size);
+
+/* ---- the spawned process's stderr (client_tap.c) ---- */
+
+/* Forward everything read from fd (which it takes) to our stderr as it
+ * arrives, in a thread of its own, keeping the last few KiB.  Returns 0,
+ * or -1 with errno set (fd is closed then). */
+int client_tap_start(conduit_tunnel *t, int fd);
+/* Forward what is still readable, end the thread, and return what was
+ * kept (malloc'ed, NUL-terminated; NULL without a tap). */
+char *client_tap_stop(conduit_tunnel *t);
+
+/* ---- ssh's messages (ssh_diagnose.c, on a buffer) ---- */
+
+/* The cause of a failed ssh connection in user terms, from what ssh wrote
+ * on stderr ("Could not resolve hostname", "Host key verification
+ * failed.", "Permission denied (", "Connection refused"...): a malloc'ed
+ * sentence, or NULL when the text says nothing known. */
+char *client_ssh_diagnose(const char *text, size_t len);
 
 /* ---- conversions (client_convert.c) ---- */
 

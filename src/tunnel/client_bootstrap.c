@@ -354,7 +354,7 @@ static int send_binary(conduit_tunnel *t, const struct client_shippable *s)
 
 int client_bootstrap_run(conduit_tunnel *t, struct client_bootstrap *b)
 {
-    tun_encode(&t->out, TUN_ID_check_alive, NULL);
+    client_encode(t, TUN_ID_check_alive, NULL);
     if (client_flush(t) < 0)
         return ended_early(t, PHASE_START);
     bool check_alive_pending = true, sent = false;

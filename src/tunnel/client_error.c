@@ -64,13 +64,21 @@ int client_fail_start(conduit_tunnel *t, bool with_status, const char *fmt, ...)
     char *msg = xvasprintf(fmt, ap);
     va_end(ap);
     client_fail_io(t, "%s", msg);
-    if (with_status && t->reaped && t->exit_status >= 0) {
+    /* ssh has ended and been reaped: all it said is in its stderr pipe, and
+     * its own words name the cause better than "the connection ended". */
+    char *said = with_status && t->reaped ? client_tap_stop(t) : NULL;
+    char *cause = said ? client_ssh_diagnose(said, strlen(said)) : NULL;
+    if (cause) {
+        free(t->err.message);
+        t->err.message = cause;
+    } else if (with_status && t->reaped && t->exit_status >= 0) {
         free(t->err.message);
         t->err.message = xasprintf("%s (ssh exited with status %d)", msg, t->exit_status);
     } else if (with_status && t->reaped && t->exit_status < -1) {
         free(t->err.message);
         t->err.message = xasprintf("%s (ssh was killed by signal %d)", msg, -t->exit_status);
     }
+    free(said);
     free(msg);
     t->err.exit_status = -1;
     return -1;

@@ -72,27 +72,27 @@ void client_run_free(struct client_run *r)
     memset(&r->request, 0, sizeof r->request);
 }
 
-void client_run_encode_start(const struct client_run *r, struct buf *out)
+void client_run_encode_start(conduit_tunnel *t, const struct client_run *r)
 {
-    tun_encode(out, TUN_ID_run_start, &r->request);
+    client_encode(t, TUN_ID_run_start, &r->request);
 }
 
-void client_run_encode_input(struct buf *out, const void *data, size_t len)
+void client_run_encode_input(conduit_tunnel *t, const void *data, size_t len)
 {
     struct tun_run_input in = {tun_data(len ? data : "", len)};
-    tun_encode(out, TUN_ID_run_input, &in);
+    client_encode(t, TUN_ID_run_input, &in);
 }
 
-void client_run_encode_signal(struct buf *out, int sig)
+void client_run_encode_signal(conduit_tunnel *t, int sig)
 {
     struct tun_run_signal s = {sig};
-    tun_encode(out, TUN_ID_run_signal, &s);
+    client_encode(t, TUN_ID_run_signal, &s);
 }
 
-void client_run_encode_resize(struct buf *out, unsigned cols, unsigned rows)
+void client_run_encode_resize(conduit_tunnel *t, unsigned cols, unsigned rows)
 {
     struct tun_run_resize s = {cols, rows};
-    tun_encode(out, TUN_ID_run_resize, &s);
+    client_encode(t, TUN_ID_run_resize, &s);
 }
 
 static enum client_run_status broken(struct conduit_error *err, const char *fmt, const char *name,
@@ -114,9 +114,10 @@ static bool expected(const struct client_run *r, uint32_t id)
     return id == TUN_ID_run_output || id == TUN_ID_run_exited;
 }
 
-enum client_run_status client_run_take(struct client_run *r, struct buf *in,
-                                       struct conduit_error *err, size_t *need)
+enum client_run_status client_run_take(struct client_run *r, conduit_tunnel *t, size_t *need)
 {
+    struct buf *in = &t->in;
+    struct conduit_error *err = &t->err;
     while (!r->finished) {
         uint32_t id = 0;
         size_t used;
@@ -147,6 +148,7 @@ enum client_run_status client_run_take(struct client_run *r, struct buf *in,
             return broken(err, "Received packet '%s' (id %u) with a field too large", d->name,
                           id);
         }
+        client_trace_packet(t, false, id, &p, used);
         switch (id) {
         case TUN_ID_run_started:
             r->started = true;

@@ -180,7 +180,7 @@ CONDUIT_API int conduit_stream_start(conduit_tunnel *t, const struct conduit_str
     }
     s->stdin_fd = o->stdin_fd;
     s->chunk = xmalloc(IO_CHUNK);
-    client_run_encode_start(&s->run, &t->out);
+    client_run_encode_start(t, &s->run);
     if (!s->run.request.stdin)
         s->input_closed = true;
     s->to_flags = save_nonblock(t->to_fd);
@@ -196,12 +196,12 @@ static void queue_data_input(conduit_stream *s)
     while (!s->input_closed && s->stdin_fd < 0 && buf_len(&s->t->out) < INPUT_LIMIT) {
         size_t left = o->stdin_data ? o->stdin_len - s->data_sent : 0;
         if (left == 0) {
-            client_run_encode_input(&s->t->out, NULL, 0);
+            client_run_encode_input(s->t, NULL, 0);
             s->input_closed = true;
             break;
         }
         size_t n = left < IO_CHUNK ? left : IO_CHUNK;
-        client_run_encode_input(&s->t->out, (const uint8_t *)o->stdin_data + s->data_sent, n);
+        client_run_encode_input(s->t, (const uint8_t *)o->stdin_data + s->data_sent, n);
         s->data_sent += n;
     }
 }
@@ -212,13 +212,13 @@ static void read_stdin(conduit_stream *s)
     if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
         return;
     if (n > 0) {
-        client_run_encode_input(&s->t->out, s->chunk, (size_t)n);
+        client_run_encode_input(s->t, s->chunk, (size_t)n);
         return;
     }
     /* The end of the input, or a descriptor that cannot be read: either
      * way the command's input ends here. */
     s->stdin_fd = -1;
-    client_run_encode_input(&s->t->out, NULL, 0);
+    client_run_encode_input(s->t, NULL, 0);
     s->input_closed = true;
 }
 
@@ -264,10 +264,10 @@ static long long now_ms(void)
 static int take(conduit_stream *s)
 {
     size_t need;
-    enum client_run_status st = client_run_take(&s->run, &s->t->in, &s->t->err, &need);
+    enum client_run_status st = client_run_take(&s->run, s->t, &need);
     if (s->send_sigpipe) {
         s->send_sigpipe = false;
-        client_run_encode_signal(&s->t->out, SIGPIPE);
+        client_run_encode_signal(s->t, SIGPIPE);
     }
     if (st == CLIENT_RUN_BROKEN) {
         s->t->broken = true;
@@ -327,14 +327,14 @@ CONDUIT_API int conduit_stream_signal(conduit_stream *s, int sig)
     if (s->fallback)
         return client_fail_usage(s->t, "The dispatcher cannot signal a command (no run/1)");
     if (!s->run.finished && !s->failed)
-        client_run_encode_signal(&s->t->out, sig);
+        client_run_encode_signal(s->t, sig);
     return 0;
 }
 
 CONDUIT_API int conduit_stream_resize(conduit_stream *s, unsigned cols, unsigned rows)
 {
     if (!s->fallback && !s->run.finished && !s->failed)
-        client_run_encode_resize(&s->t->out, cols, rows);
+        client_run_encode_resize(s->t, cols, rows);
     return 0;
 }
 
@@ -350,7 +350,7 @@ CONDUIT_API int conduit_stream_end(conduit_stream *s, struct conduit_stream_resu
         /* Input is no longer read: the command's stdin ends. */
         if (!s->input_closed && !s->failed && !s->run.finished) {
             s->stdin_fd = -1;
-            client_run_encode_input(&t->out, NULL, 0);
+            client_run_encode_input(t, NULL, 0);
             s->input_closed = true;
         }
         s->stdin_fd = -1;
