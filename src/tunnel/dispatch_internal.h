@@ -61,8 +61,18 @@ enum handler_result dispatch_handle_download(struct dispatcher *d, void *pkt);
 enum handler_result dispatch_handle_query_user(struct dispatcher *d, void *pkt);
 enum handler_result dispatch_handle_query_group(struct dispatcher *d, void *pkt);
 enum handler_result dispatch_handle_getenv(struct dispatcher *d, void *pkt);
-/* Reads the Upload packet after its id from the stream itself. */
-enum handler_result dispatch_handle_upload_stream(struct dispatcher *d);
+/* Reads an Upload or FileUpload packet (id) after its id from the stream
+ * itself. */
+enum handler_result dispatch_handle_upload_stream(struct dispatcher *d, uint32_t id);
+/* files/1 (dispatch_files.c). */
+enum handler_result dispatch_handle_tree_list(struct dispatcher *d, void *pkt);
+enum handler_result dispatch_handle_file_symlink(struct dispatcher *d, void *pkt);
+enum handler_result dispatch_handle_file_mkdir(struct dispatcher *d, void *pkt);
+enum handler_result dispatch_handle_file_remove(struct dispatcher *d, void *pkt);
+enum handler_result dispatch_handle_file_set_attrs(struct dispatcher *d, void *pkt);
+/* An octal mode field (InvalidField queued and false when it is not one). */
+bool dispatch_parse_mode(struct dispatcher *d, const char *field, struct tun_bytes v,
+                         mode_t *mode);
 
 /* A field that is a path or a name must not hold a NUL byte: false (and an
  * InvalidField queued) when it does. */
