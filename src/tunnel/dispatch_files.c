@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -119,36 +118,6 @@ enum handler_result dispatch_handle_tree_list(struct dispatcher *d, void *pkt)
 
 /* ---- FileSymlink ---- */
 
-/* path -> target, atomically: made under a hidden name, then renamed. */
-static int replace_with_symlink(const char *path, const char *target)
-{
-    struct stat st;
-    if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return EISDIR;
-    const char *slash = strrchr(path, '/');
-    int dirlen = slash ? (int)(slash - path) + 1 : 0;
-    for (int tries = 0; tries < 16; tries++) {
-        uint64_t r = 0;
-        if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
-            r = (uint64_t)getpid() << 20 ^ (uint64_t)tries;
-        char *tmp = xasprintf("%.*s.%.200s.%016llx.tmp", dirlen, path, path + dirlen,
-                              (unsigned long long)r);
-        if (symlink(target, tmp) < 0) {
-            int e = errno;
-            free(tmp);
-            if (e == EEXIST)
-                continue;
-            return e;
-        }
-        int rc = rename(tmp, path) < 0 ? errno : 0;
-        if (rc)
-            unlink(tmp);
-        free(tmp);
-        return rc;
-    }
-    return EEXIST;
-}
-
 enum handler_result dispatch_handle_file_symlink(struct dispatcher *d, void *pkt)
 {
     struct tun_file_symlink *r = pkt;
@@ -158,7 +127,7 @@ enum handler_result dispatch_handle_file_symlink(struct dispatcher *d, void *pkt
     char *target = path_field(d, "target", r->target);
     int err = 0;
     if (target && !d->dry_run)
-        err = replace_with_symlink(path, target);
+        err = treewalk_replace_symlink(path, target);
     if (target)
         answer(d, err, "path", r->path);
     free(path);
@@ -174,13 +143,13 @@ enum handler_result dispatch_handle_file_mkdir(struct dispatcher *d, void *pkt)
     char *path = path_field(d, "path", r->path);
     if (!path)
         return HANDLED;
-    mode_t mode = 0777 & ~d->umask;
+    mode_t mode = DISPATCH_DIR_MODE;
     int err = 0;
     if (dispatch_parse_mode(d, "mode", r->mode, &mode)) {
         if (!d->dry_run) {
             struct stat st;
             if (r->parents)
-                err = treewalk_mkdirs(path, 0777 & ~d->umask) < 0 ? errno : 0;
+                err = treewalk_mkdirs(path, DISPATCH_DIR_MODE) < 0 ? errno : 0;
             else if (mkdir(path, 0700) < 0 && !(errno == EEXIST && stat(path, &st) == 0 &&
                                                  S_ISDIR(st.st_mode)))
                 err = errno;

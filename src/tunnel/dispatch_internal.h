@@ -70,6 +70,10 @@ enum handler_result dispatch_handle_file_symlink(struct dispatcher *d, void *pkt
 enum handler_result dispatch_handle_file_mkdir(struct dispatcher *d, void *pkt);
 enum handler_result dispatch_handle_file_remove(struct dispatcher *d, void *pkt);
 enum handler_result dispatch_handle_file_set_attrs(struct dispatcher *d, void *pkt);
+/* Directories made without a mode (FileMkdir, FileUpload's parents): as
+ * install -d, whatever the dispatcher's umask (077). */
+#define DISPATCH_DIR_MODE 0755
+
 /* An octal mode field (InvalidField queued and false when it is not one). */
 bool dispatch_parse_mode(struct dispatcher *d, const char *field, struct tun_bytes v,
                          mode_t *mode);

@@ -114,7 +114,7 @@ static char *temp_name(const struct upload *u)
 
 /* Create the temporary file: anonymous (O_TMPFILE) when the file system
  * allows it, else a hidden name. */
-static void open_temp(struct dispatcher *d, struct upload *u, const char *file, bool parents)
+static void open_temp(struct upload *u, const char *file, bool parents)
 {
     u->target = resolve_target(file);
     if (!u->target) {
@@ -122,7 +122,7 @@ static void open_temp(struct dispatcher *d, struct upload *u, const char *file, 
         return;
     }
     u->dir = dir_of(u->target);
-    if (parents && treewalk_mkdirs(u->dir, 0777 & ~d->umask) < 0) {
+    if (parents && treewalk_mkdirs(u->dir, DISPATCH_DIR_MODE) < 0) {
         u->err = errno;
         return;
     }
@@ -510,7 +510,7 @@ enum handler_result dispatch_handle_upload_stream(struct dispatcher *d, uint32_t
     bool usable = !d->dry_run && !tun_has_nul(file);
     if (usable) {
         char *path = tun_strdup(file);
-        open_temp(d, &u, path, early.parents);
+        open_temp(&u, path, early.parents);
         free(path);
     }
     if (!receive_content(d, &u, len))

@@ -6,7 +6,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "util/strv.h"
@@ -181,4 +184,33 @@ const char *treewalk_type_name(mode_t m)
     if (S_ISSOCK(m))
         return "sock";
     return "other";
+}
+
+int treewalk_replace_symlink(const char *path, const char *target)
+{
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return EISDIR;
+    const char *slash = strrchr(path, '/');
+    int dirlen = slash ? (int)(slash - path) + 1 : 0;
+    for (int tries = 0; tries < 16; tries++) {
+        uint64_t r = 0;
+        if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
+            r = (uint64_t)getpid() << 20 ^ (uint64_t)tries;
+        char *tmp = xasprintf("%.*s.%.200s.%016llx.tmp", dirlen, path, path + dirlen,
+                              (unsigned long long)r);
+        if (symlink(target, tmp) < 0) {
+            int e = errno;
+            free(tmp);
+            if (e == EEXIST)
+                continue;
+            return e;
+        }
+        int rc = rename(tmp, path) < 0 ? errno : 0;
+        if (rc)
+            unlink(tmp);
+        free(tmp);
+        return rc;
+    }
+    return EEXIST;
 }

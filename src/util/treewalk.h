@@ -23,6 +23,11 @@ typedef int (*treewalk_fn)(void *ctx, const struct treewalk_entry *e);
  * relative to root, that could not be read ("" for root). */
 int treewalk_run(const char *root, treewalk_fn fn, void *ctx, char **failed);
 
+/* Make path a symbolic link to target, atomically: the link is made under
+ * a hidden name in the same directory, then renamed over path (which may
+ * be a file or a link, not a directory).  Returns 0 or an errno value. */
+int treewalk_replace_symlink(const char *path, const char *target);
+
 /* A file type as the tunnel names it: dir chr blk file fifo link sock
  * other. */
 const char *treewalk_type_name(mode_t mode);

@@ -198,7 +198,8 @@ def test_upload_download_roundtrip(tmp_path):
     src, remote, back = tmp_path / "src", tmp_path / "remote", tmp_path / "back"
     src.write_bytes(data)
     proc = conduit("upload", "--mode", "600", str(src), str(remote), check=0)
-    assert proc.stdout == b"" and proc.stderr == b""  # no progress bar without a TTY
+    assert proc.stdout == f"created {remote}\n".encode()
+    assert proc.stderr == b""  # no progress bar without a TTY
     assert remote.read_bytes() == data
     assert os.stat(remote).st_mode & 0o7777 == 0o600
     proc = conduit("download", str(remote), str(back), check=0)
