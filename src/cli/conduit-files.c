@@ -971,6 +971,14 @@ static int download_atomic(struct copy *cp, const char *remote, const char *dest
     return status;
 }
 
+/* What mkdir(2) would give a new local directory. */
+static mode_t new_dir_mode(void)
+{
+    mode_t mask = umask(0);
+    umask(mask);
+    return 0777 & ~mask;
+}
+
 /* Remove a local file, link or empty directory.  0 or an errno value. */
 static int remove_local(const char *path)
 {
@@ -1034,7 +1042,8 @@ static int download_tree(struct copy *cp, const char *remote, const char *local)
             remote_index_free(&rt);
             return EXIT_REMOTE;
         }
-    } else if (!cp->check && (cp->parents ? treewalk_mkdirs(local, 0777) : mkdir(local, 0777)) < 0) {
+    } else if (!cp->check && (cp->parents ? treewalk_mkdirs(local, new_dir_mode())
+                                          : mkdir(local, 0777)) < 0) {
         fail_local_path(cp, "cannot create", local, errno);
         remote_index_free(&rt);
         return cp->status;
@@ -1216,7 +1225,7 @@ int cmd_download(struct cli *c, int argc, char **argv)
         char *slash = strrchr(dest, '/');
         if (slash && slash != dest) {
             *slash = 0;
-            if (treewalk_mkdirs(dest, 0777) < 0)
+            if (treewalk_mkdirs(dest, new_dir_mode()) < 0)
                 fail_local_path(&cp, "cannot create", dest, errno);
             *slash = '/';
         }

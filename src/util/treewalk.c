@@ -133,6 +133,14 @@ int treewalk_run(const char *root, treewalk_fn fn, void *ctx, char **failed)
     return rc;
 }
 
+/* mkdir, then the mode exactly as asked, whatever the umask. */
+static int make_dir(const char *path, mode_t mode)
+{
+    if (mkdir(path, 0700) < 0)
+        return -1;
+    return chmod(path, mode);
+}
+
 int treewalk_mkdirs(const char *path, mode_t mode)
 {
     struct stat st;
@@ -150,7 +158,8 @@ int treewalk_mkdirs(const char *path, mode_t mode)
         if (*p != '/' || p[-1] == '/')
             continue;
         *p = 0;
-        if (mkdir(copy, mode) < 0 && errno != EEXIST) {
+        int rc = make_dir(copy, mode);
+        if (rc < 0 && errno != EEXIST) {
             int e = errno;
             free(copy);
             errno = e;
@@ -158,7 +167,7 @@ int treewalk_mkdirs(const char *path, mode_t mode)
         }
         *p = '/';
     }
-    int rc = mkdir(copy, mode);
+    int rc = make_dir(copy, mode);
     int e = errno;
     free(copy);
     if (rc < 0 && e == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))

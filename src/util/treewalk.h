@@ -32,8 +32,8 @@ int treewalk_replace_symlink(const char *path, const char *target);
  * other. */
 const char *treewalk_type_name(mode_t mode);
 
-/* mkdir -p: path and its missing parents, each made with mode (less the
- * umask).  An existing directory is fine.  Returns 0, or -1 with errno
+/* mkdir -p: path and its missing parents, each made with exactly mode
+ * (the umask does not apply).  An existing directory is fine.  Returns 0, or -1 with errno
  * (ENOTDIR when something in the way is not a directory). */
 int treewalk_mkdirs(const char *path, mode_t mode);
 
