@@ -777,7 +777,10 @@ static int upload_tree(struct copy *cp, const char *local, const char *remote)
         }
         free(lpath);
     }
-    /* Directories last, deepest first: their mtimes moved as they filled. */
+    if (cp->delete_extra && !tunnel_broke(cp))
+        delete_remote_extras(cp, remote, &rt, &tree);
+    /* Directories last, deepest first: their mtimes moved as they filled
+     * and emptied. */
     for (size_t i = n; i-- > 0 && !tunnel_broke(cp) && !cp->check;) {
         const struct local_entry *l = &tree.v[i];
         if (!S_ISDIR(l->st.st_mode) || (there[i] && strcmp(there[i]->type, "dir") != 0))
@@ -787,8 +790,6 @@ static int upload_tree(struct copy *cp, const char *local, const char *remote)
         if (conduit_set_attrs(cp->c->t, rpaths[i], mode, mtime_of(&l->st)) < 0)
             fail_path(cp, "update", rpaths[i]);
     }
-    if (cp->delete_extra && !tunnel_broke(cp))
-        delete_remote_extras(cp, remote, &rt, &tree);
 out:
     for (size_t i = 0; i < n; i++)
         free(rpaths[i]);
@@ -1152,15 +1153,16 @@ static int download_tree(struct copy *cp, const char *remote, const char *local)
                     e->type);
         }
     }
-    /* Directories last, deepest first: their mtimes moved as they filled. */
+    if (cp->delete_extra && !tunnel_broke(cp))
+        delete_local_extras(cp, local, &rt);
+    /* Directories last, deepest first: their mtimes moved as they filled
+     * and emptied. */
     for (size_t i = n; i-- > 0 && !cp->check;) {
         struct stat now;
         if (strcmp(rt.entries[i].type, "dir") == 0 && lstat(lpaths[i], &now) == 0 &&
             S_ISDIR(now.st_mode))
             set_local_attrs(cp, lpaths[i], &rt.entries[i]);
     }
-    if (cp->delete_extra && !tunnel_broke(cp))
-        delete_local_extras(cp, local, &rt);
 out:
     for (size_t i = 0; i < n; i++) {
         free(lpaths[i]);
