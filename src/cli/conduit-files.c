@@ -321,8 +321,9 @@ static void run_diff(const char *old, const char *new_path, const char *old_labe
 }
 
 /* Download remote into an unnamed temporary file and show how local
- * (a path) differs from it. */
-static void show_diff(struct copy *cp, const char *remote, bool exists, const char *local)
+ * (a path, shown as label) differs from it. */
+static void show_diff(struct copy *cp, const char *remote, bool exists, const char *local,
+                      const char *label)
 {
     char old[64] = "/dev/null";
     int fd = -1;
@@ -341,7 +342,7 @@ static void show_diff(struct copy *cp, const char *remote, bool exists, const ch
         }
         snprintf(old, sizeof old, "/proc/%d/fd/%d", (int)getpid(), fd);
     }
-    run_diff(old, local, remote, local);
+    run_diff(old, local, remote, label);
     if (fd >= 0)
         close(fd);
 }
@@ -420,12 +421,12 @@ static int open_upload_source(const char *local, uint64_t *size, int *perm)
     return spooled;
 }
 
-/* Upload one file (fd, size bytes) to remote as cp asks; local names it
- * for --diff.  perm: a new file's mode (-1: the dispatcher's default);
+/* Upload one file (fd, size bytes) to remote as cp asks; local is its
+ * path for --diff, label the name the diff shows.  perm: a new file's mode (-1: the dispatcher's default);
  * mtime_ns: kept when > 0; known_state: 0 when the caller has not compared,
  * else 1 (changed, existed) or 2 (changed, new). */
-static int put_file(struct copy *cp, int fd, uint64_t size, const char *local, const char *remote,
-                    int perm, uint64_t mtime_ns, int known_state)
+static int put_file(struct copy *cp, int fd, uint64_t size, const char *local, const char *label,
+                    const char *remote, int perm, uint64_t mtime_ns, int known_state)
 {
     struct conduit_put_opts o = CONDUIT_PUT_OPTS_INIT;
     o.mode = cp->mode;
@@ -455,7 +456,7 @@ static int put_file(struct copy *cp, int fd, uint64_t size, const char *local, c
         rc = conduit_put_fd(cp->c->t, remote, fd, size, &check, &res);
     }
     if (rc == 0 && res.changed && cp->diff)
-        show_diff(cp, remote, !res.created, local);
+        show_diff(cp, remote, !res.created, local, label);
     if (rc == 0 && !cp->check && (res.changed || !(cp->diff || known_state))) {
         bool created = res.created;
         if (known_state || cp->diff)
@@ -766,8 +767,8 @@ static int upload_tree(struct copy *cp, const char *local, const char *remote)
                     /* Trees keep every file's mode, new or not. */
                     struct copy one = *cp;
                     one.mode = cp->mode ? cp->mode : mode;
-                    worse(cp, put_file(&one, fd, (uint64_t)l->st.st_size, lpath, rpath, -1,
-                                       mtime, r ? 1 : 2));
+                    worse(cp, put_file(&one, fd, (uint64_t)l->st.st_size, lpath, lpath, rpath,
+                                       -1, mtime, r ? 1 : 2));
                     close(fd);
                 }
             }
@@ -875,10 +876,12 @@ int cmd_upload(struct cli *c, int argc, char **argv)
     }
     char *dest = upload_destination(&cp, local, remote);
     if (dest) {
-        char label[64];
-        if (strcmp(local, "-") == 0)
-            snprintf(label, sizeof label, "/proc/%d/fd/%d", (int)getpid(), fd);
-        put_file(&cp, fd, size, strcmp(local, "-") == 0 ? label : local, dest, perm, 0, 0);
+        /* stdin was spooled: diff reads it through /proc. */
+        char spooled[64];
+        bool from_stdin = strcmp(local, "-") == 0;
+        snprintf(spooled, sizeof spooled, "/proc/%d/fd/%d", (int)getpid(), fd);
+        put_file(&cp, fd, size, from_stdin ? spooled : local, from_stdin ? "(stdin)" : local,
+                 dest, perm, 0, 0);
     }
     free(dest);
     close(fd);

@@ -88,6 +88,9 @@ def test_check_and_diff(cd, tmp_path):
     out = lines(cd("upload", "--check", "--diff", str(src), str(fresh), check=0))
     assert out[:2] == [f"--- {fresh}", f"+++ {src}"] and out[-1] == f"would create {fresh}"
     assert not fresh.exists()
+    proc = cd("upload", "--diff", "-", str(dst), input=b"a\nB\nC\n", check=0)
+    assert proc.stdout.decode() == (f"--- {dst}\n+++ (stdin)\n@@ -1,3 +1,3 @@\n a\n B\n-c\n+C\n"
+                                    f"replaced {dst}\n")
     binary = tmp_path / "bin"
     binary.write_bytes(b"\0\1\2")
     (tmp_path / "bin.remote").write_bytes(b"\0\1\3")
