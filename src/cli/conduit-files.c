@@ -261,8 +261,12 @@ static int fail_path(struct copy *cp, const char *verb, const char *path)
     int status;
     if (e->kind == CONDUIT_ERR_INVALID_FIELD && e->field && strcmp(e->field, "validate") == 0) {
         /* The command's own words, under the option the user gave. */
-        fprintf(stderr, "conduit: %s: --validate refused the new content (%s unchanged): %s\n",
-                what, path, e->field_message ? e->field_message : "");
+        const char *msg = e->field_message ? e->field_message : "";
+        int len = (int)strlen(msg);
+        if (len && msg[len - 1] == '\n')
+            len--;
+        fprintf(stderr, "conduit: %s: --validate refused the new content (%s unchanged): %.*s\n",
+                what, path, len, msg);
         status = EXIT_REMOTE;
     } else {
         status = cli_report(cp->c, what);
