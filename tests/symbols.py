@@ -21,7 +21,7 @@ from pathlib import Path
 # A name listed exactly (no trailing _) is allowed as it is: libremctl's
 # remctl() is upstream's API.
 PREFIXES = {
-    'conduit_util': ['account_', 'buf_', 'fdio_', 'log_', 'runner_', 'strv_', 'utf8_',
+    'conduit_util': ['account_', 'buf_', 'digest_', 'fdio_', 'log_', 'runner_', 'strv_', 'treewalk_', 'utf8_',
                      # xmalloc.c: the allocation helpers, by their usual names
                      'xalloc_die', 'xmalloc', 'xcalloc', 'xrealloc', 'xreallocarray',
                      'xstrdup', 'xstrndup', 'xmemdup', 'xasprintf', 'xvasprintf'],

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Fuzz the dispatcher's real request loop: the input bytes are the whole
  * request stream, read from memory.  Lookups (Stat, Resolve*, Query*,
- * Getenv) run for real; ProcessRun, Upload and Download are decoded and
- * validated in dry-run mode, so nothing is executed or written.  Responses
+ * Getenv) run for real; ProcessRun, Upload, Download and the files/1
+ * requests (FileUpload, TreeList, FileSymlink, FileMkdir, FileRemove,
+ * FileSetAttrs) are decoded and validated in dry-run mode, so nothing is
+ * executed, listed or written.  Responses
  * are discarded. */
 #include <stddef.h>
 #include <stdint.h>

@@ -51,3 +51,46 @@ write('huge-list', struct.pack('>I', 8) + huge)
 write('huge-upload', struct.pack('>I', 14) + struct.pack('>Q', 1) + b'x' + huge)
 write('bad-id', struct.pack('>I', 99))
 write('response-as-request', struct.pack('>I', 1))
+
+# files/1 (offsets 0x20-0x28 from 0x636F6E00): each request whole, cut, and
+# with a length that can never fit; all of them in one pipelined stream.
+EXT = 0x636F6E00
+
+
+def u64(n):
+    return struct.pack('>Q', n)
+
+
+def s(text):
+    data = text.encode()
+    return u64(len(data)) + data
+
+
+def opt(text):
+    return b'\x00' if text is None else b'\x01' + s(text)
+
+
+def ext(off, body):
+    return struct.pack('>I', EXT + off) + body
+
+
+files_requests = {
+    'file-upload': ext(0x20, s('/tmp/x') + b'\x01' + s('content') + opt('644') + opt(None)
+                        + opt(None) + u64(5) + b'\x01' + opt('true %s')),
+    'file-upload-bad-mode': ext(0x20, s('/tmp/x') + b'\x00' + s('') + opt('u=rw') + opt(None)
+                                 + opt('nogroup') + u64(0) + b'\x00' + opt(None)),
+    'tree-list': ext(0x22, s('/tmp')),
+    'file-symlink': ext(0x25, s('/tmp/l') + s('../x')),
+    'file-mkdir': ext(0x26, s('/tmp/d/e') + opt('750') + b'\x01'),
+    'file-remove': ext(0x27, s('/tmp/d')),
+    'file-set-attrs': ext(0x28, s('/tmp/x') + opt('600') + u64(1 << 62)),
+}
+for name, wire in files_requests.items():
+    write('files-' + name, wire + EXIT)
+    for cut in (5, len(wire) // 2, len(wire) - 1):
+        write('files-cut-%s-%d' % (name, cut), wire[:cut])
+write('files-multi', b''.join(files_requests.values()) * 3 + EXIT)
+write('files-huge-upload', ext(0x20, s('/tmp/x') + b'\x00' + huge))
+write('files-huge-path', ext(0x22, huge))
+write('files-response-as-request', ext(0x21, opt(None)) + ext(0x24, b''))
+write('files-unknown-offset', ext(0x3f, b''))

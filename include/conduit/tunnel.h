@@ -40,6 +40,8 @@ enum conduit_error_kind {
     CONDUIT_ERR_IO,            /* the tunnel broke: EOF, bad packet, write error */
     CONDUIT_ERR_USAGE,         /* the call's own arguments were wrong */
     CONDUIT_ERR_LOCAL,         /* a local descriptor failed (local_errno); the tunnel stays open */
+    CONDUIT_ERR_UNSUPPORTED,   /* the dispatcher lacks the extension the call needs; the
+                                  tunnel stays open */
 };
 
 struct conduit_error {
@@ -319,6 +321,79 @@ int conduit_upload_data(conduit_tunnel *t, const char *remote_path, const void *
 int conduit_download_fd(conduit_tunnel *t, const char *remote_path, int fd, uint64_t *size,
                         conduit_progress_fn progress, void *progress_ctx);
 int conduit_download_data(conduit_tunnel *t, const char *remote_path, uint8_t **data, size_t *len);
+
+/* ---- change-aware files and trees ---------------------------------------
+ *
+ * conduit's own requests (the extension "files/1", docs/tunnel.md "Files
+ * and trees").  The original dispatcher does not offer it: calls that need
+ * it then fail with CONDUIT_ERR_UNSUPPORTED and change nothing;
+ * conduit_put_fd falls back to Stat and Upload when no option needs it. */
+
+/* True when the dispatcher announced extension name ("files") at
+ * min_version or later. */
+bool conduit_has_extension(const conduit_tunnel *t, const char *name, unsigned min_version);
+
+#define CONDUIT_PUT_FORCE (1u << 0)       /* replace even when the content is the same */
+#define CONDUIT_PUT_CHECK (1u << 1)       /* only compare: change nothing */
+#define CONDUIT_PUT_PARENTS (1u << 2)     /* files/1: create missing directories */
+#define CONDUIT_PUT_BACKUP (1u << 3)      /* files/1: keep the old file as NAME.~N~ */
+#define CONDUIT_PUT_CREATE_MODE (1u << 4) /* a new file gets create_mode (mode unset) */
+
+struct conduit_put_opts {
+    size_t size;          /* sizeof(struct conduit_put_opts): use CONDUIT_PUT_OPTS_INIT */
+    unsigned flags;       /* CONDUIT_PUT_* */
+    const char *mode;     /* octal string, or NULL: the old file's mode (see create_mode) */
+    unsigned create_mode; /* with CONDUIT_PUT_CREATE_MODE: a new file's mode (as scp) */
+    const char *owner;    /* name or uid, or NULL: the old file's */
+    const char *group;    /* name or gid, or NULL */
+    uint64_t mtime_ns;    /* files/1: > 0 sets the file's modification time */
+    const char *validate; /* files/1: "CMD %s", run on the new content before the rename */
+    conduit_progress_fn progress;
+    void *progress_ctx;
+};
+#define CONDUIT_PUT_OPTS_INIT {.size = sizeof(struct conduit_put_opts)}
+
+struct conduit_put_result {
+    bool changed;  /* replaced or created (with CHECK: would be) */
+    bool created;  /* there was no file before */
+    char *backup;  /* the backup's path when one was made, else NULL */
+};
+
+/* Upload what is left of fd (a regular file: it is read twice, from its
+ * current offset; size bytes) to remote unless remote already holds the
+ * same bytes: sizes are compared, then SHA-512 digests; with mode, owner or
+ * group given they must match too.  Unchanged, nothing is written.  An
+ * upload replaces the file atomically as conduit_upload_fd does; a failed
+ * validate command gives CONDUIT_ERR_INVALID_FIELD for field "validate"
+ * whose field_message holds its status and output. */
+int conduit_put_fd(conduit_tunnel *t, const char *remote, int fd, uint64_t size,
+                   const struct conduit_put_opts *opts, struct conduit_put_result *res);
+void conduit_put_result_free(struct conduit_put_result *res);
+
+struct conduit_tree_entry {
+    char *path;       /* relative to the listed directory: "a/b" */
+    char type[8];     /* as conduit_stat's */
+    uint64_t mode;
+    uint64_t size;
+    uint64_t mtime_ns;
+    char *target;     /* what a symlink points to, else NULL */
+};
+
+/* files/1: every entry below the directory path (parents first, names in
+ * byte order; symlinks listed, never followed).  *entries is malloc'ed;
+ * free it with conduit_tree_free, also after a failure part way. */
+int conduit_tree_list(conduit_tunnel *t, const char *path, struct conduit_tree_entry **entries,
+                      size_t *n);
+void conduit_tree_free(struct conduit_tree_entry *entries, size_t n);
+/* files/1: a directory (mode: octal string, or NULL for 0755; an existing
+ * directory is fine), with its parents (0755) when asked. */
+int conduit_mkdir(conduit_tunnel *t, const char *path, const char *mode, bool parents);
+/* files/1: path becomes a symlink to target, atomically. */
+int conduit_symlink(conduit_tunnel *t, const char *path, const char *target);
+/* files/1: remove a file, symlink or empty directory. */
+int conduit_remove(conduit_tunnel *t, const char *path);
+/* files/1: set mode (octal string, or NULL) and mtime (> 0) of path itself. */
+int conduit_set_attrs(conduit_tunnel *t, const char *path, const char *mode, uint64_t mtime_ns);
 
 #ifdef __cplusplus
 }

@@ -209,6 +209,9 @@ static PyMethodDef tunnel_methods[] = {
     METHOD("upload", pyclient_upload, METH_VARARGS, "upload(path, data, mode, owner, group)"),
     METHOD("upload_fd", pyclient_upload_fd, METH_VARARGS,
            "upload_fd(path, fd, size, mode, owner, group): stream size bytes from fd"),
+    METHOD("put_fd", pyclient_put_fd, METH_VARARGS | METH_KEYWORDS,
+           "put_fd(path, fd, size, mode, owner, group, flags, create_mode, mtime_ns, validate)"
+           " -> (changed, created, backup): upload unless unchanged (conduit_put_fd)"),
     METHOD("download", pyclient_download, METH_VARARGS, "download(path) -> bytes"),
     METHOD("download_fd", pyclient_download_fd, METH_VARARGS,
            "download_fd(path, fd) -> size: stream the file into fd"),
@@ -261,6 +264,10 @@ PyMODINIT_FUNC PyInit__client(void)
         {"ERR_REMOTE_OS", CONDUIT_ERR_REMOTE_OS}, {"ERR_INVALID_FIELD", CONDUIT_ERR_INVALID_FIELD},
         {"ERR_PROCESS", CONDUIT_ERR_PROCESS},     {"ERR_IO", CONDUIT_ERR_IO},
         {"ERR_USAGE", CONDUIT_ERR_USAGE},         {"ERR_LOCAL", CONDUIT_ERR_LOCAL},
+        {"ERR_UNSUPPORTED", CONDUIT_ERR_UNSUPPORTED},
+        {"PUT_FORCE", CONDUIT_PUT_FORCE},         {"PUT_CHECK", CONDUIT_PUT_CHECK},
+        {"PUT_PARENTS", CONDUIT_PUT_PARENTS},     {"PUT_BACKUP", CONDUIT_PUT_BACKUP},
+        {"PUT_CREATE_MODE", CONDUIT_PUT_CREATE_MODE},
     };
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (PyModule_AddIntConstant(m, kinds[i].name, kinds[i].value) < 0)

@@ -49,6 +49,7 @@ PyObject *pyclient_getenv(struct pytunnel *self, PyObject *args);
 PyObject *pyclient_upload(struct pytunnel *self, PyObject *args);
 PyObject *pyclient_download(struct pytunnel *self, PyObject *args);
 PyObject *pyclient_upload_fd(struct pytunnel *self, PyObject *args);
+PyObject *pyclient_put_fd(struct pytunnel *self, PyObject *args, PyObject *kwargs);
 PyObject *pyclient_download_fd(struct pytunnel *self, PyObject *args);
 
 #endif

@@ -386,6 +386,49 @@ PyObject *pyclient_upload_fd(struct pytunnel *self, PyObject *args)
     return result;
 }
 
+PyObject *pyclient_put_fd(struct pytunnel *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"path", "fd", "size", "mode", "owner", "group", "flags",
+                             "create_mode", "mtime_ns", "validate", NULL};
+    struct upload_args a = {0};
+    PyObject *validate = NULL;
+    int fd;
+    unsigned long long size, mtime_ns = 0;
+    unsigned int flags = 0, create_mode = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&iK|O&O&O&IIKO&:put_fd", kwlist,
+                                     PyUnicode_FSConverter, &a.path, &fd, &size, opt_path,
+                                     &a.mode, opt_path, &a.owner, opt_path, &a.group, &flags,
+                                     &create_mode, &mtime_ns, opt_path, &validate)) {
+        upload_args_clear(&a);
+        Py_XDECREF(validate);
+        return NULL;
+    }
+    conduit_tunnel *t = pytunnel_claim(self);
+    PyObject *result = NULL;
+    if (t) {
+        struct conduit_put_opts o = CONDUIT_PUT_OPTS_INIT;
+        o.flags = flags;
+        o.mode = cstr(a.mode);
+        o.owner = cstr(a.owner);
+        o.group = cstr(a.group);
+        o.create_mode = create_mode;
+        o.mtime_ns = mtime_ns;
+        o.validate = cstr(validate);
+        struct conduit_put_result res = {0};
+        int rc;
+        UNLOCKED(rc, conduit_put_fd(t, PyBytes_AS_STRING(a.path), fd, size, &o, &res));
+        pytunnel_unclaim(self);
+        result = rc < 0 ? pyclient_raise(t)
+                        : Py_BuildValue("(OON)", res.changed ? Py_True : Py_False,
+                                        res.created ? Py_True : Py_False,
+                                        pyclient_text(res.backup));
+        conduit_put_result_free(&res);
+    }
+    upload_args_clear(&a);
+    Py_XDECREF(validate);
+    return result;
+}
+
 PyObject *pyclient_download(struct pytunnel *self, PyObject *args)
 {
     PyObject *path;

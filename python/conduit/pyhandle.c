@@ -25,6 +25,9 @@ PyObject *pyhandle_dispatch(PyObject *self, PyObject *args)
     pthread_mutex_lock(&dispatch_lock);
     struct dispatcher d;
     dispatcher_init(&d, -1, out_fd);
+    /* Python's receive_packet knows the seed's packets only: a loop on
+     * handle() must answer the extensions question as the original does. */
+    d.no_extensions = true;
     dispatcher_feed(&d, request.buf, (size_t)request.len);
     /* Then Exit, so that the loop ends after this request. */
     static const uint8_t exit_packet[4] = {0, 0, 0, TUN_ID_exit};

@@ -137,6 +137,31 @@ class RemoteProcessError(ValueError):
     """Setting up a remote process failed (the dispatcher's ProcessError)."""
 
 
+class UnsupportedError(NotImplementedError):
+    """The dispatcher lacks the extension the call needs (the original
+    dispatcher speaks the seed's protocol only); nothing was changed."""
+
+
+class UploadResult(int):
+    """What upload_file did: the size (it is that int), changed (written,
+    or with check=True would be), created (there was no file), backup (the
+    backup's remote path, or None)."""
+
+    changed: bool
+    created: bool
+    backup: Optional[str]
+
+    def __new__(cls, size: int, changed: bool, created: bool,
+                backup: Optional[str]) -> 'UploadResult':
+        self = super().__new__(cls, size)
+        self.changed, self.created, self.backup = changed, created, backup
+        return self
+
+    def __repr__(self) -> str:
+        return (f"UploadResult(size={int(self)}, changed={self.changed}, "
+                f"created={self.created}, backup={self.backup!r})")
+
+
 class TunnelError(OSError):
     """The tunnel broke; exit_status is the dispatcher's if known, else -1."""
 
@@ -157,6 +182,8 @@ def _make_error(kind: int, errno: int, strerror: Optional[str], field_name: Opti
         return RemoteProcessError(message)
     if kind == _client.ERR_USAGE:
         return ValueError(message)
+    if kind == _client.ERR_UNSUPPORTED:
+        return UnsupportedError(message)
     if kind == _client.ERR_LOCAL:
         return OSError(local_errno, os.strerror(local_errno)) if local_errno else OSError(message)
     return TunnelError(message, exit_status)
@@ -318,12 +345,28 @@ class Tunnel:
 
     def upload_file(self, local: Union[str, os.PathLike[str]], remote: str,
                     mode: Optional[str] = None, owner: Optional[str] = None,
-                    group: Optional[str] = None) -> int:
-        """Streams a local file to remote in constant memory; returns its size."""
+                    group: Optional[str] = None, *, force: bool = False, check: bool = False,
+                    backup: bool = False, parents: bool = False,
+                    validate: Optional[str] = None, keep_mtime: bool = False) -> 'UploadResult':
+        """Streams a local file to remote in constant memory unless remote
+        already holds the same bytes (size, then SHA-512; with mode, owner or
+        group given, those too).  A new file gets local's permission bits
+        unless mode is given.  force replaces anyway; check only compares.
+        backup keeps the old file as REMOTE.~N~, parents creates missing
+        directories, validate ("CMD %s") must accept the new content before
+        it replaces remote, keep_mtime gives remote local's mtime: these
+        four need a conduit dispatcher (files/1), else UnsupportedError.
+        Returns an UploadResult: the size (an int), with changed, created
+        and backup."""
+        flags = ((_client.PUT_FORCE if force else 0) | (_client.PUT_CHECK if check else 0)
+                 | (_client.PUT_BACKUP if backup else 0)
+                 | (_client.PUT_PARENTS if parents else 0) | _client.PUT_CREATE_MODE)
         with open(local, 'rb') as f:
-            size = os.fstat(f.fileno()).st_size
-            self._tunnel.upload_fd(remote, f.fileno(), size, mode, owner, group)
-        return size
+            st = os.fstat(f.fileno())
+            changed, created, backup_path = self._tunnel.put_fd(
+                remote, f.fileno(), st.st_size, mode, owner, group, flags,
+                st.st_mode & 0o7777, st.st_mtime_ns if keep_mtime else 0, validate)
+        return UploadResult(st.st_size, changed, created, backup_path)
 
     def download_file(self, remote: str, local: Union[str, os.PathLike[str]]) -> int:
         """Streams a remote file into local in constant memory, replacing local

@@ -46,6 +46,8 @@ union client_response {
     struct tun_user_entry user_entry;
     struct tun_group_entry group_entry;
     struct tun_environ_var environ_var;
+    struct tun_file_uploaded file_uploaded; /* files/1 */
+    struct tun_tree_entry tree_entry;       /* files/1 */
 };
 
 /* ---- errors (client_error.c) ---- */
@@ -166,6 +168,16 @@ void client_run_encode_resize(conduit_tunnel *t, unsigned cols, unsigned rows);
  * them), calling r->output for each RunOutput; errors go to t->err.  Stops
  * after the run's last packet, so what follows stays in t->in.  No I/O. */
 enum client_run_status client_run_take(struct client_run *r, conduit_tunnel *t, size_t *need);
+
+/* ---- transfers (client_transfer.c) ---- */
+
+/* Send upload request req of packet id (Upload or FileUpload; its stream
+ * field's data NULL, its length size), streaming the content from fd, or
+ * from data when that is not NULL, then await its answer as client_await
+ * does (expected: the success response). */
+int client_upload(conduit_tunnel *t, uint32_t id, const void *req, int fd, const void *data,
+                  uint64_t size, conduit_progress_fn progress, void *progress_ctx,
+                  uint32_t expected, union client_response *r, uint32_t *rid, size_t *used);
 
 /* ---- opening (client_open.c) ---- */
 

@@ -42,10 +42,8 @@ static struct tun_bytes opt_str(const char *s)
 
 /* Send the content: from fd when data is NULL, else from memory. */
 static int send_content(conduit_tunnel *t, int fd, const void *data, uint64_t size,
-                        const struct conduit_upload_opts *opts)
+                        conduit_progress_fn progress, void *ctx)
 {
-    conduit_progress_fn progress = opts ? opts->progress : NULL;
-    void *ctx = opts ? opts->progress_ctx : NULL;
     if (progress)
         progress(ctx, 0, size);
     uint64_t done = 0;
@@ -85,6 +83,26 @@ static int send_content(conduit_tunnel *t, int fd, const void *data, uint64_t si
     return 0;
 }
 
+int client_upload(conduit_tunnel *t, uint32_t id, const void *req, int fd, const void *data,
+                  uint64_t size, conduit_progress_fn progress, void *progress_ctx,
+                  uint32_t expected, union client_response *r, uint32_t *rid, size_t *used)
+{
+    const struct tun_packet_desc *d = tun_packet(id);
+    unsigned content = (unsigned)d->stream_field;
+    tun_encode_id(&t->out, id);
+    tun_encode_fields(&t->out, d, 0, content + 1, req);
+    size_t head = buf_len(&t->out);
+    if (client_flush(t) < 0)
+        return -1;
+    if (send_content(t, fd, data, size, progress, progress_ctx) < 0)
+        return -1;
+    tun_encode_fields(&t->out, d, content + 1, d->nfields, req);
+    client_trace_packet(t, true, id, req, head + size + buf_len(&t->out));
+    if (client_flush(t) < 0)
+        return -1;
+    return client_await(t, id, req, expected, r, rid, used);
+}
+
 static int upload(conduit_tunnel *t, const char *remote_path, int fd, const void *data,
                   uint64_t size, const struct conduit_upload_opts *opts)
 {
@@ -92,7 +110,6 @@ static int upload(conduit_tunnel *t, const char *remote_path, int fd, const void
         return -1;
     if (!remote_path)
         return client_fail_usage(t, "No remote path given for the upload");
-    const struct tun_packet_desc *d = tun_packet(TUN_ID_upload);
     /* content.data stays NULL: the encoder writes only its length. */
     struct tun_upload req = {
         .file = tun_str(remote_path),
@@ -101,22 +118,11 @@ static int upload(conduit_tunnel *t, const char *remote_path, int fd, const void
         .owner = opt_str(opts ? opts->owner : NULL),
         .group = opt_str(opts ? opts->group : NULL),
     };
-    unsigned content = (unsigned)d->stream_field;
-    tun_encode_id(&t->out, TUN_ID_upload);
-    tun_encode_fields(&t->out, d, 0, content + 1, &req);
-    size_t head = buf_len(&t->out);
-    if (client_flush(t) < 0)
-        return -1;
-    if (send_content(t, fd, data, size, opts) < 0)
-        return -1;
-    tun_encode_fields(&t->out, d, content + 1, d->nfields, &req);
-    client_trace_packet(t, true, TUN_ID_upload, &req, head + size + buf_len(&t->out));
-    if (client_flush(t) < 0)
-        return -1;
     union client_response r;
     uint32_t id;
     size_t used;
-    if (client_await(t, TUN_ID_upload, &req, TUN_ID_ok, &r, &id, &used) != 0)
+    if (client_upload(t, TUN_ID_upload, &req, fd, data, size, opts ? opts->progress : NULL,
+                      opts ? opts->progress_ctx : NULL, TUN_ID_ok, &r, &id, &used) != 0)
         return -1;
     client_consume(t, id, &r, used);
     return 0;

@@ -177,6 +177,11 @@ static const dispatch_handler ext_handlers[TUN_EXT_SLOTS] = {
     [TUN_ID_run_input - TUN_EXT_BASE] = dispatch_handle_run_late,
     [TUN_ID_run_signal - TUN_EXT_BASE] = dispatch_handle_run_late,
     [TUN_ID_run_resize - TUN_EXT_BASE] = dispatch_handle_run_late,
+    [TUN_ID_tree_list - TUN_EXT_BASE] = dispatch_handle_tree_list,
+    [TUN_ID_file_symlink - TUN_EXT_BASE] = dispatch_handle_file_symlink,
+    [TUN_ID_file_mkdir - TUN_EXT_BASE] = dispatch_handle_file_mkdir,
+    [TUN_ID_file_remove - TUN_EXT_BASE] = dispatch_handle_file_remove,
+    [TUN_ID_file_set_attrs - TUN_EXT_BASE] = dispatch_handle_file_set_attrs,
 };
 
 static dispatch_handler handler_of(uint32_t id)
@@ -240,7 +245,7 @@ static int serve_requests(struct dispatcher *d)
         const struct tun_packet_desc *desc = tun_packet(id);
         /* The seed's requests all have a handler or a case below; an
          * extension's may be described before it is served. */
-        if (!desc || (tun_is_ext_id(id) && !handler_of(id))) {
+        if (!desc || (tun_is_ext_id(id) && !handler_of(id) && id != TUN_ID_file_upload)) {
             dispatch_abort_msg(d, "Received invalid packet id '%u'", id);
             return DISPATCH_EXIT_BAD_INPUT;
         }
@@ -259,8 +264,8 @@ static int serve_requests(struct dispatcher *d)
             dispatch_reply_empty(d, TUN_ID_ack);
             continue;
         }
-        if (id == TUN_ID_upload) {
-            if (dispatch_handle_upload_stream(d) != HANDLED)
+        if (id == TUN_ID_upload || id == TUN_ID_file_upload) {
+            if (dispatch_handle_upload_stream(d, id) != HANDLED)
                 return DISPATCH_EXIT_BAD_INPUT;
             continue;
         }

@@ -29,6 +29,9 @@ struct dispatcher {
     struct buf out;
     bool dry_run; /* decode and validate, but run nothing and write no file */
     bool quiet;   /* no diagnostics on stderr (fuzzing) */
+    /* Announce no extension: for a loop that decodes only the seed's
+     * packets (python/conduit's handle()), which could not serve them. */
+    bool no_extensions;
     mode_t umask; /* ours, applied to new files and to children by default */
     uint64_t requests; /* handled so far (for debug logging) */
     /* Bytes at the head of `in` that the current request occupies; a

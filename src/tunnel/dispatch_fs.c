@@ -2,11 +2,6 @@
 /* Requests that read the file system: Stat and Download. */
 #include <errno.h>
 #include <fcntl.h>
-/* The low-level SHA-512 calls run the same assembly as EVP's, without
- * EVP's provider machinery: the static dispatchers stay under 1 MB (EVP
- * alone would add 3.5 MB).  They are deprecated in OpenSSL 3, not gone. */
-#define OPENSSL_API_COMPAT 10101
-#include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,56 +9,15 @@
 
 #include "tunnel/dispatch_ids.h"
 #include "tunnel/dispatch_internal.h"
+#include "util/digest.h"
 #include "util/fdio.h"
 #include "util/log.h"
+#include "util/treewalk.h"
 #include "util/xmalloc.h"
 
-#define HASH_CHUNK (256 * 1024)
 /* Files whose size stat cannot tell (/proc, devices) are read into memory
  * up to this much. */
 #define UNSIZED_LIMIT (64 * 1024 * 1024)
-
-static const char *type_name(mode_t m)
-{
-    if (S_ISDIR(m))
-        return "dir";
-    if (S_ISCHR(m))
-        return "chr";
-    if (S_ISBLK(m))
-        return "blk";
-    if (S_ISREG(m))
-        return "file";
-    if (S_ISFIFO(m))
-        return "fifo";
-    if (S_ISLNK(m))
-        return "link";
-    if (S_ISSOCK(m))
-        return "sock";
-    return "other";
-}
-
-/* SHA-512 of an open file, read in large chunks.  0, or an errno. */
-static int sha512_fd(int fd, uint8_t digest[64])
-{
-    uint8_t *chunk = xmalloc(HASH_CHUNK);
-    SHA512_CTX ctx;
-    if (!SHA512_Init(&ctx))
-        abort();
-    int err = 0;
-    for (;;) {
-        ssize_t n = fdio_read(fd, chunk, HASH_CHUNK);
-        if (n < 0) {
-            err = errno;
-            break;
-        }
-        if (n == 0)
-            break;
-        SHA512_Update(&ctx, chunk, (size_t)n);
-    }
-    SHA512_Final(digest, &ctx);
-    free(chunk);
-    return err;
-}
 
 static uint64_t ns(struct timespec ts)
 {
@@ -90,7 +44,7 @@ enum handler_result dispatch_handle_stat(struct dispatcher *d, void *pkt)
     bool has_digest = false;
     if (r->sha512sum && S_ISREG(st.st_mode) && !d->dry_run) {
         int fd = open(path, O_RDONLY | O_CLOEXEC | (r->follow_links ? 0 : O_NOFOLLOW));
-        int err = fd < 0 ? errno : sha512_fd(fd, digest);
+        int err = fd < 0 ? errno : digest_sha512_fd(fd, digest);
         if (fd >= 0)
             close(fd);
         if (err) {
@@ -104,7 +58,7 @@ enum handler_result dispatch_handle_stat(struct dispatcher *d, void *pkt)
     /* The group name is looked up after the owner's string is copied into
      * the response, as each lookup may reuse its storage. */
     struct tun_stat_result res = {
-        .type = tun_str(type_name(st.st_mode)),
+        .type = tun_str(treewalk_type_name(st.st_mode)),
         .mode = st.st_mode & 07777,
         .owner = tun_str(dispatch_ids_user_name(st.st_uid)),
         .group = tun_str(dispatch_ids_group_name(st.st_gid)),

@@ -64,8 +64,22 @@ enum handler_result dispatch_handle_download(struct dispatcher *d, void *pkt);
 enum handler_result dispatch_handle_query_user(struct dispatcher *d, void *pkt);
 enum handler_result dispatch_handle_query_group(struct dispatcher *d, void *pkt);
 enum handler_result dispatch_handle_getenv(struct dispatcher *d, void *pkt);
-/* Reads the Upload packet after its id from the stream itself. */
-enum handler_result dispatch_handle_upload_stream(struct dispatcher *d);
+/* Reads an Upload or FileUpload packet (id) after its id from the stream
+ * itself. */
+enum handler_result dispatch_handle_upload_stream(struct dispatcher *d, uint32_t id);
+/* files/1 (dispatch_files.c). */
+enum handler_result dispatch_handle_tree_list(struct dispatcher *d, void *pkt);
+enum handler_result dispatch_handle_file_symlink(struct dispatcher *d, void *pkt);
+enum handler_result dispatch_handle_file_mkdir(struct dispatcher *d, void *pkt);
+enum handler_result dispatch_handle_file_remove(struct dispatcher *d, void *pkt);
+enum handler_result dispatch_handle_file_set_attrs(struct dispatcher *d, void *pkt);
+/* Directories made without a mode (FileMkdir, FileUpload's parents): as
+ * install -d, whatever the dispatcher's umask (077). */
+#define DISPATCH_DIR_MODE 0755
+
+/* An octal mode field (InvalidField queued and false when it is not one). */
+bool dispatch_parse_mode(struct dispatcher *d, const char *field, struct tun_bytes v,
+                         mode_t *mode);
 /* RunStart (run/1): consumes its request itself, then serves the run's
  * packets until the command has exited (dispatch_run.c). */
 enum handler_result dispatch_handle_run_start(struct dispatcher *d, void *pkt);

@@ -131,7 +131,7 @@ enum handler_result dispatch_handle_getenv(struct dispatcher *d, void *pkt)
     if (r->key.len == sizeof TUN_EXT_ANNOUNCE_KEY - 1 &&
         memcmp(r->key.data, TUN_EXT_ANNOUNCE_KEY, r->key.len) == 0) {
         /* No variable has this name: it asks which extensions we serve. */
-        value = tun_ext_announcement();
+        value = d->no_extensions ? NULL : tun_ext_announcement();
     } else if (!tun_has_nul(r->key)) {
         char *key = tun_strdup(r->key);
         value = getenv(key);

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* Upload: stream the content into a hidden temporary file next to the
- * target, then validate the fields that follow it on the wire, and only
- * then make the file visible with one rename.  Whatever fails, the old file
- * stays as it was and the rest of the content is still read, so the stream
- * stays in step. */
+/* Upload and FileUpload (files/1): stream the content into a hidden
+ * temporary file next to the target, then validate the fields that follow
+ * it on the wire, and only then make the file visible with one rename
+ * (FileUpload's validate command and backup happen just before it).
+ * Whatever fails, the old file stays as it was and the rest of the content
+ * is still read, so the stream stays in step. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -19,6 +21,8 @@
 #include "tunnel/pyfmt.h"
 #include "util/fdio.h"
 #include "util/log.h"
+#include "util/runner.h"
+#include "util/treewalk.h"
 #include "util/xmalloc.h"
 
 /* Content lengths beyond this cannot be a real file: refuse them at once. */
@@ -28,6 +32,16 @@
  * file as it goes, so the final fsync has little left to do.) */
 #define COPY_STEP (16u * 1024 * 1024)
 #define MAX_SYMLINK_HOPS 40
+/* Output of a failed validate command kept for the answer. */
+#define VALIDATE_OUTPUT_MAX (64 * 1024)
+
+/* The request, whichever packet carried it (FileUpload's extras are zero
+ * for Upload). */
+struct upload_request {
+    struct tun_bytes file, mode, owner, group, validate;
+    uint64_t mtime_ns;
+    bool parents, backup;
+};
 
 struct upload {
     char *target;   /* the file to replace (symlinks resolved) */
@@ -38,6 +52,9 @@ struct upload {
     int err;        /* first failure, reported after the content is read */
     bool existed;
     struct stat old; /* of the target, when it existed */
+    char *backup;    /* the backup made, if any */
+    struct buf validate_output; /* of a validate command that failed */
+    int validate_status;
 };
 
 static char *dir_of(const char *path)
@@ -97,7 +114,7 @@ static char *temp_name(const struct upload *u)
 
 /* Create the temporary file: anonymous (O_TMPFILE) when the file system
  * allows it, else a hidden name. */
-static void open_temp(struct upload *u, const char *file)
+static void open_temp(struct upload *u, const char *file, bool parents)
 {
     u->target = resolve_target(file);
     if (!u->target) {
@@ -105,6 +122,10 @@ static void open_temp(struct upload *u, const char *file)
         return;
     }
     u->dir = dir_of(u->target);
+    if (parents && treewalk_mkdirs(u->dir, DISPATCH_DIR_MODE) < 0) {
+        u->err = errno;
+        return;
+    }
     if (stat(u->target, &u->old) == 0) {
         u->existed = true;
         if (S_ISDIR(u->old.st_mode)) {
@@ -157,6 +178,8 @@ static void free_upload(struct upload *u)
     free(u->target);
     free(u->dir);
     free(u->tmp_name);
+    free(u->backup);
+    buf_free(&u->validate_output);
 }
 
 /* Write what is buffered of the content, then copy the rest straight from
@@ -196,9 +219,102 @@ eof:
     return false;
 }
 
-/* Apply ownership and mode, flush, and put the file in place. */
-static int commit(struct dispatcher *d, struct upload *u, bool have_mode, mode_t mode,
-                  bool have_owner, const struct account_user *owner, bool have_group, gid_t group)
+/* The validate command's output, bounded. */
+static void keep_output(void *ctx, int stream, const uint8_t *data, size_t len)
+{
+    (void)stream;
+    struct buf *b = ctx;
+    size_t room = VALIDATE_OUTPUT_MAX - buf_len(b);
+    buf_append(b, data, len < room ? len : room);
+}
+
+/* Run "CMD %s" through /bin/sh -c on the temporary's name.  0 when it
+ * succeeded, -1 when it failed (u->validate_status and _output say how),
+ * or an errno value when it could not be run. */
+static int run_validate(struct upload *u, struct tun_bytes cmd)
+{
+    struct buf line = BUF_INIT;
+    for (uint64_t i = 0; i < cmd.len; i++) {
+        char c = (char)cmd.data[i];
+        if (c == '%' && i + 1 < cmd.len && cmd.data[i + 1] == 's') {
+            buf_append_lit(&line, "'");
+            for (const char *p = u->tmp_name; *p; p++) {
+                if (*p == '\'')
+                    buf_append_lit(&line, "'\\''");
+                else
+                    buf_append(&line, p, 1);
+            }
+            buf_append_lit(&line, "'");
+            i++;
+        } else if (c == '%' && i + 1 < cmd.len && cmd.data[i + 1] == '%') {
+            buf_append_lit(&line, "%");
+            i++;
+        } else {
+            buf_append(&line, &c, 1);
+        }
+    }
+    buf_append_lit0(&line, "");
+    char *argv[] = {"/bin/sh", "-c", (char *)buf_head(&line), NULL};
+    struct runner_spec spec = {.argv = argv, .in = RUNNER_NULL, .out = RUNNER_PIPE,
+                               .err = RUNNER_PIPE, .new_session = true};
+    struct runner_failure fail;
+    int status = 0;
+    int rc = runner_run(&spec, NULL, 0, keep_output, &u->validate_output, &status, &fail);
+    buf_free(&line);
+    if (rc < 0)
+        return fail.err ? fail.err : EIO;
+    if (status == 0)
+        return 0;
+    u->validate_status = status;
+    return -1;
+}
+
+/* Link the existing target as NAME.~N~, N one above the highest there. */
+static int make_backup(struct upload *u)
+{
+    const char *base = strrchr(u->target, '/');
+    base = base ? base + 1 : u->target;
+    size_t blen = strlen(base);
+    unsigned long highest = 0;
+    int dfd = open(u->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *dir = dfd < 0 ? NULL : fdopendir(dfd);
+    if (!dir) {
+        int e = errno;
+        if (dfd >= 0)
+            close(dfd);
+        return e;
+    }
+    struct dirent *de;
+    while ((de = readdir(dir)) != NULL) {
+        const char *n = de->d_name;
+        if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".~", 2) != 0)
+            continue;
+        char *end;
+        unsigned long v = strtoul(n + blen + 2, &end, 10);
+        if (end != n + blen + 2 && strcmp(end, "~") == 0 && v > highest && v < ULONG_MAX - 64)
+            highest = v;
+    }
+    closedir(dir);
+    for (unsigned long n = highest + 1; n < highest + 64; n++) {
+        char *name = xasprintf("%s.~%lu~", u->target, n);
+        if (link(u->target, name) == 0) {
+            u->backup = name;
+            return 0;
+        }
+        int e = errno;
+        free(name);
+        if (e != EEXIST)
+            return e;
+    }
+    return EEXIST;
+}
+
+/* Apply ownership, mode and mtime, flush, validate, back up, and put the
+ * file in place.  0, -1 when the validate command refused the content, or
+ * an errno value. */
+static int commit(struct dispatcher *d, struct upload *u, const struct upload_request *rq,
+                  bool have_mode, mode_t mode, bool have_owner, const struct account_user *owner,
+                  bool have_group, gid_t group)
 {
     struct stat now;
     if (fstat(u->fd, &now) < 0)
@@ -224,6 +340,13 @@ static int commit(struct dispatcher *d, struct upload *u, bool have_mode, mode_t
         mode = u->existed ? u->old.st_mode & 07777 : 0666 & ~d->umask;
     if (fchmod(u->fd, mode) < 0)
         return errno;
+    if (rq->mtime_ns) {
+        struct timespec times[2] = {{0, UTIME_OMIT},
+                                    {(time_t)(rq->mtime_ns / 1000000000u),
+                                     (long)(rq->mtime_ns % 1000000000u)}};
+        if (futimens(u->fd, times) < 0)
+            return errno;
+    }
     if (fsync(u->fd) < 0)
         return errno;
     if (!u->linked) {
@@ -240,6 +363,16 @@ static int commit(struct dispatcher *d, struct upload *u, bool have_mode, mode_t
         if (!u->linked)
             return EEXIST;
     }
+    if (rq->validate.present) {
+        int rc = run_validate(u, rq->validate);
+        if (rc)
+            return rc;
+    }
+    if (rq->backup && u->existed) {
+        int rc = make_backup(u);
+        if (rc)
+            return rc;
+    }
     if (rename(u->tmp_name, u->target) < 0)
         return errno;
     u->linked = false;
@@ -252,22 +385,20 @@ static int commit(struct dispatcher *d, struct upload *u, bool have_mode, mode_t
 }
 
 /* The fields after the content, checked in the original's order. */
-static bool validate(struct dispatcher *d, const struct tun_upload *p, mode_t *mode,
+static bool validate(struct dispatcher *d, const struct upload_request *p, mode_t *mode,
                      struct account_user *owner, struct account_group *group)
 {
     if (!dispatch_check_no_nul(d, "file", p->file) ||
         !dispatch_check_no_nul(d, "mode", p->mode) ||
         !dispatch_check_no_nul(d, "owner", p->owner) ||
-        !dispatch_check_no_nul(d, "group", p->group))
+        !dispatch_check_no_nul(d, "group", p->group) ||
+        !dispatch_check_no_nul(d, "validate", p->validate))
         return false;
     struct buf msg = BUF_INIT;
     bool ok = false;
-    uint64_t m = 0;
-    if (p->mode.present && !pyfmt_parse_octal(p->mode.data, (size_t)p->mode.len, 07777, &m)) {
-        buf_append_lit(&msg, "Invalid value '");
-        buf_append(&msg, p->mode.data, (size_t)p->mode.len);
-        buf_append_lit0(&msg, "': Must be in octal format.");
-        dispatch_reply_invalid(d, "mode", (const char *)buf_head(&msg));
+    *mode = 0;
+    if (!dispatch_parse_mode(d, "mode", p->mode, mode)) {
+        /* answered */
     } else if (p->owner.present && !dispatch_ids_find_user(p->owner, owner)) {
         buf_append_lit(&msg, "The user with the name '");
         buf_append(&msg, p->owner.data, (size_t)p->owner.len);
@@ -278,29 +409,88 @@ static bool validate(struct dispatcher *d, const struct tun_upload *p, mode_t *m
         buf_append(&msg, p->group.data, (size_t)p->group.len);
         buf_append_lit0(&msg, "' does not exist.");
         dispatch_reply_invalid(d, "group", (const char *)buf_head(&msg));
+    } else if (p->validate.present && !memmem(p->validate.data, (size_t)p->validate.len, "%s", 2)) {
+        dispatch_reply_invalid(d, "validate", "The command must contain %s (the new file)");
     } else {
         ok = true;
     }
-    *mode = (mode_t)m;
     buf_free(&msg);
     return ok;
 }
 
-enum handler_result dispatch_handle_upload_stream(struct dispatcher *d)
+/* The request's fields, whichever packet it came in. */
+union upload_packet {
+    struct tun_upload upload;
+    struct tun_file_upload file_upload;
+};
+
+static struct upload_request request_of(uint32_t id, const union upload_packet *p)
 {
-    struct tun_upload p;
+    if (id == TUN_ID_upload)
+        return (struct upload_request){.file = p->upload.file, .mode = p->upload.mode,
+                                       .owner = p->upload.owner, .group = p->upload.group};
+    const struct tun_file_upload *f = &p->file_upload;
+    return (struct upload_request){.file = f->file, .mode = f->mode, .owner = f->owner,
+                                   .group = f->group, .validate = f->validate,
+                                   .mtime_ns = f->mtime_ns, .parents = f->parents,
+                                   .backup = f->backup};
+}
+
+/* The answer once the content is in and the fields after it decoded. */
+static void finish(struct dispatcher *d, uint32_t id, struct upload *u,
+                   const struct upload_request *rq, bool usable)
+{
+    mode_t mode = 0;
+    struct account_user owner = {0};
+    struct account_group group = {0};
+    if (validate(d, rq, &mode, &owner, &group)) {
+        int err = u->err;
+        if (!err && usable)
+            err = commit(d, u, rq, rq->mode.present, mode, rq->owner.present, &owner,
+                         rq->group.present, group.gid);
+        if (err == -1) {
+            struct buf msg = BUF_INIT;
+            char head[64];
+            int n = snprintf(head, sizeof head, "The command exited with status %d",
+                             u->validate_status);
+            buf_append(&msg, head, (size_t)n);
+            if (buf_len(&u->validate_output)) {
+                buf_append_lit(&msg, ":\n");
+                buf_append(&msg, buf_head(&u->validate_output), buf_len(&u->validate_output));
+            }
+            buf_append_lit0(&msg, "");
+            dispatch_reply_invalid(d, "validate", (const char *)buf_head(&msg));
+            buf_free(&msg);
+        } else if (err) {
+            dispatch_reply_os_error(d, err, rq->file);
+        } else if (id == TUN_ID_upload) {
+            dispatch_reply_empty(d, TUN_ID_ok);
+        } else {
+            struct tun_file_uploaded r = {u->backup ? tun_str(u->backup) : TUN_ABSENT};
+            dispatch_reply(d, TUN_ID_file_uploaded, &r);
+        }
+    }
+    account_user_free(&owner);
+    account_group_free(&group);
+}
+
+enum handler_result dispatch_handle_upload_stream(struct dispatcher *d, uint32_t id)
+{
+    union upload_packet p;
     memset(&p, 0, sizeof p);
     struct upload u = {.fd = -1};
     enum handler_result hr = FATAL;
     size_t used;
 
-    const struct tun_packet_desc *desc = tun_packet(TUN_ID_upload);
-    if (!dispatch_decode(d, desc, 0, 1, &p, &used))
+    const struct tun_packet_desc *desc = tun_packet(id);
+    unsigned content = (unsigned)desc->stream_field;
+    if (!dispatch_decode(d, desc, 0, content, &p, &used))
         return FATAL;
     /* The name must outlive its bytes in the input buffer. */
-    uint8_t *file_copy = xmalloc(used);
-    memcpy(file_copy, p.file.data, (size_t)p.file.len);
-    p.file.data = file_copy;
+    struct upload_request early = request_of(id, &p);
+    uint8_t *file_copy = xmalloc(early.file.len + 1);
+    memcpy(file_copy, early.file.data, (size_t)early.file.len);
+    struct tun_bytes file = {file_copy, early.file.len, true};
     buf_consume(&d->in, used);
 
     if (!dispatch_need(d, TUN_STREAM_LEN_SIZE))
@@ -311,37 +501,27 @@ enum handler_result dispatch_handle_upload_stream(struct dispatcher *d)
     tun_decode_stream_len(buf_head(&d->in), buf_len(&d->in), &len, &len_size);
     buf_consume(&d->in, len_size);
     if (len > MAX_CONTENT) {
-        dispatch_abort_msg(d, "Field 'content' of PacketUpload has a length that can never fit");
+        dispatch_abort_msg(d, "Field 'content' of %s has a length that can never fit",
+                           desc->name);
         goto out;
     }
     log_debug("upload of %llu bytes", (unsigned long long)len);
 
-    char *file = tun_strdup(p.file);
-    bool usable = !d->dry_run && !tun_has_nul(p.file);
-    if (usable)
-        open_temp(&u, file);
-    free(file);
+    bool usable = !d->dry_run && !tun_has_nul(file);
+    if (usable) {
+        char *path = tun_strdup(file);
+        open_temp(&u, path, early.parents);
+        free(path);
+    }
     if (!receive_content(d, &u, len))
         goto out;
-    if (!dispatch_decode(d, desc, 2, desc->nfields, &p, &used))
+    if (!dispatch_decode(d, desc, content + 1, desc->nfields, &p, &used))
         goto out;
 
     hr = HANDLED;
-    mode_t mode = 0;
-    struct account_user owner = {0};
-    struct account_group group = {0};
-    if (validate(d, &p, &mode, &owner, &group)) {
-        int err = u.err;
-        if (!err && usable)
-            err = commit(d, &u, p.mode.present, mode, p.owner.present, &owner, p.group.present,
-                         group.gid);
-        if (err)
-            dispatch_reply_os_error(d, err, p.file);
-        else
-            dispatch_reply_empty(d, TUN_ID_ok);
-    }
-    account_user_free(&owner);
-    account_group_free(&group);
+    struct upload_request rq = request_of(id, &p);
+    rq.file = file;
+    finish(d, id, &u, &rq, usable);
     buf_consume(&d->in, used);
 out:
     free_upload(&u);

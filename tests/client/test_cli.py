@@ -197,7 +197,8 @@ def test_upload_download_roundtrip(tmp_path):
     src, remote, back = tmp_path / "src", tmp_path / "remote", tmp_path / "back"
     src.write_bytes(data)
     proc = conduit("upload", "--mode", "600", str(src), str(remote), check=0)
-    assert proc.stdout == b"" and proc.stderr == b""  # no progress bar without a TTY
+    assert proc.stdout == f"created {remote}\n".encode()
+    assert proc.stderr == b""  # no progress bar without a TTY
     assert remote.read_bytes() == data
     assert os.stat(remote).st_mode & 0o7777 == 0o600
     proc = conduit("download", str(remote), str(back), check=0)
@@ -476,11 +477,13 @@ def test_verbose_traces_packets_without_contents(target, tmp_path):
                           "conduit: > PacketGetenv (31 bytes) key='=conduit-extensions'",
                           "conduit: < PacketAck (4 bytes)"] + [
                               l for l in lines[4:5] if l.startswith("conduit: < PacketEnvironVar (")]
-    upload = [l for l in lines if l.startswith("conduit: > PacketUpload ")]
-    assert upload == [f"conduit: > PacketUpload ({4 + 8 + len(str(tmp_path / 'b')) + 8 + len(secret) + 3} bytes) "
-                      f"file='{tmp_path / 'b'}' content=<{len(secret)} bytes> mode=None owner=None "
-                      "group=None"]
-    assert lines[-2:] == ["conduit: < PacketOk (4 bytes)", "conduit: > PacketExit (4 bytes)"]
+    # With files/1 the upload is a FileUpload, after a Stat of the target.
+    upload = [l for l in lines if l.startswith("conduit: > PacketFileUpload ")]
+    assert upload == [f"conduit: > PacketFileUpload ({4 + 8 + len(str(tmp_path / 'b')) + 1 + 8 + len(secret) + 1 + 8 + 3 + 1 + 1 + 8 + 1 + 1} bytes) "
+                      f"file='{tmp_path / 'b'}' parents=False content=<{len(secret)} bytes> mode='644' "
+                      "owner=None group=None mtime_ns=0 backup=False validate=None"]
+    assert lines[-2:] == ["conduit: < PacketFileUploaded (5 bytes) backup=None",
+                          "conduit: > PacketExit (4 bytes)"]
     assert secret not in proc.stderr
     # Outputs, downloads and password hashes show as sizes.
     proc = conduit("-v", "run", "--", "printf", "%s%s", "hidden-", "output", target=target,

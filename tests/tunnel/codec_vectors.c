@@ -123,6 +123,14 @@ int main(void)
     CHECK(!tun_ext_listed(NULL, "run", 1));
     CHECK(!tun_ext_listed("", "run", 0));
     CHECK(tun_ext_listed("  run/0  ", "run", 0));
+    /* files/1: its block from 0x20, FileUpload's content streamed after
+     * file and parents. */
+    CHECK(tun_ext_listed(tun_ext_announcement(), "files", 1));
+    CHECK(TUN_ID_file_upload == TUN_EXT_BASE + 0x20 && TUN_ID_file_set_attrs == TUN_EXT_BASE + 0x28);
+    CHECK(tun_packet(TUN_ID_file_upload)->stream_field == 2);
+    CHECK(tun_packet(TUN_ID_tree_end)->nfields == 0 &&
+          tun_packet(TUN_ID_tree_end)->kind == TUN_RESPONSE);
+    CHECK(tun_packet(TUN_EXT_BASE + 0x29) == NULL);
 
     size_t nsamples = sizeof vec_samples / sizeof vec_samples[0];
     for (size_t s = 0; s < nsamples; s++) {
