@@ -178,50 +178,6 @@ int cmd_stat(struct cli *c, int argc, char **argv)
 
 /* ---- upload and download: options and reports -------------------------- */
 
-static const char upload_help[] =
-    "Usage: conduit TARGET upload [OPTIONS] LOCAL REMOTE\n"
-    "       conduit TARGET upload -r [OPTIONS] LOCALDIR REMOTEDIR\n"
-    "\n"
-    "Copy LOCAL ('-': stdin) to REMOTE unless REMOTE already holds the same bytes\n"
-    "(size, then SHA-512); replacing is atomic.  A directory as REMOTE (or REMOTE\n"
-    "ending in '/') takes LOCAL's name.  Prints one line per file: created,\n"
-    "replaced or unchanged.\n"
-    "\n"
-    "  -m, --mode M        octal mode; default: the old file's, and for a new file\n"
-    "                      LOCAL's permission bits (as scp)\n"
-    "  -u, --owner U       owner (name or uid)        -g, --group G   group\n"
-    "  -f, --force         replace even when unchanged\n"
-    "  -n, --check         show what would change; change nothing\n"
-    "  -d, --diff          print a unified diff (diff -u) of each changed file first\n"
-    "  -b, --backup        keep the replaced file as REMOTE.~N~ (N: one above the\n"
-    "                      highest there)\n"
-    "      --validate CMD  run CMD through sh on the new content before it replaces\n"
-    "                      REMOTE, %s being its temporary path; a failure aborts\n"
-    "  -p, --parents       create missing directories\n"
-    "  -r, --recursive     copy the tree LOCALDIR into REMOTEDIR: modes and mtimes\n"
-    "                      kept, unchanged files skipped, symlinks copied as links\n"
-    "      --delete        with -r: remove what REMOTEDIR holds and LOCALDIR not\n"
-    "  -j, --json          one JSON object per file instead of lines\n"
-    "\n"
-    "-p, -b, --validate and -r need a conduit dispatcher (extension files/1).\n";
-
-static const char download_help[] =
-    "Usage: conduit TARGET download [OPTIONS] REMOTE LOCAL\n"
-    "       conduit TARGET download -r [OPTIONS] REMOTEDIR LOCALDIR\n"
-    "\n"
-    "Copy REMOTE to LOCAL ('-': stdout) atomically: a temporary file is renamed\n"
-    "over LOCAL once complete.  A directory as LOCAL takes REMOTE's name.\n"
-    "\n"
-    "  -r, --recursive     copy the tree REMOTEDIR into LOCALDIR: modes and mtimes\n"
-    "                      kept, unchanged files (size, then SHA-512) skipped,\n"
-    "                      symlinks copied as links, never followed\n"
-    "      --delete        with -r: remove what LOCALDIR holds and REMOTEDIR not\n"
-    "  -n, --check         with -r: show what would change; change nothing\n"
-    "  -p, --parents       create LOCALDIR's missing parents\n"
-    "  -j, --json          with -r: one JSON object per file instead of lines\n"
-    "\n"
-    "-r needs a conduit dispatcher (extension files/1).\n";
-
 struct copy {
     struct cli *c;
     bool json, check, diff, force, backup, parents, delete_extra;
@@ -850,9 +806,10 @@ out:
     return cp->status;
 }
 
-static void print_help(const char *text)
+static int print_help(const char *command)
 {
-    fputs(text, stdout);
+    printf("%s\nGlobal OPTIONS and TARGET: 'conduit --help'.\n", cli_command_help(command));
+    return EXIT_OK;
 }
 
 int cmd_upload(struct cli *c, int argc, char **argv)
@@ -886,7 +843,7 @@ int cmd_upload(struct cli *c, int argc, char **argv)
         case 'r': recursive = true; break;
         case OPT_DELETE: cp.delete_extra = true; break;
         case 'j': cp.json = true; break;
-        case 'h': print_help(upload_help); return EXIT_OK;
+        case 'h': return print_help("upload");
         default: return cli_bad_option("upload", argv);
         }
     }
@@ -1250,7 +1207,7 @@ int cmd_download(struct cli *c, int argc, char **argv)
         case 'f': cp.force = true; break;
         case 'p': cp.parents = true; break;
         case 'j': cp.json = true; break;
-        case 'h': print_help(download_help); return EXIT_OK;
+        case 'h': return print_help("download");
         default: return cli_bad_option("download", argv);
         }
     }

@@ -277,5 +277,5 @@ def test_help():
     for cmd in ("upload", "download"):
         proc = subprocess.run([CONDUIT, "local:", cmd, "--help"], capture_output=True,
                               check=True)
-        assert proc.stdout.startswith(f"Usage: conduit TARGET {cmd} ".encode())
+        assert proc.stdout.startswith(f"Usage: conduit [OPTIONS] TARGET {cmd} ".encode())
         assert b"-r, --recursive" in proc.stdout
