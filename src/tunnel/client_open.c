@@ -16,6 +16,7 @@ CONDUIT_API conduit_tunnel *conduit_new(void)
     t->to_fd = -1;
     t->from_fd = -1;
     t->pid = -1;
+    t->mux_fd = -1;
     t->exit_status = -1;
     t->err.exit_status = -1;
     return t;
@@ -45,7 +46,7 @@ CONDUIT_API int conduit_ping(conduit_tunnel *t)
 
 int client_check_not_open(conduit_tunnel *t)
 {
-    if (t->to_fd >= 0 || t->from_fd >= 0 || t->pid > 0)
+    if (t->to_fd >= 0 || t->from_fd >= 0 || t->pid > 0 || t->via_mux)
         return client_fail_usage(t, "The tunnel is already open");
     return 0;
 }
@@ -75,10 +76,13 @@ int client_spawn(conduit_tunnel *t, char *const argv[])
 
 void client_reap(conduit_tunnel *t)
 {
-    if (t->pid > 0 && !t->reaped) {
+    if (!client_unreaped(t))
+        return;
+    if (t->pid > 0)
         t->exit_status = runner_wait_grace(t->pid, CLIENT_EXIT_GRACE_MS);
-        t->reaped = true;
-    }
+    else
+        t->exit_status = client_mux_wait(t, CLIENT_EXIT_GRACE_MS);
+    t->reaped = true;
 }
 
 CONDUIT_API int conduit_open_command(conduit_tunnel *t, char *const argv[])
@@ -129,7 +133,7 @@ CONDUIT_API int conduit_close(conduit_tunnel *t)
     /* Closing its stdin also ends a dispatcher that never saw Exit. */
     close_fds(t);
     client_reap(t);
-    int status = t->pid > 0 ? t->exit_status : 0;
+    int status = t->pid > 0 || t->via_mux ? t->exit_status : 0;
     buf_free(&t->in);
     buf_free(&t->out);
     conduit_error_clear(&t->err);

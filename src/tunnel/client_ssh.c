@@ -207,16 +207,17 @@ static char *control_socket(const struct conduit_ssh_opts *o)
     return NULL;
 }
 
-/* The -o options that make this call share a connection. */
-static void push_sharing(struct strv *argv, const struct conduit_ssh_opts *o)
+/* The -o options that make this call share a connection; the control
+ * socket's path when it is ours (malloc'ed), else NULL. */
+static char *push_sharing(struct strv *argv, const struct conduit_ssh_opts *o)
 {
     if (o->flags & CONDUIT_SSH_NO_REUSE)
-        return;
+        return NULL;
     if (user_decides_sharing(o))
-        return;
+        return NULL;
     char *socket = control_socket(o);
     if (!socket)
-        return;
+        return NULL;
     char *path = xasprintf("ControlPath=%s", socket);
     strv_push(argv, "-o");
     strv_push(argv, "ControlMaster=auto");
@@ -225,7 +226,58 @@ static void push_sharing(struct strv *argv, const struct conduit_ssh_opts *o)
     strv_push(argv, "-o");
     strv_push(argv, "ControlPersist=" CONTROL_PERSIST);
     free(path);
-    free(socket);
+    return socket;
+}
+
+/* ssh options that shape the session rather than the connection: a
+ * session we open on the master ourselves would not honour them. */
+static bool is_session_option(const char *opt)
+{
+    static const char *const names[] = {"remotecommand", "requesttty", "sessiontype",
+                                        "stdinnull", "forkafterauthentication"};
+    size_t kw = strcspn(opt, " \t=");
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (kw == strlen(names[i]) && strncasecmp(opt, names[i], kw) == 0)
+            return true;
+    return false;
+}
+
+/* May this call open its session on the master without ssh?  Only when
+ * every argument is one that ssh's own multiplexing client would leave to
+ * the master (it set up the connection with the same ones): the program
+ * is ssh, and no argument asks for a terminal, a subsystem, no command,
+ * backgrounding or a session option. */
+static bool mux_without_ssh(const struct conduit_ssh_opts *o)
+{
+    /* Flags alone, and flags that take a value. */
+    static const char plain[] = "46AaCgKkqTvXxYy", valued[] = "bBcDeEFiIJlLmopPRSw";
+    char *const *lists[] = {o->ssh_command, o->ssh_args};
+    if (o->ssh_command && o->ssh_command[0]) {
+        const char *name = strrchr(o->ssh_command[0], '/');
+        if (strcmp(name ? name + 1 : o->ssh_command[0], "ssh") != 0)
+            return false;
+    }
+    for (size_t l = 0; l < 2; l++) {
+        char *const *args = lists[l];
+        for (size_t i = l == 0 ? 1 : 0; args && args[0] && args[i]; i++) {
+            const char *a = args[i];
+            if (a[0] != '-' || !a[1])
+                return false;
+            for (size_t k = 1; a[k]; k++) {
+                if (strchr(valued, a[k])) {
+                    const char *value = a[k + 1] ? a + k + 1 : args[i + 1];
+                    if (!value || (a[k] == 'o' && is_session_option(value)))
+                        return false;
+                    if (!a[k + 1])
+                        i++;
+                    break;
+                }
+                if (!strchr(plain, a[k]))
+                    return false;
+            }
+        }
+    }
+    return true;
 }
 
 CONDUIT_API int conduit_open_ssh(conduit_tunnel *t, const struct conduit_ssh_opts *opts)
@@ -253,7 +305,7 @@ CONDUIT_API int conduit_open_ssh(conduit_tunnel *t, const struct conduit_ssh_opt
     else
         strv_push(&argv, "ssh");
     strv_push(&argv, "-T"); /* a terminal would mangle the protocol */
-    push_sharing(&argv, &o);
+    char *control = push_sharing(&argv, &o);
     strv_push_all(&argv, o.ssh_args);
     char number[16];
     if (o.port) {
@@ -268,9 +320,14 @@ CONDUIT_API int conduit_open_ssh(conduit_tunnel *t, const struct conduit_ssh_opt
     strv_push(&argv, "--");
     strv_push(&argv, o.host);
     strv_push(&argv, remote);
-    free(remote);
 
-    int rc = client_spawn(t, argv.v);
+    /* On a live master of ours the session needs no ssh process; without
+     * one ssh starts it (or removes a stale socket and becomes it). */
+    int rc = 0;
+    if (!control || !mux_without_ssh(&o) || client_mux_open(t, control, remote) != 1)
+        rc = client_spawn(t, argv.v);
+    free(control);
+    free(remote);
     if (rc == 0)
         rc = client_bootstrap_run(t, &boot);
     strv_free(&argv);
