@@ -67,19 +67,25 @@ name=conduit-dispatcher-$m-$h;
 builds=" $* ";
 
 command -v stat >/dev/null 2>&1 || fail tools stat;
-if command -v sha256sum >/dev/null 2>&1; then digest() { sha256sum <"$1"; };
-elif command -v openssl >/dev/null 2>&1; then digest() { openssl dgst -sha256 -r <"$1"; };
-elif command -v shasum >/dev/null 2>&1; then digest() { shasum -a 256 <"$1"; };
-else fail tools sha256sum; fi;
+# digest FILE: its SHA-256 by the first of these tools the host has, looked
+# for only when a digest is due (a cached start with its marker needs none).
+tool=;
+digest() {
+    case $tool in
+    sha256sum) sha256sum <"$1";;
+    openssl) openssl dgst -sha256 -r <"$1";;
+    *) shasum -a 256 <"$1";;
+    esac;
+};
 
 # check [FILE]: bad = dir when $d (the link itself when it is one) or $d/
 # (what it points to), file when FILE: is not the user's, or (not being a
 # symlink) is writable by group or others; stamp = FILE's inode, size and
 # change time, which every change to its content moves.  One stat for all
 # (owner, mode in hex, stamp; in argument order); a failed stat counts as
-# bad.
+# bad.  stat is exec'ed by the substitution's subshell: one process, not two.
 check() {
-    v=$(stat -c "%u %f %i.%s.%Z.%.9Z" -- "$d" "$d/" "$@" 2>/dev/null || echo fail);
+    v=$(exec stat -c "%u %f %i.%s.%Z.%.9Z" -- "$d" "$d/" "$@" 2>/dev/null) || v="$v fail";
     bad=;
     stamp=;
     i=0;
@@ -107,6 +113,8 @@ check() {
 # written after a match, so the next contact starts no digest.
 verified() {
     case $stamp in ""|*[!0-9.]*) stamp=;; *) [ -f "$d/.ok-$h-$stamp" ] && return 0;; esac;
+    [ -n "$tool" ] || for tool in sha256sum openssl shasum ""; do command -v "$tool" >/dev/null 2>&1 && break; done;
+    [ -n "$tool" ] || fail tools sha256sum;
     sum=$(digest "$1" 2>/dev/null);
     [ "${sum%% *}" = "$h" ] || return 1;
     [ -n "$stamp" ] && [ "$1" = "$f" ] || return 0;
