@@ -3,8 +3,12 @@
 #
 # The client runs it as the ssh remote command
 #     exec /bin/sh -c '<this file as one line>' conduit FLAGS ARGS...
-# so that a csh or fish login shell still hands it to a POSIX shell.  The
-# build joins the lines with spaces (scripts/gen-bootstrap.py), hence the
+# so that a csh or fish login shell still hands it to a POSIX shell, or,
+# once a contact said `posix` (the login shell is sh, dash, bash, ash, ksh
+# or mksh), as
+#     set -- FLAGS ARGS...; <this file as one line>
+# which the login shell runs itself: one exec of /bin/sh less.  The build
+# joins the lines with spaces (scripts/gen-bootstrap.py), hence the
 # explicit `;` after every command, and it refuses single quotes (the
 # quoting above), backslash pairs (fish folds them) and `#` after code.
 #
@@ -16,13 +20,23 @@
 #   send ARCH       send me the binary (after the 4-byte CheckAlive the
 #                   client wrote before it knew; both are read here)
 #   sudo            sudo -n comes next; "ready" follows only if it ran
+#   posix           the login shell can run this program itself
 #   ready           the dispatcher's protocol starts after this line
 #   error CODE ...  nothing will start; CODE is one of arch, cache, tools,
-#                   transfer, dispatcher, sudo
+#                   transfer, dispatcher, sudo, shell
+#
+# Run by a login shell that splits words otherwise (zsh; the client's
+# knowledge is stale), it says `error shell` before anything else, and the
+# client starts over through /bin/sh.
+v="a b";
+i=0;
+for w in $v; do i=$((i + 1)); done;
+[ "$i" = 2 ] || { printf "%s\n" "conduit-bootstrap-1 error shell"; exit 1; };
 umask 077;
 B=conduit-bootstrap-1;
 say() { printf "%s\n" "$B $*"; };
 fail() { say error "$@"; exit 1; };
+case ${SHELL##*/} in sh|dash|bash|ash|ksh|mksh) say posix;; esac;
 flags=$1;
 shift;
 

@@ -128,6 +128,9 @@ void client_sigpipe_restore(struct client_sigpipe *s);
 
 /* -1 (usage error recorded) when t already has a dispatcher. */
 int client_check_not_open(conduit_tunnel *t);
+/* Back to a tunnel never opened, after a failed open (its process reaped,
+ * its descriptors closed), for a second attempt. */
+void client_reset(conduit_tunnel *t);
 
 /* ---- ssh (client_ssh.c: the command; client_bootstrap.c: the remote
  * program and the conversation with it) ---- */
@@ -146,13 +149,20 @@ struct client_bootstrap {
     char *dir; /* where the shippable binaries are (NULL with a named dispatcher) */
     struct client_shippable items[CLIENT_MAX_SHIPPABLE];
     size_t n;
+    bool direct;        /* the login shell runs the program itself */
+    /* What the conversation showed (client_bootstrap_run): */
+    bool seen_line;     /* the program wrote a line */
+    bool posix_login;   /* it says the login shell is a POSIX sh */
+    bool shell_refused; /* direct, and the login shell splits words otherwise */
 };
 
 /* The ssh remote command that starts a dispatcher as o asks: the bootstrap
- * program with what it needs.  Fills *b with what may be sent.  Returns a
- * malloc'ed string, or NULL with a usage error recorded. */
+ * program with what it needs, run through `exec /bin/sh -c '...'` so that
+ * any login shell starts it, or (direct) by the login shell itself, which
+ * an earlier call found to be a POSIX sh.  Fills *b with what may be sent.
+ * Returns a malloc'ed string, or NULL with a usage error recorded. */
 char *client_bootstrap_command(conduit_tunnel *t, const struct conduit_ssh_opts *o,
-                               struct client_bootstrap *b);
+                               struct client_bootstrap *b, bool direct);
 /* Talk to the spawned bootstrap program until the dispatcher answers
  * CheckAlive.  Returns 0, or -1 with the error recorded. */
 int client_bootstrap_run(conduit_tunnel *t, struct client_bootstrap *b);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "tunnel/client.h"
+#include "util/fdio.h"
 #include "util/runner.h"
 
 CONDUIT_API conduit_tunnel *conduit_new(void)
@@ -49,6 +50,25 @@ int client_check_not_open(conduit_tunnel *t)
     if (t->to_fd >= 0 || t->from_fd >= 0 || t->pid > 0 || t->via_mux)
         return client_fail_usage(t, "The tunnel is already open");
     return 0;
+}
+
+void client_reset(conduit_tunnel *t)
+{
+    client_reap(t);
+    if (t->own_fds) {
+        fdio_close(&t->to_fd);
+        fdio_close(&t->from_fd);
+    }
+    buf_clear(&t->in);
+    buf_clear(&t->out);
+    t->to_fd = t->from_fd = -1;
+    t->own_fds = false;
+    t->pid = -1;
+    t->via_mux = false;
+    t->reaped = false;
+    t->broken = false;
+    t->exit_status = -1;
+    client_error_reset(&t->err);
 }
 
 int client_spawn(conduit_tunnel *t, char *const argv[])

@@ -63,10 +63,20 @@ def module_user():
         yield user
 
 
+def forget_login_shells(runtime_dir):
+    """Remove the marks with which conduit remembers POSIX login shells."""
+    path = os.path.join(runtime_dir, "conduit")
+    for name in os.listdir(path) if os.path.isdir(path) else []:
+        if name.endswith(".posix"):
+            os.unlink(os.path.join(path, name))
+
+
 @pytest.fixture
 def user(module_user, sshd, runtime_dir):
-    """The throwaway user, with an empty home and no shared connection."""
+    """The throwaway user, with an empty home, no shared connection, and
+    nothing learned about its login shell."""
     stop_masters(runtime_dir)
+    forget_login_shells(runtime_dir)
     module_user.wipe_home()
     return module_user
 
