@@ -22,6 +22,7 @@
 #include "tunnel/client.h"
 #include "tunnel/ssh_mux.h"
 #include "util/fdio.h"
+#include "util/wire.h"
 
 extern char **environ;
 
@@ -112,9 +113,7 @@ static int read_message(int fd, struct buf *b, struct ssh_mux_msg *m, int64_t de
     enum ssh_mux_decode d = ssh_mux_decode(buf_head(b), buf_len(b), m, &used);
     if (d == SSH_MUX_INCOMPLETE) {
         /* The decoder refuses a length over SSH_MUX_MAX_MESSAGE first. */
-        size_t body = (size_t)buf_head(b)[0] << 24 | (size_t)buf_head(b)[1] << 16 |
-                      (size_t)buf_head(b)[2] << 8 | buf_head(b)[3];
-        if (read_exactly(fd, b, body, deadline) < 0)
+        if (read_exactly(fd, b, wire_get_u32(buf_head(b)), deadline) < 0)
             return -1;
         d = ssh_mux_decode(buf_head(b), buf_len(b), m, &used);
     }
