@@ -78,7 +78,9 @@ int conduit_open_fds(conduit_tunnel *t, int to_dispatcher, int from_dispatcher,
  * connection first (docs/tunnel.md, "Reaching a host").  Consecutive opens
  * of one host share one ssh connection unless CONDUIT_SSH_NO_REUSE is set
  * or the ssh configuration or ssh_args set ControlMaster, ControlPath or
- * ControlPersist themselves. */
+ * ControlPersist themselves; while that connection's master lives, an open
+ * asks it for the session over its control socket and starts no ssh
+ * process (conduit_pid is then -1). */
 struct conduit_ssh_opts {
     size_t size;             /* sizeof(struct conduit_ssh_opts): use CONDUIT_SSH_OPTS_INIT */
     const char *host;        /* name or address (an IPv6 address without brackets) */
@@ -102,7 +104,9 @@ int conduit_open_ssh(conduit_tunnel *t, const struct conduit_ssh_opts *opts);
 /* Send Exit, close the descriptors, reap a spawned dispatcher, free t.
  * A dispatcher still running 2 seconds after Exit and EOF is killed.
  * Returns the dispatcher's exit status when it was spawned (minus the
- * signal number when a signal ended it), else 0. */
+ * signal number when a signal ended it), else 0.  An ssh session opened
+ * on a live master without ssh returns the exit status the master reports
+ * within those 2 seconds, or 255 without one (as ssh would). */
 int conduit_close(conduit_tunnel *t);
 const struct conduit_error *conduit_error(const conduit_tunnel *t);
 /* Trace the tunnel on descriptor fd (-1: off): the command that starts the
@@ -113,7 +117,8 @@ const struct conduit_error *conduit_error(const conduit_tunnel *t);
  * opening to see the command.  CONDUIT_TRACE=1 in the environment turns it
  * on for every tunnel, on stderr. */
 void conduit_set_trace(conduit_tunnel *t, int fd);
-/* Process id of a spawned dispatcher, or -1. */
+/* Process id of a spawned dispatcher (for ssh: of ssh), or -1: none was
+ * spawned (descriptors, or a session on a live ssh master). */
 pid_t conduit_pid(const conduit_tunnel *t);
 
 /* ---- requests ------------------------------------------------------------ */

@@ -262,7 +262,8 @@ class Tunnel:
 
     @property
     def pid(self) -> int:
-        """The dispatcher's process id (-1 once closed)."""
+        """The dispatcher's process id (for ssh: ssh's; -1 once closed, and for an
+        ssh session that a live shared connection opened without an ssh process)."""
         return self._tunnel.pid
 
     @property

@@ -3,8 +3,12 @@
 #
 # The client runs it as the ssh remote command
 #     exec /bin/sh -c '<this file as one line>' conduit FLAGS ARGS...
-# so that a csh or fish login shell still hands it to a POSIX shell.  The
-# build joins the lines with spaces (scripts/gen-bootstrap.py), hence the
+# so that a csh or fish login shell still hands it to a POSIX shell, or,
+# once a contact said `posix` (the login shell is sh, dash, bash, ash, ksh
+# or mksh), as
+#     set -- FLAGS ARGS...; <this file as one line>
+# which the login shell runs itself: one exec of /bin/sh less.  The build
+# joins the lines with spaces (scripts/gen-bootstrap.py), hence the
 # explicit `;` after every command, and it refuses single quotes (the
 # quoting above), backslash pairs (fish folds them) and `#` after code.
 #
@@ -16,13 +20,23 @@
 #   send ARCH       send me the binary (after the 4-byte CheckAlive the
 #                   client wrote before it knew; both are read here)
 #   sudo            sudo -n comes next; "ready" follows only if it ran
+#   posix           the login shell can run this program itself
 #   ready           the dispatcher's protocol starts after this line
 #   error CODE ...  nothing will start; CODE is one of arch, cache, tools,
-#                   transfer, dispatcher, sudo
+#                   transfer, dispatcher, sudo, shell
+#
+# Run by a login shell that splits words otherwise (zsh; the client's
+# knowledge is stale), it says `error shell` before anything else, and the
+# client starts over through /bin/sh.
+v="a b";
+i=0;
+for w in $v; do i=$((i + 1)); done;
+[ "$i" = 2 ] || { printf "%s\n" "conduit-bootstrap-1 error shell"; exit 1; };
 umask 077;
 B=conduit-bootstrap-1;
 say() { printf "%s\n" "$B $*"; };
 fail() { say error "$@"; exit 1; };
+case ${SHELL##*/} in sh|dash|bash|ash|ksh|mksh) say posix;; esac;
 flags=$1;
 shift;
 
@@ -67,19 +81,25 @@ name=conduit-dispatcher-$m-$h;
 builds=" $* ";
 
 command -v stat >/dev/null 2>&1 || fail tools stat;
-if command -v sha256sum >/dev/null 2>&1; then digest() { sha256sum <"$1"; };
-elif command -v openssl >/dev/null 2>&1; then digest() { openssl dgst -sha256 -r <"$1"; };
-elif command -v shasum >/dev/null 2>&1; then digest() { shasum -a 256 <"$1"; };
-else fail tools sha256sum; fi;
+# digest FILE: its SHA-256 by the first of these tools the host has, looked
+# for only when a digest is due (a cached start with its marker needs none).
+tool=;
+digest() {
+    case $tool in
+    sha256sum) sha256sum <"$1";;
+    openssl) openssl dgst -sha256 -r <"$1";;
+    *) shasum -a 256 <"$1";;
+    esac;
+};
 
 # check [FILE]: bad = dir when $d (the link itself when it is one) or $d/
 # (what it points to), file when FILE: is not the user's, or (not being a
 # symlink) is writable by group or others; stamp = FILE's inode, size and
 # change time, which every change to its content moves.  One stat for all
 # (owner, mode in hex, stamp; in argument order); a failed stat counts as
-# bad.
+# bad.  stat is exec'ed by the substitution's subshell: one process, not two.
 check() {
-    v=$(stat -c "%u %f %i.%s.%Z.%.9Z" -- "$d" "$d/" "$@" 2>/dev/null || echo fail);
+    v=$(exec stat -c "%u %f %i.%s.%Z.%.9Z" -- "$d" "$d/" "$@" 2>/dev/null) || v="$v fail";
     bad=;
     stamp=;
     i=0;
@@ -107,6 +127,8 @@ check() {
 # written after a match, so the next contact starts no digest.
 verified() {
     case $stamp in ""|*[!0-9.]*) stamp=;; *) [ -f "$d/.ok-$h-$stamp" ] && return 0;; esac;
+    [ -n "$tool" ] || for tool in sha256sum openssl shasum ""; do command -v "$tool" >/dev/null 2>&1 && break; done;
+    [ -n "$tool" ] || fail tools sha256sum;
     sum=$(digest "$1" 2>/dev/null);
     [ "${sum%% *}" = "$h" ] || return 1;
     [ -n "$stamp" ] && [ "$1" = "$f" ] || return 0;

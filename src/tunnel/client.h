@@ -22,8 +22,12 @@ struct conduit_tunnel {
     int to_fd;   /* requests go here (the dispatcher's stdin) */
     int from_fd; /* responses come from here (its stdout) */
     bool own_fds;
-    pid_t pid;        /* spawned dispatcher, or -1 */
-    bool reaped;      /* pid has been waited for */
+    pid_t pid;        /* spawned dispatcher (or ssh), or -1 */
+    int mux_fd;       /* control connection of a session on an ssh master
+                         (client_mux.c), or -1 */
+    uint32_t mux_session; /* that session's id */
+    bool via_mux;     /* the dispatcher runs in such a session */
+    bool reaped;      /* pid (or the session) has been waited for */
     int exit_status;  /* valid when reaped */
     bool broken;      /* an I/O error happened: no further requests */
     struct buf in;    /* bytes read but not yet decoded */
@@ -191,6 +195,9 @@ int client_hello(conduit_tunnel *t, bool check_alive_sent);
 /* True when the dispatcher announced extension name at min_version or
  * later: only then may its packets be sent. */
 bool client_has_extension(const conduit_tunnel *t, const char *name, unsigned min_version);
+/* Back to a tunnel never opened, after a failed open (its process reaped,
+ * its descriptors closed), for a second attempt. */
+void client_reset(conduit_tunnel *t);
 
 /* ---- ssh (client_ssh.c: the command; client_bootstrap.c: the remote
  * program and the conversation with it) ---- */
@@ -209,17 +216,39 @@ struct client_bootstrap {
     char *dir; /* where the shippable binaries are (NULL with a named dispatcher) */
     struct client_shippable items[CLIENT_MAX_SHIPPABLE];
     size_t n;
+    bool direct;        /* the login shell runs the program itself */
+    /* What the conversation showed (client_bootstrap_run): */
+    bool seen_line;     /* the program wrote a line */
+    bool posix_login;   /* it says the login shell is a POSIX sh */
+    bool shell_refused; /* direct, and the login shell splits words otherwise */
 };
 
 /* The ssh remote command that starts a dispatcher as o asks: the bootstrap
- * program with what it needs.  Fills *b with what may be sent.  Returns a
- * malloc'ed string, or NULL with a usage error recorded. */
+ * program with what it needs, run through `exec /bin/sh -c '...'` so that
+ * any login shell starts it, or (direct) by the login shell itself, which
+ * an earlier call found to be a POSIX sh.  Fills *b with what may be sent.
+ * Returns a malloc'ed string, or NULL with a usage error recorded. */
 char *client_bootstrap_command(conduit_tunnel *t, const struct conduit_ssh_opts *o,
-                               struct client_bootstrap *b);
+                               struct client_bootstrap *b, bool direct);
 /* Talk to the spawned bootstrap program until the dispatcher answers
  * CheckAlive.  Returns 0, or -1 with the error recorded. */
 int client_bootstrap_run(conduit_tunnel *t, struct client_bootstrap *b);
 void client_bootstrap_free(struct client_bootstrap *b);
+
+/* ---- a session on a live ssh master, without ssh (client_mux.c) ---- */
+
+/* Open a session running command on the ControlMaster listening at
+ * socket_path, with pipes on its stdin and stdout (its stderr is ours).
+ * Returns 1 with t->to_fd, t->from_fd and t->mux_fd set, or 0 when no
+ * session opened (no master there, a stale socket, a refusal): nothing is
+ * left behind and nothing was recorded, so the caller starts ssh. */
+int client_mux_open(conduit_tunnel *t, const char *socket_path, const char *command);
+/* Wait up to grace_ms for the session's exit status and close the control
+ * connection (which ends the session if it still runs).  Returns the
+ * status, or 255 when the master reported none (the remote command was
+ * killed by a signal, the connection was lost, or the time ran out), as
+ * ssh exits then. */
+int client_mux_wait(conduit_tunnel *t, int grace_ms);
 
 /* ---- the tunnel's process (client_open.c, through util/runner) ---- */
 
@@ -228,8 +257,14 @@ void client_bootstrap_free(struct client_bootstrap *b);
 int client_spawn(conduit_tunnel *t, char *const argv[]);
 /* Reap t's process unless it is already: wait up to CLIENT_EXIT_GRACE_MS
  * for it to exit, then kill it (SIGKILL); its status goes to
- * t->exit_status. */
+ * t->exit_status.  For a session on an ssh master, wait as long for its
+ * exit status (client_mux_wait). */
 void client_reap(conduit_tunnel *t);
+/* Is there a process or session that client_reap has yet to wait for? */
+static inline bool client_unreaped(const conduit_tunnel *t)
+{
+    return (t->pid > 0 || t->mux_fd >= 0) && !t->reaped;
+}
 
 /* How long a dispatcher may take to exit after Exit / EOF before it is
  * killed. */

@@ -179,9 +179,9 @@ static int append_quoted(conduit_tunnel *t, struct buf *cmd, const char *word)
 }
 
 char *client_bootstrap_command(conduit_tunnel *t, const struct conduit_ssh_opts *o,
-                               struct client_bootstrap *b)
+                               struct client_bootstrap *b, bool direct)
 {
-    *b = (struct client_bootstrap){0};
+    *b = (struct client_bootstrap){.direct = direct};
     bool named = o->dispatcher && o->dispatcher[0];
     if (!named) {
         b->dir = shippable_dir(o->dispatcher_dir);
@@ -198,14 +198,20 @@ char *client_bootstrap_command(conduit_tunnel *t, const struct conduit_ssh_opts 
         }
     }
     struct buf cmd = BUF_INIT;
-    buf_append_lit(&cmd, "exec /bin/sh -c '");
-    buf_append(&cmd, bootstrap_program, sizeof bootstrap_program - 1);
+    /* The program's arguments: set by `set --` for the login shell itself,
+     * else after the program and $0 for the /bin/sh that runs it. */
+    if (direct) {
+        buf_append_lit(&cmd, "set -- ");
+    } else {
+        buf_append_lit(&cmd, "exec /bin/sh -c '");
+        buf_append(&cmd, bootstrap_program, sizeof bootstrap_program - 1);
+        buf_append_lit(&cmd, "' conduit ");
+    }
     char flags[4] = "-", *f = flags;
     if (named)
         *f++ = 'd';
     if (o->flags & CONDUIT_SSH_SUDO)
         *f++ = 's';
-    buf_append_lit(&cmd, "' conduit ");
     buf_append(&cmd, flags, strlen(flags));
     for (size_t i = 0; named && o->dispatcher[i]; i++) {
         if (append_quoted(t, &cmd, o->dispatcher[i]) < 0) {
@@ -218,6 +224,10 @@ char *client_bootstrap_command(conduit_tunnel *t, const struct conduit_ssh_opts 
         snprintf(entry, sizeof entry, " %s:%s:%llu", b->items[i].arch, b->items[i].sha256,
                  (unsigned long long)b->items[i].size);
         buf_append(&cmd, entry, strlen(entry));
+    }
+    if (direct) {
+        buf_append_lit(&cmd, "; ");
+        buf_append(&cmd, bootstrap_program, sizeof bootstrap_program - 1);
     }
     return (char *)buf_steal(&cmd, NULL);
 }
@@ -322,6 +332,8 @@ static int remote_error(conduit_tunnel *t, const struct client_bootstrap *b, con
                                  detail);
     if (IS("sudo"))
         return client_fail_start(t, false, "sudo is not installed on the host");
+    if (IS("shell"))
+        return client_fail_start(t, false, "The host's login shell does not run sh programs");
 #undef IS
     return client_fail_start(t, false, "The bootstrap failed: %s", text);
 }
@@ -367,12 +379,15 @@ int client_bootstrap_run(conduit_tunnel *t, struct client_bootstrap *b)
             return -1;
         if (got == 0)
             return ended_early(t, phase);
+        b->seen_line = true;
         char word[4096];
         snprintf(word, sizeof word, "%.*s", (int)len, line);
         buf_consume(&t->in, strlen(MARK) + len + 1);
         if (strcmp(word, "ready") == 0)
             break;
-        if (strcmp(word, "sudo") == 0) {
+        if (strcmp(word, "posix") == 0) {
+            b->posix_login = true;
+        } else if (strcmp(word, "sudo") == 0) {
             phase = PHASE_SUDO;
         } else if (strncmp(word, "send ", 5) == 0) {
             const struct client_shippable *s = find_arch(b, word + 5, strlen(word + 5));
@@ -385,6 +400,7 @@ int client_bootstrap_run(conduit_tunnel *t, struct client_bootstrap *b)
             check_alive_pending = false;
             phase = PHASE_SENT;
         } else if (strncmp(word, "error ", 6) == 0) {
+            b->shell_refused = strcmp(word + 6, "shell") == 0;
             return remote_error(t, b, word + 6);
         } else {
             return client_fail_start(t, false, "Unexpected line from the bootstrap: '%s'", word);

@@ -40,7 +40,7 @@ int client_fail_io(conduit_tunnel *t, const char *fmt, ...)
     /* The dispatcher's exit status says why it went away (3: it could not
      * parse what we sent).  Only wait for it when it is already gone or
      * going: a dispatcher that still writes is not waited for here. */
-    if (t->pid > 0 && !t->reaped) {
+    if (client_unreaped(t)) {
         /* Closing both pipes lets it see EOF or EPIPE and end by itself. */
         if (t->to_fd >= 0) {
             close(t->to_fd);

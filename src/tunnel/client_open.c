@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "tunnel/client.h"
+#include "util/fdio.h"
 #include "util/runner.h"
 
 CONDUIT_API conduit_tunnel *conduit_new(void)
@@ -17,6 +18,7 @@ CONDUIT_API conduit_tunnel *conduit_new(void)
     t->to_fd = -1;
     t->from_fd = -1;
     t->pid = -1;
+    t->mux_fd = -1;
     t->exit_status = -1;
     t->err.exit_status = -1;
     client_trace_init(t);
@@ -80,9 +82,32 @@ bool client_has_extension(const conduit_tunnel *t, const char *name, unsigned mi
 
 int client_check_not_open(conduit_tunnel *t)
 {
-    if (t->to_fd >= 0 || t->from_fd >= 0 || t->pid > 0)
+    if (t->to_fd >= 0 || t->from_fd >= 0 || t->pid > 0 || t->via_mux)
         return client_fail_usage(t, "The tunnel is already open");
     return 0;
+}
+
+void client_reset(conduit_tunnel *t)
+{
+    client_reap(t);
+    free(client_tap_stop(t));
+    t->tap_stderr = false;
+    free(t->extensions);
+    t->extensions = NULL;
+    if (t->own_fds) {
+        fdio_close(&t->to_fd);
+        fdio_close(&t->from_fd);
+    }
+    buf_clear(&t->in);
+    buf_clear(&t->out);
+    t->to_fd = t->from_fd = -1;
+    t->own_fds = false;
+    t->pid = -1;
+    t->via_mux = false;
+    t->reaped = false;
+    t->broken = false;
+    t->exit_status = -1;
+    client_error_reset(&t->err);
 }
 
 int client_spawn(conduit_tunnel *t, char *const argv[])
@@ -119,10 +144,13 @@ int client_spawn(conduit_tunnel *t, char *const argv[])
 
 void client_reap(conduit_tunnel *t)
 {
-    if (t->pid > 0 && !t->reaped) {
+    if (!client_unreaped(t))
+        return;
+    if (t->pid > 0)
         t->exit_status = runner_wait_grace(t->pid, CLIENT_EXIT_GRACE_MS);
-        t->reaped = true;
-    }
+    else
+        t->exit_status = client_mux_wait(t, CLIENT_EXIT_GRACE_MS);
+    t->reaped = true;
 }
 
 CONDUIT_API int conduit_open_command(conduit_tunnel *t, char *const argv[])
@@ -174,7 +202,7 @@ CONDUIT_API int conduit_close(conduit_tunnel *t)
     close_fds(t);
     client_reap(t);
     free(client_tap_stop(t));
-    int status = t->pid > 0 ? t->exit_status : 0;
+    int status = t->pid > 0 || t->via_mux ? t->exit_status : 0;
     buf_free(&t->in);
     buf_free(&t->out);
     conduit_error_clear(&t->err);

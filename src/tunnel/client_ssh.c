@@ -207,16 +207,16 @@ static char *control_socket(const struct conduit_ssh_opts *o)
     return NULL;
 }
 
-/* The -o options that make this call share a connection. */
-static void push_sharing(struct strv *argv, const struct conduit_ssh_opts *o)
+/* The -o options that make this call share a connection through the
+ * control socket at `socket`; false when it does not share (--no-reuse, or
+ * the user's configuration decides). */
+static bool push_sharing(struct strv *argv, const struct conduit_ssh_opts *o,
+                         const char *socket)
 {
     if (o->flags & CONDUIT_SSH_NO_REUSE)
-        return;
+        return false;
     if (user_decides_sharing(o))
-        return;
-    char *socket = control_socket(o);
-    if (!socket)
-        return;
+        return false;
     char *path = xasprintf("ControlPath=%s", socket);
     strv_push(argv, "-o");
     strv_push(argv, "ControlMaster=auto");
@@ -225,7 +225,102 @@ static void push_sharing(struct strv *argv, const struct conduit_ssh_opts *o)
     strv_push(argv, "-o");
     strv_push(argv, "ControlPersist=" CONTROL_PERSIST);
     free(path);
-    free(socket);
+    return true;
+}
+
+/* ssh options that shape the session rather than the connection: a
+ * session we open on the master ourselves would not honour them. */
+static bool is_session_option(const char *opt)
+{
+    static const char *const names[] = {"remotecommand", "requesttty", "sessiontype",
+                                        "stdinnull", "forkafterauthentication"};
+    size_t kw = strcspn(opt, " \t=");
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (kw == strlen(names[i]) && strncasecmp(opt, names[i], kw) == 0)
+            return true;
+    return false;
+}
+
+/* May this call open its session on the master without ssh?  Only when
+ * every argument is one that ssh's own multiplexing client would leave to
+ * the master (it set up the connection with the same ones): the program
+ * is ssh, and no argument asks for a terminal, a subsystem, no command,
+ * backgrounding or a session option. */
+static bool mux_without_ssh(const struct conduit_ssh_opts *o)
+{
+    /* Flags alone, and flags that take a value. */
+    static const char plain[] = "46AaCgKkqTvXxYy", valued[] = "bBcDeEFiIJlLmopPRSw";
+    char *const *lists[] = {o->ssh_command, o->ssh_args};
+    if (o->ssh_command && o->ssh_command[0]) {
+        const char *name = strrchr(o->ssh_command[0], '/');
+        if (strcmp(name ? name + 1 : o->ssh_command[0], "ssh") != 0)
+            return false;
+    }
+    for (size_t l = 0; l < 2; l++) {
+        char *const *args = lists[l];
+        for (size_t i = l == 0 ? 1 : 0; args && args[0] && args[i]; i++) {
+            const char *a = args[i];
+            if (a[0] != '-' || !a[1])
+                return false;
+            for (size_t k = 1; a[k]; k++) {
+                if (strchr(valued, a[k])) {
+                    const char *value = a[k + 1] ? a + k + 1 : args[i + 1];
+                    if (!value || (a[k] == 'o' && is_session_option(value)))
+                        return false;
+                    if (!a[k + 1])
+                        i++;
+                    break;
+                }
+                if (!strchr(plain, a[k]))
+                    return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* One start of the bootstrap (direct: in the login shell itself) up to
+ * the dispatcher's first Ack; *boot says how it went. */
+static int open_attempt(conduit_tunnel *t, const struct conduit_ssh_opts *o, const char *control,
+                        bool direct, struct client_bootstrap *boot)
+{
+    char *remote = client_bootstrap_command(t, o, boot, direct);
+    if (!remote)
+        return -1;
+    struct strv argv = STRV_INIT;
+    if (o->ssh_command && o->ssh_command[0])
+        strv_push_all(&argv, o->ssh_command);
+    else
+        strv_push(&argv, "ssh");
+    strv_push(&argv, "-T"); /* a terminal would mangle the protocol */
+    bool sharing = control && push_sharing(&argv, o, control);
+    strv_push_all(&argv, o->ssh_args);
+    char number[16];
+    if (o->port) {
+        snprintf(number, sizeof number, "%u", o->port);
+        strv_push(&argv, "-p");
+        strv_push(&argv, number);
+    }
+    if (o->user && *o->user) {
+        strv_push(&argv, "-l");
+        strv_push(&argv, o->user);
+    }
+    strv_push(&argv, "--");
+    strv_push(&argv, o->host);
+    strv_push(&argv, remote);
+
+    /* On a live master of ours the session needs no ssh process; without
+     * one ssh starts it (or removes a stale socket and becomes it). */
+    int rc = 0;
+    if (!sharing || !mux_without_ssh(o) || client_mux_open(t, control, remote) != 1) {
+        t->tap_stderr = true; /* ssh's messages explain a failure (client_tap.c) */
+        rc = client_spawn(t, argv.v);
+    }
+    free(remote);
+    strv_free(&argv);
+    if (rc == 0)
+        rc = client_bootstrap_run(t, boot);
+    return rc;
 }
 
 CONDUIT_API int conduit_open_ssh(conduit_tunnel *t, const struct conduit_ssh_opts *opts)
@@ -243,38 +338,35 @@ CONDUIT_API int conduit_open_ssh(conduit_tunnel *t, const struct conduit_ssh_opt
     if (!o.host || !*o.host)
         return client_fail_usage(t, "No ssh host given");
 
-    struct client_bootstrap boot;
-    char *remote = client_bootstrap_command(t, &o, &boot);
-    if (!remote)
-        return -1;
-    struct strv argv = STRV_INIT;
-    if (o.ssh_command && o.ssh_command[0])
-        strv_push_all(&argv, o.ssh_command);
-    else
-        strv_push(&argv, "ssh");
-    strv_push(&argv, "-T"); /* a terminal would mangle the protocol */
-    push_sharing(&argv, &o);
-    strv_push_all(&argv, o.ssh_args);
-    char number[16];
-    if (o.port) {
-        snprintf(number, sizeof number, "%u", o.port);
-        strv_push(&argv, "-p");
-        strv_push(&argv, number);
+    /* What this host's login shell is, learned by an earlier call, lives
+     * next to the control socket (our private directory). */
+    char *control = control_socket(&o);
+    char *posix_mark = control ? xasprintf("%s.posix", control) : NULL;
+    struct stat st;
+    bool direct = posix_mark && lstat(posix_mark, &st) == 0 && S_ISREG(st.st_mode);
+    int rc;
+    for (;;) {
+        struct client_bootstrap boot;
+        rc = open_attempt(t, &o, control, direct, &boot);
+        if (rc == 0 && !direct && boot.posix_login && posix_mark) {
+            int fd = open(posix_mark, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+            if (fd >= 0)
+                close(fd);
+        }
+        /* The login shell changed since we learned it (or it is no POSIX
+         * sh after all): forget it and start over the portable way.  A
+         * connection that failed (ssh's 255) is not retried. */
+        bool retry = rc < 0 && direct &&
+                     (boot.shell_refused ||
+                      (!boot.seen_line && t->reaped && t->exit_status != 255));
+        client_bootstrap_free(&boot);
+        if (!retry)
+            break;
+        unlink(posix_mark);
+        client_reset(t);
+        direct = false;
     }
-    if (o.user && *o.user) {
-        strv_push(&argv, "-l");
-        strv_push(&argv, o.user);
-    }
-    strv_push(&argv, "--");
-    strv_push(&argv, o.host);
-    strv_push(&argv, remote);
-    free(remote);
-
-    t->tap_stderr = true; /* ssh's messages explain a failure (client_tap.c) */
-    int rc = client_spawn(t, argv.v);
-    if (rc == 0)
-        rc = client_bootstrap_run(t, &boot);
-    strv_free(&argv);
-    client_bootstrap_free(&boot);
+    free(posix_mark);
+    free(control);
     return rc;
 }

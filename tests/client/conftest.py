@@ -63,10 +63,20 @@ def module_user():
         yield user
 
 
+def forget_login_shells(runtime_dir):
+    """Remove the marks with which conduit remembers POSIX login shells."""
+    path = os.path.join(runtime_dir, "conduit")
+    for name in os.listdir(path) if os.path.isdir(path) else []:
+        if name.endswith(".posix"):
+            os.unlink(os.path.join(path, name))
+
+
 @pytest.fixture
 def user(module_user, sshd, runtime_dir):
-    """The throwaway user, with an empty home and no shared connection."""
+    """The throwaway user, with an empty home, no shared connection, and
+    nothing learned about its login shell."""
     stop_masters(runtime_dir)
+    forget_login_shells(runtime_dir)
     module_user.wipe_home()
     return module_user
 
@@ -75,9 +85,10 @@ def user(module_user, sshd, runtime_dir):
 def conduit(sshd, dispatchers, runtime_dir):
     """conduit(login, *args, flags=(), setenv={}, env={}, check=None, input=b""):
     `conduit [flags] ssh://login@127.0.0.1:PORT args...` as a process; the
-    remote session gets the setenv variables."""
+    remote session gets the setenv variables.  With background=True it is
+    started and its subprocess.Popen returned (stdout and stderr piped)."""
     def run(login, *args, flags=(), setenv=None, env=None, check=None, input=b"",  # pylint: disable=redefined-builtin
-            timeout=120):
+            timeout=120, background=False):
         argv = [CONDUIT]
         settings = list(sshd.settings)
         if setenv:
@@ -89,6 +100,9 @@ def conduit(sshd, dispatchers, runtime_dir):
                         XDG_RUNTIME_DIR=runtime_dir)
         full_env.pop("CONDUIT_REMOTE_DISPATCHER", None)
         full_env.update(env or {})
+        if background:
+            return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,  # pylint: disable=consider-using-with
+                                    stderr=subprocess.PIPE, env=full_env)
         proc = subprocess.run(argv, input=input, capture_output=True, env=full_env,
                               timeout=timeout, check=False)
         if check is not None:

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import DISPATCHER
-from sshd import host_arch, make_dispatcher_dir, sudoers
+from sshd import host_arch, make_dispatcher_dir, stop_masters, sudoers
 
 ARCH = host_arch()
 WHERE = ["run", "--", "sh", "-c", "readlink /proc/$PPID/exe"]
@@ -139,6 +139,60 @@ def test_login_shell_chatter_is_skipped(conduit, user):
         with open(os.path.join(user.home, ".bashrc"), "w", encoding="utf-8") as f:
             f.write("echo 'welcome from .bashrc'\n")
         assert conduit(user.name, "whoami", check=0).stdout.decode() == f"{user.name}\n"
+    finally:
+        subprocess.run(["usermod", "--shell", "/bin/sh", user.name], check=True)
+
+
+def test_a_posix_login_shell_runs_the_program_itself(conduit, user, scratch, runtime_dir):
+    shells = os.path.join(scratch, f"shells-{os.getpid()}")
+    os.makedirs(shells, exist_ok=True)
+    log = os.path.join(user.home, "commands")
+
+    def login_shell(name, body):
+        """The user's login shell: logs how each command starts, then body."""
+        path = os.path.join(shells, name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("#!/bin/sh\nprintf '%.16s\\n' \"$2\" >>\"$HOME/commands\"\n" + body + "\n")
+        os.chmod(path, 0o755)
+        subprocess.run(["usermod", "--shell", path, user.name], check=True)
+        stop_masters(runtime_dir)  # a connection keeps the shell it logged in with
+
+    def commands():
+        with open(log, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        os.unlink(log)
+        return lines
+
+    def marks():
+        return [n for n in os.listdir(os.path.join(runtime_dir, "conduit"))
+                if n.startswith(user.name + "@") and n.endswith(".posix")]
+
+    wrapped, direct = "exec /bin/sh -c ", "set -- - " + ARCH + ":"
+    try:
+        # Named sh: the first contact learns that it is a POSIX sh, later
+        # ones let it run the program (through ssh, then on the master).
+        login_shell("sh", 'exec /bin/sh "$@"')
+        assert conduit(user.name, "whoami", check=0).stdout.decode() == f"{user.name}\n"
+        assert commands() == [wrapped] and len(marks()) == 1
+        assert conduit(user.name, "whoami", check=0).stdout.decode() == f"{user.name}\n"
+        assert conduit(user.name, "whoami", flags=("--no-reuse",), check=0).returncode == 0
+        assert [c[:len(direct)] for c in commands()] == [direct, direct]
+        # The shell changed to one that cannot run it: that call starts over
+        # through /bin/sh, and the knowledge is gone.
+        login_shell("fish", 'case $2 in "set -- "*) echo "fish: no" >&2; exit 127;; esac\n'
+                            'exec /bin/sh "$@"')
+        assert conduit(user.name, "whoami", check=0).stdout.decode() == f"{user.name}\n"
+        assert [c[:len(direct)] for c in commands()] == [direct, wrapped[:len(direct)]]
+        assert marks() == []
+        assert conduit(user.name, "whoami", check=0).returncode == 0
+        assert commands() == [wrapped]
+        # A shell named sh that splits words otherwise: the program notices
+        # before doing anything, and the call starts over too.
+        login_shell("sh", 'exec /bin/sh -c "IFS=x; $2"')
+        assert conduit(user.name, "whoami", check=0).returncode == 0
+        assert commands() == [wrapped] and len(marks()) == 1
+        assert conduit(user.name, "whoami", check=0).stdout.decode() == f"{user.name}\n"
+        assert [c[:len(direct)] for c in commands()] == [direct, wrapped[:len(direct)]]
     finally:
         subprocess.run(["usermod", "--shell", "/bin/sh", user.name], check=True)
 

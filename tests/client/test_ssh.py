@@ -9,7 +9,9 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
+import threading
 import time
 
 from conftest import CONDUIT, DISPATCHER
@@ -103,8 +105,10 @@ def connection(conduit, user, **kw):
 
 
 def sockets(runtime_dir):
+    """The control sockets (not what conduit learned about login shells)."""
     path = os.path.join(runtime_dir, "conduit")
-    return sorted(os.listdir(path)) if os.path.isdir(path) else []
+    return sorted(name for name in os.listdir(path) if not name.endswith(".posix")) \
+        if os.path.isdir(path) else []
 
 
 def test_consecutive_calls_share_a_connection(conduit, user, runtime_dir, sshd):
@@ -295,3 +299,106 @@ def test_connection_refused(sshd, dispatchers, runtime_dir):
     last, _ = failing(sshd, dispatchers, runtime_dir, *sshd.settings, port=port)
     assert last == (f"conduit: cannot open a tunnel to root@127.0.0.1: Connection refused by "
                     f"127.0.0.1 port {port}: no ssh server listens there")
+
+
+# ---- sessions on a live master without ssh ---------------------------------
+
+def children(pid):
+    """The command names of pid's child processes."""
+    names = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as f:
+            for child in f.read().split():
+                try:
+                    with open(f"/proc/{child}/comm", encoding="utf-8") as comm:
+                        names.append(comm.read().strip())
+                except OSError:
+                    pass
+    return names
+
+
+def children_while_running(conduit, user, flags=()):
+    """The children of a conduit whose remote command is running (it waits
+    for a witness file the command makes in the user's home)."""
+    witness = os.path.join(user.home, "running")
+    proc = conduit(user.name, "run", "--", "sh", "-c", "touch running; sleep 2",
+                   flags=flags, background=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not os.path.exists(witness) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.01)
+        names = children(proc.pid)
+    finally:
+        out, err = proc.communicate(timeout=60)
+        os.unlink(witness)
+    assert proc.returncode == 0, (out, err)
+    return names
+
+
+def test_call_on_a_live_master_starts_no_ssh(conduit, user):
+    first = connection(conduit, user)  # leaves the master behind
+    assert children_while_running(conduit, user) == []
+    # The same call without sharing does have ssh as its child.
+    assert children_while_running(conduit, user, flags=("--no-reuse",)) == ["ssh"]
+    # And the session ran on the master's connection.
+    assert connection(conduit, user) == first
+
+
+def test_exit_status_and_stderr_through_the_master(conduit, user, scratch, sshd):
+    first = connection(conduit, user)
+    # The remote command's stderr is ours when not captured.
+    proc = conduit(user.name, "run", "--no-capture", "--", "sh", "-c",
+                   "echo to-stderr >&2; echo to-stdout", check=0)
+    assert proc.stdout == b"" and b"to-stderr\n" in proc.stderr and b"to-stdout\n" in proc.stderr
+    # A dispatcher that ends at once: its stderr and its exit status (from
+    # the master's exit message) come through.
+    fake = os.path.join(scratch, "exits-7")
+    with open(fake, "w", encoding="utf-8") as f:
+        f.write("#!/bin/sh\necho going away >&2\nexit 7\n")
+    os.chmod(fake, 0o755)
+    proc = conduit(user.name, "ping", flags=("--dispatcher", fake), check=3)
+    assert proc.stderr.decode() == (
+        "going away\n"
+        f"conduit: cannot open a tunnel to ssh://{user.name}@127.0.0.1:{sshd.port}: "
+        "Unexpected EOF in data stream (the dispatcher exited with status 7)\n")
+    assert connection(conduit, user) == first
+
+
+def test_a_socket_that_is_no_master_falls_back(conduit, user, runtime_dir):
+    first = connection(conduit, user)
+    [name] = sockets(runtime_dir)
+    path = os.path.join(runtime_dir, "conduit", name)
+    subprocess.run(["ssh", "-S", path, "-O", "exit", "x"], capture_output=True, check=False,
+                   timeout=30)
+    # Something listens there but hangs up at once.
+    accepted = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        for _ in range(100):
+            try:
+                listener.bind(path)
+                break
+            except OSError:  # the master is still removing its socket
+                time.sleep(0.05)
+        listener.listen(8)
+
+        def hang_up():
+            while True:
+                try:
+                    peer, _ = listener.accept()
+                except OSError:
+                    return
+                accepted.append(1)
+                peer.close()
+        thread = threading.Thread(target=hang_up, daemon=True)
+        thread.start()
+        second = connection(conduit, user)
+        listener.shutdown(socket.SHUT_RDWR)
+    thread.join(10)
+    assert second != first and accepted
+    # A stale file in its place: ssh takes the place over again.
+    os.unlink(path)
+    with open(path, "w", encoding="ascii"):
+        pass
+    third = connection(conduit, user)
+    assert third != first

@@ -269,6 +269,24 @@ def test_ssh_sends_the_dispatcher_and_shares_the_connection(ssh_user):
         assert t.getenv('SSH_CONNECTION') != first
 
 
+def test_ssh_session_on_a_live_master_has_no_process(ssh_user):
+    _, _, open_tunnel = ssh_user
+    with open_tunnel() as t:  # ssh, which leaves the master behind
+        assert t.pid > 0
+    # Later sessions are opened on the master itself: no process here, and
+    # the exit status is the one the master reports.
+    t = open_tunnel()
+    assert t.pid == -1
+    t.ping()
+    assert t.close() == 0
+    t = open_tunnel()
+    with pytest.raises(TunnelError) as e:
+        t.run(['sh', '-c', 'kill -9 $PPID'])  # the dispatcher is the parent
+    # Killed by a signal: no exit status, 255 as ssh would exit.
+    assert (str(e.value), e.value.exit_status) == ('Unexpected EOF in data stream', 255)
+    t.close()
+
+
 def test_ssh_sudo(ssh_user):
     user, _, open_tunnel = ssh_user
     with sudoers(f'{user.name} ALL=(ALL) NOPASSWD: ALL'):

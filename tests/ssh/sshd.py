@@ -205,5 +205,7 @@ def stop_masters(runtime_dir: str) -> None:
     (its XDG_RUNTIME_DIR)."""
     sockets = os.path.join(runtime_dir, "conduit")
     for name in os.listdir(sockets) if os.path.isdir(sockets) else []:
+        if name.endswith(".posix"):  # what conduit learned of a login shell
+            continue
         subprocess.run(["ssh", "-S", os.path.join(sockets, name), "-O", "exit", "x"],
                        capture_output=True, check=False, timeout=30)
