@@ -39,6 +39,11 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* After getopt_long failed: names the offending argument. */
 int cli_bad_option(const char *cmd, char **argv);
 
+int cmd_run(struct cli *c, int argc, char **argv);
+/* run's options, for the help texts. */
+extern const char cli_run_options_help[];
+/* True when a lone run argument is a command line for sh. */
+bool cli_is_shell_line(const char *arg);
 int cmd_stat(struct cli *c, int argc, char **argv);
 int cmd_upload(struct cli *c, int argc, char **argv);
 int cmd_download(struct cli *c, int argc, char **argv);

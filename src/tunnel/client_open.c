@@ -90,11 +90,23 @@ int client_spawn(conduit_tunnel *t, char *const argv[])
     sigset_t reset;
     runner_signals_to_reset(&reset, false);
     sigaddset(&reset, SIGPIPE);
+    /* An ignored SIGINT or SIGQUIT is blocked as well: a caller that keeps
+     * a terminal's Ctrl-C from its tunnel (conduit run forwards it to the
+     * command instead) must also keep it from ssh as a multiplexing
+     * client, which catches them whatever it inherits. */
+    sigset_t blocked;
+    sigemptyset(&blocked);
+    const int terminal_signals[] = {SIGINT, SIGQUIT};
+    for (size_t i = 0; i < sizeof terminal_signals / sizeof *terminal_signals; i++) {
+        struct sigaction sa;
+        if (sigaction(terminal_signals[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+            sigaddset(&blocked, terminal_signals[i]);
+    }
     /* Blocking ends: the client writes and reads in turn.  stderr stays
      * the caller's, where ssh and the dispatcher report. */
     struct runner_spec spec = {.argv = argv, .in = RUNNER_PIPE, .out = RUNNER_PIPE,
                                .err = RUNNER_KEEP, .blocking_pipes = true,
-                               .reset_signals = &reset};
+                               .reset_signals = &reset, .blocked_signals = &blocked};
     struct runner_child child;
     struct runner_failure fail;
     if (runner_spawn(&spec, &child, &fail) < 0)
