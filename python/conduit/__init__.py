@@ -10,7 +10,8 @@ from typing import Any
 
 from ._version import __version__
 
-__all__ = ['Tunnel', 'CompletedRemoteCommand', 'StatResult', 'UserEntry', 'GroupEntry']
+__all__ = ['Tunnel', 'CompletedRemoteCommand', 'StatResult', 'UserEntry', 'GroupEntry',
+           'RemoteProcess', 'StreamResult']
 
 
 def __getattr__(name: str) -> Any:
