@@ -212,6 +212,9 @@ int client_spawn(conduit_tunnel *t, char *const argv[]);
  * t->exit_status. */
 void client_reap(conduit_tunnel *t);
 
+/* The size asked for the pipes to the tunnel's process. */
+#define CLIENT_PIPE_SIZE (1024 * 1024)
+
 /* How long a dispatcher may take to exit after Exit / EOF before it is
  * killed. */
 #define CLIENT_EXIT_GRACE_MS 2000

@@ -34,7 +34,9 @@
 
 extern char **environ;
 
-#define IO_CHUNK (64 * 1024)
+#define IO_CHUNK (128 * 1024)
+/* The size asked for the command's pipes: fewer wake-ups on bulk output. */
+#define CHILD_PIPE_SIZE (1024 * 1024)
 /* Tunnel output buffered before the child's output is left in its pipes. */
 #define OUTPUT_LIMIT (256 * 1024)
 /* Child input buffered before the tunnel is no longer read. */
@@ -487,6 +489,10 @@ static int run_child(struct run *r, struct dispatch_command *c, struct runner_fa
         r->out_fd = ch.pty_fd;
         r->in_fd = fcntl(ch.pty_fd, F_DUPFD_CLOEXEC, 3);
     }
+    const int pipes[] = {ch.in_fd, ch.out_fd, ch.err_fd};
+    for (size_t i = 0; i < sizeof pipes / sizeof *pipes; i++)
+        if (pipes[i] >= 0)
+            fcntl(pipes[i], F_SETPIPE_SZ, CHILD_PIPE_SIZE);
     r->chunk = xmalloc(IO_CHUNK);
     loop_timer_init(&r->timeout, on_timeout, r);
     loop_timer_init(&r->kill_timer, on_kill_timer, r);
