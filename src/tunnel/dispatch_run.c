@@ -69,6 +69,7 @@ struct run {
     bool timed_out;
     bool terminating; /* TERM sent to the group */
     bool fatal;       /* a protocol error (logged) */
+    int killed_by;    /* a signal that ends the dispatcher after the command */
     size_t need;      /* bytes the next tunnel packet needs in d->in */
     long long grace_ms;
     struct loop_timer timeout, kill_timer, exit_poll;
@@ -114,6 +115,36 @@ static void client_gone(struct run *r)
     r->hangup = true;
     buf_clear(&r->d->out);
     terminate(r);
+}
+
+/* A signal to the dispatcher itself (own_signals): the command goes
+ * first, then we follow by the same signal (serve's end). */
+static const int ending_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+
+static void on_ending_signal(struct loop *l, int signo, void *arg)
+{
+    (void)l;
+    struct run *r = arg;
+    if (!r->killed_by)
+        r->killed_by = signo;
+    r->hangup = true;
+    buf_clear(&r->d->out);
+    terminate(r);
+}
+
+static void take_signals(struct run *r, bool take)
+{
+    if (!r->d->own_signals)
+        return;
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof ending_signals / sizeof *ending_signals; i++) {
+        sigaddset(&set, ending_signals[i]);
+        if (take)
+            loop_signal(r->l, ending_signals[i], on_ending_signal, r);
+    }
+    if (!take)
+        sigprocmask(SIG_UNBLOCK, &set, NULL); /* one that came late acts now */
 }
 
 /* ---- the child's output ---- */
@@ -508,6 +539,7 @@ static int run_child(struct run *r, struct dispatch_command *c, struct runner_fa
         loop_watch(r->l, r->out_fd, 0, on_output, r);
     if (r->err_fd >= 0)
         loop_watch(r->l, r->err_fd, 0, on_output, r);
+    take_signals(r, true);
     r->in_flags = save_nonblock(d->in_fd);
     if (d->in_fd >= 0)
         loop_watch(r->l, d->in_fd, 0, on_tunnel_readable, r);
@@ -547,6 +579,12 @@ static void serve(struct run *r)
         loop_unwatch(r->l, d->out_fd);
     restore_flags(d->in_fd, r->in_flags);
     restore_flags(d->out_fd, r->out_flags);
+    if (r->killed_by) {
+        /* The command is reaped: now ours, as the signal asked. */
+        signal(r->killed_by, SIG_DFL);
+        raise(r->killed_by);
+    }
+    take_signals(r, false);
     buf_free(&r->to_child);
     free(r->chunk);
     r->chunk = NULL;

@@ -280,3 +280,27 @@ def test_bounded_memory_when_the_client_does_not_read(spawn):
             break
         total += len(p[2])
     assert total == 104857600 and p == ('exited', 0, 0, False)
+
+
+@pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_signalled_dispatcher_ends_the_group_first(disp, sig):
+    """Killed by a signal mid-run, the dispatcher ends and reaps the
+    command's group, then dies of the same signal."""
+    marker = f'sleep 6{uuid.uuid4().int % 1000}.25'
+    disp.send(run_start([f'{marker} & {marker}'], shell=True, stdin=False))
+    assert recv_run(disp)[0] == 'started'
+    deadline = time.monotonic() + 10
+    while len(pgrep(marker)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    disp.proc.send_signal(sig)
+    assert disp.proc.wait(10) == -sig
+    assert not pgrep(marker)
+    # Between runs the signals act as before: at once.
+    d2 = type(disp)()
+    try:
+        assert d2.request('CheckAlive') == ('Ack', {})
+        d2.proc.send_signal(sig)
+        assert d2.proc.wait(10) == -sig
+    finally:
+        if d2.proc.poll() is None:
+            d2.proc.kill()
