@@ -248,21 +248,15 @@ int cmd_run(struct cli *c, int argc, char **argv)
     }
 
     /* The words: a program and its arguments, or a line for sh. */
-    char *line = NULL;
+    struct buf line = BUF_INIT;
     if (shell || (nwords == 1 && cli_is_shell_line(words[0]))) {
-        size_t len = 0;
-        for (int i = 0; i < nwords; i++)
-            len += strlen(words[i]) + 1;
-        line = malloc(len);
-        if (!line)
-            abort();
-        line[0] = '\0';
         for (int i = 0; i < nwords; i++) {
             if (i)
-                strcat(line, " ");
-            strcat(line, words[i]);
+                buf_append_lit(&line, " ");
+            buf_append(&line, words[i], strlen(words[i]));
         }
-        so.shell = line;
+        buf_append_lit0(&line, "");
+        so.shell = (const char *)buf_head(&line);
     } else {
         so.argv = words;
     }
@@ -275,7 +269,7 @@ int cmd_run(struct cli *c, int argc, char **argv)
         in_fd = open(stdin_path, O_RDONLY | O_CLOEXEC);
         if (in_fd < 0) {
             fprintf(stderr, "conduit: run: cannot read %s: %s\n", stdin_path, strerror(errno));
-            free(line);
+            buf_free(&line);
             free(env);
             return EXIT_REMOTE;
         }
@@ -300,7 +294,7 @@ int cmd_run(struct cli *c, int argc, char **argv)
     if (rc) {
         if (in_fd > STDIN_FILENO)
             close(in_fd);
-        free(line);
+        buf_free(&line);
         free(env);
         return rc;
     }
@@ -336,7 +330,7 @@ int cmd_run(struct cli *c, int argc, char **argv)
     sigprocmask(SIG_SETMASK, &old_mask, NULL);
     if (in_fd > STDIN_FILENO)
         close(in_fd);
-    free(line);
+    buf_free(&line);
     free(env);
     return status;
 }
