@@ -70,6 +70,7 @@ struct run {
     bool terminating; /* TERM sent to the group */
     bool fatal;       /* a protocol error (logged) */
     int killed_by;    /* a signal that ends the dispatcher after the command */
+    sigset_t taken;   /* the ending signals the loop holds during the run */
     size_t need;      /* bytes the next tunnel packet needs in d->in */
     long long grace_ms;
     struct loop_timer timeout, kill_timer, exit_poll;
@@ -132,19 +133,30 @@ static void on_ending_signal(struct loop *l, int signo, void *arg)
     terminate(r);
 }
 
+/* Take the ending signals for the run, or give them back.  One that
+ * whoever started us ignores (conduit run keeps a terminal's Ctrl-C from
+ * the tunnel) stays as it is. */
 static void take_signals(struct run *r, bool take)
 {
     if (!r->d->own_signals)
         return;
-    sigset_t set;
-    sigemptyset(&set);
-    for (size_t i = 0; i < sizeof ending_signals / sizeof *ending_signals; i++) {
-        sigaddset(&set, ending_signals[i]);
-        if (take)
-            loop_signal(r->l, ending_signals[i], on_ending_signal, r);
+    if (take) {
+        sigemptyset(&r->taken);
+        for (size_t i = 0; i < sizeof ending_signals / sizeof *ending_signals; i++) {
+            struct sigaction sa;
+            int sig = ending_signals[i];
+            if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+                continue;
+            sigset_t old;
+            sigprocmask(SIG_BLOCK, NULL, &old);
+            if (sigismember(&old, sig))
+                continue;
+            if (loop_signal(r->l, sig, on_ending_signal, r) == 0)
+                sigaddset(&r->taken, sig);
+        }
+    } else {
+        sigprocmask(SIG_UNBLOCK, &r->taken, NULL); /* one that came late acts now */
     }
-    if (!take)
-        sigprocmask(SIG_UNBLOCK, &set, NULL); /* one that came late acts now */
 }
 
 /* ---- the child's output ---- */
