@@ -94,3 +94,46 @@ write('files-huge-upload', ext(0x20, s('/tmp/x') + b'\x00' + huge))
 write('files-huge-path', ext(0x22, huge))
 write('files-response-as-request', ext(0x21, opt(None)) + ext(0x24, b''))
 write('files-unknown-offset', ext(0x3f, b''))
+
+
+# run/1 (src/tunnel/packets.def, "Extensions"): in dry run a run ends at the
+# closing RunInput or the first RunSignal; what may come meanwhile is
+# RunInput, RunSignal, RunResize, and anything else ends the stream.
+EXT = 0x636F6E00
+
+
+def s(v):
+    return struct.pack('>Q', len(v)) + v
+
+
+def run_start(command, shell=False, env=(), pty=False, timeout_ms=0):
+    return (struct.pack('>I', EXT) + struct.pack('>Q', len(command)) + b''.join(s(c) for c in command)
+            + bytes([shell]) + struct.pack('>Q', len(env)) + b''.join(s(e) for e in env)
+            + b'\x01' + b'\x00' * 4 + bytes([pty]) + b'\x01' + s(b'xterm')
+            + struct.pack('>QQQQ', 80, 24, timeout_ms, 0))
+
+
+def run_input(data):
+    return struct.pack('>I', EXT + 2) + s(data)
+
+
+def run_signal(sig):
+    return struct.pack('>Ii', EXT + 4, sig)
+
+
+def run_resize(cols, rows):
+    return struct.pack('>IQQ', EXT + 6, cols, rows)
+
+
+getenv_ext = struct.pack('>I', 22) + s(b'=conduit-extensions')
+write('run-input-and-close', getenv_ext + run_start([b'cat']) + run_input(b'data') + run_resize(100, 40)
+      + run_input(b'') + run_input(b'late') + run_signal(2) + EXIT)
+write('run-shell-signal', run_start([b'sleep 1; echo x'], shell=True, env=[b'A=1'], pty=True,
+                                    timeout_ms=500) + run_signal(15) + EXIT)
+write('run-refused', run_start([b'a', b'b'], shell=True) + run_start([]) + run_start([b'x'], env=[b'=bad'])
+      + EXIT)
+write('run-foreign-request', run_start([b'cat']) + struct.pack('>I', 2))
+write('run-cut-input', run_start([b'cat']) + run_input(b'abcdef')[:9])
+write('run-huge-input', run_start([b'cat']) + struct.pack('>I', EXT + 2) + struct.pack('>Q', 1 << 62))
+write('run-response-as-request', struct.pack('>I', EXT + 1) + struct.pack('>q', 1))
+write('run-unknown-ext', struct.pack('>I', EXT + 0x1f))

@@ -225,11 +225,13 @@ int conduit_run_stream(conduit_tunnel *t, const struct conduit_stream_opts *o,
 int conduit_stream_start(conduit_tunnel *t, const struct conduit_stream_opts *o,
                          conduit_stream **s);
 /* Move input and output for at most timeout_ms (-1: no limit), returning
- * early when wake_fd (>= 0) is readable; wake_fd is never read.  Output is
- * delivered from here.  Returns 1 once the command has ended (or its start
- * was refused: conduit_stream_end says which), 0 when the time is up or
- * wake_fd woke it, -1 when the tunnel broke (conduit_error).  EINTR is
- * returned as 0. */
+ * early when wake_fd (>= 0) is readable (wake_fd is never read) and, with
+ * an output callback, after a round that delivered output (so a caller
+ * that queues it sees it in bounded pieces).  Output is delivered from
+ * here.  Returns 1 once the command has ended (or its start was refused:
+ * conduit_stream_end says which), 0 when the time is up, wake_fd woke it,
+ * output came, or a signal interrupted it; -1 when the tunnel broke
+ * (conduit_error). */
 int conduit_stream_step(conduit_stream *s, int timeout_ms, int wake_fd);
 /* Send signal sig to the command's process group (ignored once it has
  * ended).  Returns 0, or -1 (a usage error in the fallback, where a

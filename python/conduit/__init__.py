@@ -11,7 +11,7 @@ from typing import Any
 from ._version import __version__
 
 __all__ = ['Tunnel', 'CompletedRemoteCommand', 'StatResult', 'UserEntry', 'GroupEntry',
-           'UploadResult', 'UnsupportedError']
+           'UploadResult', 'UnsupportedError', 'RemoteProcess', 'StreamResult']
 
 
 def __getattr__(name: str) -> Any:

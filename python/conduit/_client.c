@@ -23,7 +23,7 @@ conduit_tunnel *pytunnel_claim(struct pytunnel *self)
 /* A list of str (or path-like) as a NULL-terminated char* array whose
  * strings live in *held (a list of bytes).  None gives NULL.  Returns 0, or
  * -1 with an exception. */
-static int fs_list(PyObject *obj, const char *what, PyObject **held, char ***out)
+int pyclient_fs_list(PyObject *obj, const char *what, PyObject **held, char ***out)
 {
     *held = NULL;
     *out = NULL;
@@ -54,7 +54,7 @@ static int fs_list(PyObject *obj, const char *what, PyObject **held, char ***out
 }
 
 /* A str or path-like as a C string held in *held (None: NULL). */
-static int fs_string(PyObject *obj, PyObject **held, const char **out)
+int pyclient_fs_string(PyObject *obj, PyObject **held, const char **out)
 {
     *held = NULL;
     *out = NULL;
@@ -94,7 +94,7 @@ static int tunnel_init(struct pytunnel *self, PyObject *args, PyObject *kwargs)
     struct conduit_ssh_opts o = CONDUIT_SSH_OPTS_INIT;
     int result = -1;
     if (argv_obj != Py_None) {
-        if (fs_list(argv_obj, "argv must be a list of str", &argv_held, &argv) < 0)
+        if (pyclient_fs_list(argv_obj, "argv must be a list of str", &argv_held, &argv) < 0)
             goto out;
         if (!argv[0]) {
             PyErr_SetString(PyExc_ValueError, "argv must not be empty");
@@ -103,18 +103,18 @@ static int tunnel_init(struct pytunnel *self, PyObject *args, PyObject *kwargs)
     } else {
         if (PyUnicode_Check(dispatcher_obj) || PyBytes_Check(dispatcher_obj)) {
             PyObject *one = PyTuple_Pack(1, dispatcher_obj);
-            int rc = one ? fs_list(one, "", &disp_held, &dispatcher) : -1;
+            int rc = one ? pyclient_fs_list(one, "", &disp_held, &dispatcher) : -1;
             Py_XDECREF(one);
             if (rc < 0)
                 goto out;
-        } else if (fs_list(dispatcher_obj, "dispatcher must be a str or a list of str",
+        } else if (pyclient_fs_list(dispatcher_obj, "dispatcher must be a str or a list of str",
                            &disp_held, &dispatcher) < 0) {
             goto out;
         }
-        if (fs_list(args_obj, "ssh_args must be a list of str", &args_held, &ssh_args) < 0 ||
-            fs_string(host_obj, &host_held, &o.host) < 0 ||
-            fs_string(user_obj, &user_held, &o.user) < 0 ||
-            fs_string(dir_obj, &dir_held, &o.dispatcher_dir) < 0)
+        if (pyclient_fs_list(args_obj, "ssh_args must be a list of str", &args_held, &ssh_args) < 0 ||
+            pyclient_fs_string(host_obj, &host_held, &o.host) < 0 ||
+            pyclient_fs_string(user_obj, &user_held, &o.user) < 0 ||
+            pyclient_fs_string(dir_obj, &dir_held, &o.dispatcher_dir) < 0)
             goto out;
         o.port = port;
         o.ssh_args = ssh_args;
@@ -215,6 +215,9 @@ static PyMethodDef tunnel_methods[] = {
     METHOD("download", pyclient_download, METH_VARARGS, "download(path) -> bytes"),
     METHOD("download_fd", pyclient_download_fd, METH_VARARGS,
            "download_fd(path, fd) -> size: stream the file into fd"),
+    METHOD("stream", pyclient_stream_start, METH_VARARGS | METH_KEYWORDS,
+           "stream(command, shell=, env=, input=, stdin_fd=, user=, group=, umask=, cwd=,"
+           " pty=, term=, cols=, rows=, timeout_ms=, grace_ms=) -> Stream (run/1)"),
     {NULL, NULL, 0, NULL},
 };
 
@@ -252,7 +255,7 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__client(void)
 {
-    if (PyType_Ready(&tunnel_type) < 0)
+    if (PyType_Ready(&tunnel_type) < 0 || PyType_Ready(&pystream_type) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m)

@@ -23,6 +23,13 @@ struct pytunnel {
 conduit_tunnel *pytunnel_claim(struct pytunnel *self);
 static inline void pytunnel_unclaim(struct pytunnel *self) { self->busy = false; }
 
+/* A list of str (or path-likes) as a NULL-terminated char* array whose
+ * strings live in *held (a list of bytes); None gives NULL.  Returns 0, or
+ * -1 with an exception (_client.c). */
+int pyclient_fs_list(PyObject *obj, const char *what, PyObject **held, char ***out);
+/* A str or path-like as a C string held in *held (None: NULL). */
+int pyclient_fs_string(PyObject *obj, PyObject **held, const char **out);
+
 /* ---- errors (client_errors.c) ---- */
 
 /* The exception object for e, made by the factory that conduit/tunnel.py
@@ -51,5 +58,12 @@ PyObject *pyclient_download(struct pytunnel *self, PyObject *args);
 PyObject *pyclient_upload_fd(struct pytunnel *self, PyObject *args);
 PyObject *pyclient_put_fd(struct pytunnel *self, PyObject *args, PyObject *kwargs);
 PyObject *pyclient_download_fd(struct pytunnel *self, PyObject *args);
+
+/* ---- streaming runs (client_stream.c) ---- */
+
+/* conduit._client.Stream: one run/1 command in progress on a claimed
+ * tunnel. */
+extern PyTypeObject pystream_type;
+PyObject *pyclient_stream_start(struct pytunnel *self, PyObject *args, PyObject *kwargs);
 
 #endif

@@ -9,12 +9,14 @@ Every blocking call releases the GIL.
 
 from __future__ import annotations
 
+import collections
 import os
 import re
+import signal as _signal
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 from . import _client
 from ._locate import find_dispatcher
@@ -29,6 +31,83 @@ class CompletedRemoteCommand:
     stdout: Optional[bytes]
     stderr: Optional[bytes]
     returncode: int
+
+
+@dataclass
+class StreamResult:
+    """How a streaming run ended.  returncode is as sh reports it (the exit
+    status, 128+N when signal N ended the command, 127 not found, 126 not
+    executable); signal is N or 0; timed_out when the timeout ended it;
+    pid is the remote process id (0 when none started)."""
+    returncode: int
+    signal: int
+    timed_out: bool
+    pid: int
+
+
+class RemoteProcess:
+    """A remote command whose output streams while it runs (Tunnel.stream).
+
+    Iterate over it for (fd, bytes) chunks in the order the dispatcher read
+    them (fd 1 stdout, 2 stderr; with a pty all is fd 1).  When the
+    iteration ends, .result holds the StreamResult.  signal() and resize()
+    reach the command meanwhile.  Leaving a `with` block waits for the end
+    (after an exception, the command is sent SIGTERM first); a
+    RemoteProcess dropped before its end kills the command (SIGKILL).  The tunnel
+    serves nothing else until the run has ended.  Blocking waits release
+    the GIL, and return to Python at least every poll_interval seconds, so
+    a KeyboardInterrupt is seen."""
+
+    def __init__(self, stream: Any, poll_interval: float = 0.2):
+        self._stream = stream
+        self._pending: collections.deque[tuple[int, bytes]] = collections.deque()
+        self._done = False
+        self._poll_ms = max(1, int(poll_interval * 1000))
+        self.result: Optional[StreamResult] = None
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        return self
+
+    def __next__(self) -> tuple[int, bytes]:
+        while not self._pending:
+            if self._done:
+                self._finish()
+                raise StopIteration
+            self._done, chunks = self._stream.step(self._poll_ms)
+            self._pending.extend(chunks)
+        return self._pending.popleft()
+
+    def _finish(self) -> StreamResult:
+        if self.result is None:
+            self.result = StreamResult(*self._stream.end())
+        return self.result
+
+    def signal(self, sig: int) -> None:
+        """Sends sig to the remote command's process group."""
+        if self.result is None:
+            self._stream.signal(sig)
+
+    def resize(self, cols: int, rows: int) -> None:
+        """The pty's new size (the command gets SIGWINCH)."""
+        if self.result is None:
+            self._stream.resize(cols, rows)
+
+    def wait(self, on_output: Optional[Callable[[int, bytes], None]] = None) -> StreamResult:
+        """Consumes the rest of the output (passed to on_output, else
+        dropped) and returns the StreamResult."""
+        for fd, data in self:
+            if on_output:
+                on_output(fd, data)
+        return self._finish()
+
+    def __enter__(self) -> 'RemoteProcess':
+        return self
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        if self.result is None:
+            if exc_type is not None:
+                self.signal(_signal.SIGTERM)
+            self.wait()
 
 
 @dataclass(slots=True)
@@ -278,15 +357,78 @@ class Tunnel:
     def run(self, command: list[str], input: Optional[bytes] = None,  # pylint: disable=redefined-builtin
             capture_output: bool = True, check: bool = True, user: Optional[str] = None,
             group: Optional[str] = None, umask: Optional[str] = None,
-            cwd: Optional[str] = None) -> CompletedRemoteCommand:
-        """Runs command remotely; CalledProcessError if check and it fails."""
-        stdout, stderr, returncode = self._tunnel.run(command, input, capture_output, user,
-                                                      group, umask, cwd)
+            cwd: Optional[str] = None, timeout: Optional[float] = None) -> CompletedRemoteCommand:
+        """Runs command remotely; CalledProcessError if check and it fails.
+
+        With timeout (seconds), the command's process group gets TERM after
+        that long (KILL 2 s later) and subprocess.TimeoutExpired is raised
+        with the output so far; returncode is then as sh reports it (128+N
+        for signal N).  A timeout needs conduit's dispatcher (run/1)."""
+        if timeout is not None:
+            if not capture_output:
+                raise ValueError("timeout needs capture_output")
+            out: list[bytes] = []
+            err: list[bytes] = []
+            with self.stream(command, input=input, user=user, group=group, umask=umask,
+                             cwd=cwd, timeout=timeout) as proc:
+                for fd, data in proc:
+                    (err if fd == 2 else out).append(data)
+            res = proc.result
+            assert res is not None
+            stdout, stderr = b''.join(out), b''.join(err)
+            if res.timed_out:
+                raise subprocess.TimeoutExpired(command, timeout, output=stdout, stderr=stderr)
+            returncode = -res.signal if res.signal else res.returncode
+        else:
+            stdout, stderr, returncode = self._tunnel.run(command, input, capture_output, user,
+                                                          group, umask, cwd)
         result = CompletedRemoteCommand(stdout=stdout, stderr=stderr, returncode=returncode)
         if check and returncode != 0:
             raise subprocess.CalledProcessError(returncode=returncode, cmd=command,
                                                 output=stdout, stderr=stderr)
         return result
+
+    def stream(self, command: Union[str, Sequence[str]],
+               input: Union[None, bytes, int, Any] = None,  # pylint: disable=redefined-builtin
+               env: Optional[dict[str, str]] = None, user: Optional[str] = None,
+               group: Optional[str] = None, umask: Optional[str] = None,
+               cwd: Optional[str] = None, pty: bool = False, term: Optional[str] = None,
+               size: Optional[tuple[int, int]] = None, timeout: Optional[float] = None,
+               grace: Optional[float] = None, poll_interval: float = 0.2) -> RemoteProcess:
+        """Starts command with its output streaming: a RemoteProcess to
+        iterate for (fd, bytes) chunks, its StreamResult in .result at the
+        end.  command is a list (a program and its arguments) or a str (a
+        line for the remote /bin/sh -c).  input: bytes, or a readable file
+        descriptor (int or an object with fileno()) read to its end while
+        the command runs, or None for no input.  env adds variables; pty
+        runs it on a pseudo-terminal of size (cols, rows) with TERM=term;
+        timeout (seconds) ends its process group with TERM, then KILL
+        grace seconds later (default 2).  Needs conduit's dispatcher (run/1)
+        for streaming; with the original one the run falls back to
+        ProcessRun (output at the end; no pty, no timeout)."""
+        shell = isinstance(command, (str, bytes))
+        stdin_fd, data = -1, None
+        if isinstance(input, int):
+            stdin_fd = input
+        elif input is not None and hasattr(input, 'fileno'):
+            stdin_fd = input.fileno()
+        else:
+            data = input
+        cols, rows = size or (0, 0)
+        stream = self._tunnel.stream(
+            command, shell=shell, env=[f"{k}={v}" for k, v in (env or {}).items()] or None,
+            input=data, stdin_fd=stdin_fd, user=user, group=group, umask=umask, cwd=cwd,
+            pty=pty, term=term, cols=cols, rows=rows,
+            timeout_ms=0 if timeout is None else max(1, int(timeout * 1000)),
+            grace_ms=0 if grace is None else max(1, int(grace * 1000)))
+        return RemoteProcess(stream, poll_interval)
+
+    def run_stream(self, command: Union[str, Sequence[str]],
+                   on_output: Callable[[int, bytes], None], **kwargs: Any) -> StreamResult:
+        """stream() with a callback: on_output(fd, data) for each chunk as it
+        arrives; returns the StreamResult.  kwargs as for stream()."""
+        with self.stream(command, **kwargs) as proc:
+            return proc.wait(on_output)
 
     def stat(self, path: str, follow_links: bool = False,
              sha512sum: bool = False) -> Optional[StatResult]:

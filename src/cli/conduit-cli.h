@@ -45,6 +45,10 @@ const char *cli_command_help(const char *name);
 /* After getopt_long failed: names the offending argument. */
 int cli_bad_option(const char *cmd, char **argv);
 
+int cmd_run(struct cli *c, int argc, char **argv);
+/* run's options, for the help texts. */
+/* True when a lone run argument is a command line for sh. */
+bool cli_is_shell_line(const char *arg);
 int cmd_stat(struct cli *c, int argc, char **argv);
 int cmd_upload(struct cli *c, int argc, char **argv);
 int cmd_download(struct cli *c, int argc, char **argv);

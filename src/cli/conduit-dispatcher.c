@@ -73,6 +73,7 @@ int main(int argc, char **argv)
 
     struct dispatcher d;
     dispatcher_init(&d, 0, 1);
+    d.own_signals = true;
     int rc = dispatcher_run(&d);
     dispatcher_free(&d);
     return rc;

@@ -42,8 +42,10 @@ static const char usage_text[] =
     "\n"
     "Commands ('conduit TARGET COMMAND --help' for each):\n"
     "  ping                       check that the dispatcher answers\n"
-    "  run [--user U] [--group G] [--umask M] [--cwd D] [--stdin FILE] [--no-capture]\n"
-    "      -- CMD [ARG...]        run CMD (no shell); exit with its status\n"
+    "  run [-t] [--timeout SECS] [--sh] [OPTIONS] [--] CMD [ARG...]\n"
+    "                             run CMD, its output and input streamed; one\n"
+    "                             argument with shell syntax runs through /bin/sh -c\n"
+    "                             (conduit TARGET run --help); exit with its status\n"
     "  stat [--follow] [--sha512] [--sha512sum] [--json] PATH...\n"
     "                             file type, mode, owner, size, times (and SHA-512)\n"
     "  upload [-r] [--mode M] [--owner U] [--group G] [--force] [--check] [--diff]\n"
@@ -77,7 +79,8 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 success; 1 the operation failed (remote error, or a local\n"
     "file error); 2 usage error; 3 the tunnel could not be opened or broke.\n"
-    "run exits with the remote command's status (128+N when signal N killed it).\n";
+    "run exits with the remote command's status (128+N when signal N killed it,\n"
+    "127 not found, 126 not executable), 124 after --timeout.\n";
 
 int cli_usage_error(const char *fmt, ...)
 {
@@ -257,87 +260,6 @@ static int cmd_ping(struct cli *c, int argc, char **argv)
         return cli_report(c, "ping");
     printf("ok: %s answered in %.3f ms\n", c->target, now_ms() - start);
     return EXIT_OK;
-}
-
-/* The whole content of path ('-': our stdin) in memory: the protocol sends
- * a process's stdin in one packet. */
-static int read_whole(const char *path, uint8_t **data, size_t *len)
-{
-    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    struct buf b = BUF_INIT;
-    int rc = fdio_read_all(fd, &b, SIZE_MAX);
-    int e = errno;
-    if (fd != STDIN_FILENO)
-        close(fd);
-    if (rc < 0) {
-        buf_free(&b);
-        errno = e;
-        return -1;
-    }
-    *data = buf_steal(&b, len);
-    return 0;
-}
-
-static int cmd_run(struct cli *c, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"user", required_argument, NULL, 'u'},  {"group", required_argument, NULL, 'g'},
-        {"umask", required_argument, NULL, 'm'}, {"cwd", required_argument, NULL, 'C'},
-        {"stdin", required_argument, NULL, 'i'}, {"no-capture", no_argument, NULL, 'n'},
-        {NULL, 0, NULL, 0},
-    };
-    struct conduit_run_opts ro = {0};
-    const char *stdin_path = NULL;
-    int o;
-    optind = 0;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "+u:g:m:C:i:n", opts, NULL)) != -1) {
-        switch (o) {
-        case 'u': ro.user = optarg; break;
-        case 'g': ro.group = optarg; break;
-        case 'm': ro.umask = optarg; break;
-        case 'C': ro.cwd = optarg; break;
-        case 'i': stdin_path = optarg; break;
-        case 'n': ro.no_capture = true; break;
-        default: return cli_bad_option("run", argv);
-        }
-    }
-    if (optind >= argc)
-        return cli_usage_error("run: no command given");
-    ro.argv = argv + optind;
-    uint8_t *in = NULL;
-    size_t in_len = 0;
-    if (stdin_path) {
-        if (read_whole(stdin_path, &in, &in_len) < 0) {
-            fprintf(stderr, "conduit: run: cannot read %s: %s\n", stdin_path, strerror(errno));
-            return EXIT_REMOTE;
-        }
-        ro.stdin_data = in;
-        ro.stdin_len = in_len;
-    }
-    int rc = cli_open(c);
-    if (rc) {
-        free(in);
-        return rc;
-    }
-    struct conduit_run_result res;
-    rc = conduit_run(c->t, &ro, &res);
-    free(in);
-    if (rc < 0) {
-        char what[512];
-        snprintf(what, sizeof what, "run %s", ro.argv[0]);
-        return cli_report(c, what);
-    }
-    fflush(stdout);
-    if (res.out_len && fdio_write_all(STDOUT_FILENO, res.out, res.out_len) < 0)
-        fprintf(stderr, "conduit: run: cannot write the output: %s\n", strerror(errno));
-    if (res.err_len)
-        fdio_write_all(STDERR_FILENO, res.err, res.err_len);
-    int status = res.returncode >= 0 ? res.returncode & 255 : 128 + (-res.returncode & 127);
-    conduit_run_result_free(&res);
-    return status;
 }
 
 static int cmd_getenv(struct cli *c, int argc, char **argv)

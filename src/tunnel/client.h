@@ -266,6 +266,9 @@ static inline bool client_unreaped(const conduit_tunnel *t)
     return (t->pid > 0 || t->mux_fd >= 0) && !t->reaped;
 }
 
+/* The size asked for the pipes to the tunnel's process. */
+#define CLIENT_PIPE_SIZE (1024 * 1024)
+
 /* How long a dispatcher may take to exit after Exit / EOF before it is
  * killed. */
 #define CLIENT_EXIT_GRACE_MS 2000

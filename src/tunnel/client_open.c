@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Opening, checking and closing a tunnel. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,16 +118,33 @@ int client_spawn(conduit_tunnel *t, char *const argv[])
     sigset_t reset;
     runner_signals_to_reset(&reset, false);
     sigaddset(&reset, SIGPIPE);
+    /* An ignored SIGINT or SIGQUIT is blocked as well: a caller that keeps
+     * a terminal's Ctrl-C from its tunnel (conduit run forwards it to the
+     * command instead) must also keep it from ssh as a multiplexing
+     * client, which catches them whatever it inherits. */
+    sigset_t blocked;
+    sigemptyset(&blocked);
+    const int terminal_signals[] = {SIGINT, SIGQUIT};
+    for (size_t i = 0; i < sizeof terminal_signals / sizeof *terminal_signals; i++) {
+        struct sigaction sa;
+        if (sigaction(terminal_signals[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+            sigaddset(&blocked, terminal_signals[i]);
+    }
     /* Blocking ends: the client writes and reads in turn.  stderr stays
      * the caller's, where ssh and the dispatcher report. */
     struct runner_spec spec = {.argv = argv, .in = RUNNER_PIPE, .out = RUNNER_PIPE,
                                .err = t->tap_stderr ? RUNNER_PIPE : RUNNER_KEEP,
-                               .blocking_pipes = true, .reset_signals = &reset};
+                               .blocking_pipes = true, .reset_signals = &reset,
+                               .blocked_signals = &blocked};
     struct runner_child child;
     struct runner_failure fail;
     client_trace_argv(t, argv);
     if (runner_spawn(&spec, &child, &fail) < 0)
         return client_fail_io(t, "Cannot execute '%s': %s", argv[0], strerror(fail.err));
+    /* Bigger pipes mean fewer wake-ups for bulk output (a streaming run's,
+     * a download's) on both sides (best effort, as the dispatcher's). */
+    fcntl(child.out_fd, F_SETPIPE_SZ, CLIENT_PIPE_SIZE);
+    fcntl(child.in_fd, F_SETPIPE_SZ, CLIENT_PIPE_SIZE);
     if (t->tap_stderr && client_tap_start(t, child.err_fd) < 0) {
         int e = errno;
         t->pid = child.pid;

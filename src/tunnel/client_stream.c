@@ -34,6 +34,9 @@ struct conduit_stream {
     bool send_sigpipe;
     int to_flags, from_flags; /* the tunnel descriptors' flags before */
     bool failed;         /* the tunnel broke */
+    uint64_t delivered;  /* output callbacks so far */
+    conduit_output_fn output; /* the caller's, or write_output */
+    void *output_ctx;
     uint8_t *chunk;
 };
 
@@ -54,6 +57,15 @@ static void write_output(void *ctx, int fd, const void *data, size_t len)
         s->out_failed[fd] = true;
         s->send_sigpipe = true;
     }
+}
+
+/* Every RunOutput passes here: counted, so that a step can end after a
+ * round that delivered some. */
+static void count_output(void *ctx, int fd, const void *data, size_t len)
+{
+    struct conduit_stream *s = ctx;
+    s->delivered++;
+    s->output(s->output_ctx, fd, data, len);
 }
 
 /* ---- the fallback: ProcessRun ---- */
@@ -164,10 +176,10 @@ CONDUIT_API int conduit_stream_start(conduit_tunnel *t, const struct conduit_str
         free(s);
         return client_fail_usage(t, "%s", why);
     }
-    if (!o->output) {
-        s->run.output = write_output;
-        s->run.output_ctx = s;
-    }
+    s->output = o->output ? o->output : write_output;
+    s->output_ctx = o->output ? o->output_ctx : s;
+    s->run.output = count_output;
+    s->run.output_ctx = s;
     if (!client_has_extension(t, "run", 1)) {
         s->fallback = true;
         if (run_fallback(s) < 0) {
@@ -285,10 +297,13 @@ CONDUIT_API int conduit_stream_step(conduit_stream *s, int timeout_ms, int wake_
         return -1;
     conduit_tunnel *t = s->t;
     long long deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
+    uint64_t delivered = s->delivered;
     for (;;) {
         int done = take(s);
         if (done != 0)
             return done;
+        if (s->delivered != delivered && s->o->output)
+            return 0;
         queue_data_input(s);
         struct pollfd p[4] = {
             {t->from_fd, POLLIN, 0},

@@ -38,6 +38,10 @@ struct dispatcher {
      * handler that consumes them itself (RunStart) sets it to 0. */
     size_t request_len;
     struct loop *loop; /* for running commands; made at the first one */
+    /* The process is ours (conduit-dispatcher): SIGTERM, SIGINT, SIGHUP
+     * and SIGQUIT arriving while a command runs end its process group
+     * first, then the dispatcher, by the same signal. */
+    bool own_signals;
 };
 
 /* Set up a dispatcher on the two descriptors. */

@@ -34,7 +34,9 @@
 
 extern char **environ;
 
-#define IO_CHUNK (64 * 1024)
+#define IO_CHUNK (128 * 1024)
+/* The size asked for the command's pipes: fewer wake-ups on bulk output. */
+#define CHILD_PIPE_SIZE (1024 * 1024)
 /* Tunnel output buffered before the child's output is left in its pipes. */
 #define OUTPUT_LIMIT (256 * 1024)
 /* Child input buffered before the tunnel is no longer read. */
@@ -67,6 +69,8 @@ struct run {
     bool timed_out;
     bool terminating; /* TERM sent to the group */
     bool fatal;       /* a protocol error (logged) */
+    int killed_by;    /* a signal that ends the dispatcher after the command */
+    sigset_t taken;   /* the ending signals the loop holds during the run */
     size_t need;      /* bytes the next tunnel packet needs in d->in */
     long long grace_ms;
     struct loop_timer timeout, kill_timer, exit_poll;
@@ -112,6 +116,47 @@ static void client_gone(struct run *r)
     r->hangup = true;
     buf_clear(&r->d->out);
     terminate(r);
+}
+
+/* A signal to the dispatcher itself (own_signals): the command goes
+ * first, then we follow by the same signal (serve's end). */
+static const int ending_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+
+static void on_ending_signal(struct loop *l, int signo, void *arg)
+{
+    (void)l;
+    struct run *r = arg;
+    if (!r->killed_by)
+        r->killed_by = signo;
+    r->hangup = true;
+    buf_clear(&r->d->out);
+    terminate(r);
+}
+
+/* Take the ending signals for the run, or give them back.  One that
+ * whoever started us ignores (conduit run keeps a terminal's Ctrl-C from
+ * the tunnel) stays as it is. */
+static void take_signals(struct run *r, bool take)
+{
+    if (!r->d->own_signals)
+        return;
+    if (take) {
+        sigemptyset(&r->taken);
+        for (size_t i = 0; i < sizeof ending_signals / sizeof *ending_signals; i++) {
+            struct sigaction sa;
+            int sig = ending_signals[i];
+            if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+                continue;
+            sigset_t old;
+            sigprocmask(SIG_BLOCK, NULL, &old);
+            if (sigismember(&old, sig))
+                continue;
+            if (loop_signal(r->l, sig, on_ending_signal, r) == 0)
+                sigaddset(&r->taken, sig);
+        }
+    } else {
+        sigprocmask(SIG_UNBLOCK, &r->taken, NULL); /* one that came late acts now */
+    }
 }
 
 /* ---- the child's output ---- */
@@ -487,6 +532,10 @@ static int run_child(struct run *r, struct dispatch_command *c, struct runner_fa
         r->out_fd = ch.pty_fd;
         r->in_fd = fcntl(ch.pty_fd, F_DUPFD_CLOEXEC, 3);
     }
+    const int pipes[] = {ch.in_fd, ch.out_fd, ch.err_fd};
+    for (size_t i = 0; i < sizeof pipes / sizeof *pipes; i++)
+        if (pipes[i] >= 0)
+            fcntl(pipes[i], F_SETPIPE_SZ, CHILD_PIPE_SIZE);
     r->chunk = xmalloc(IO_CHUNK);
     loop_timer_init(&r->timeout, on_timeout, r);
     loop_timer_init(&r->kill_timer, on_kill_timer, r);
@@ -502,6 +551,7 @@ static int run_child(struct run *r, struct dispatch_command *c, struct runner_fa
         loop_watch(r->l, r->out_fd, 0, on_output, r);
     if (r->err_fd >= 0)
         loop_watch(r->l, r->err_fd, 0, on_output, r);
+    take_signals(r, true);
     r->in_flags = save_nonblock(d->in_fd);
     if (d->in_fd >= 0)
         loop_watch(r->l, d->in_fd, 0, on_tunnel_readable, r);
@@ -541,6 +591,12 @@ static void serve(struct run *r)
         loop_unwatch(r->l, d->out_fd);
     restore_flags(d->in_fd, r->in_flags);
     restore_flags(d->out_fd, r->out_flags);
+    if (r->killed_by) {
+        /* The command is reaped: now ours, as the signal asked. */
+        signal(r->killed_by, SIG_DFL);
+        raise(r->killed_by);
+    }
+    take_signals(r, false);
     buf_free(&r->to_child);
     free(r->chunk);
     r->chunk = NULL;

@@ -73,6 +73,7 @@ struct child_ctx {
     int stdio[3]; /* what becomes the child's 0, 1, 2; -1: left as it is */
     volatile struct child_report *report; /* in the parent's frame */
     sigset_t reset; /* dispositions to reset to default */
+    sigset_t child_mask; /* the child's signal mask at exec */
     sigset_t old_mask;
 };
 
@@ -211,7 +212,7 @@ __attribute__((no_sanitize("address", "undefined"))) static int child_main(void 
     if (s->cwd && chdir(s->cwd) < 0)
         child_fail(c, RUNNER_STAGE_CWD, STEP_CHDIR, errno);
     cloexec_above_stdio();
-    sigprocmask(SIG_SETMASK, &(sigset_t){0}, NULL);
+    sigprocmask(SIG_SETMASK, &c->child_mask, NULL);
 
     /* Like execvp: keep looking past directories where the program is
      * missing; report the first more interesting error. */
@@ -412,6 +413,10 @@ int runner_spawn(const struct runner_spec *spec, struct runner_child *child,
         }
         c.stdio[fd] = theirs[fd];
     }
+    if (spec->blocked_signals)
+        c.child_mask = *spec->blocked_signals;
+    else
+        sigemptyset(&c.child_mask);
     if (spec->reset_signals)
         c.reset = *spec->reset_signals;
     else

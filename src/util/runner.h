@@ -67,6 +67,10 @@ struct runner_spec {
      * runner_signals_to_reset; NULL: every one not at SIG_DFL here, found
      * at each spawn (one sigaction query per signal, 64 system calls). */
     const sigset_t *reset_signals;
+    /* Signals the child starts with blocked; NULL: none.  (A program that
+     * installs handlers whatever it inherits, as ssh does as a multiplexing
+     * client, keeps out of a signal only while it is blocked.) */
+    const sigset_t *blocked_signals;
 };
 
 /* Where spawning failed; the child reports it before exec. */

@@ -107,8 +107,9 @@ def test_run_stdin(tmp_path):
     assert conduit("run", "--stdin", str(f), "--", "cat", check=0).stdout == b"from a file\n"
     assert conduit("run", "--stdin", "-", "--", "cat", input=b"piped\x00\n",
                    check=0).stdout == b"piped\x00\n"
-    # Without --stdin the remote stdin is empty, whatever ours holds.
-    assert conduit("run", "--", "cat", input=b"ignored", check=0).stdout == b""
+    # Without --stdin, ours when it is not a terminal (-n: none).
+    assert conduit("run", "--", "cat", input=b"streamed", check=0).stdout == b"streamed"
+    assert conduit("run", "-n", "--", "cat", input=b"ignored", check=0).stdout == b""
 
 
 def test_run_options(tmp_path):
@@ -127,8 +128,9 @@ def test_run_no_capture_goes_to_dispatcher_stderr():
 
 
 def test_run_errors_exit_1():
-    proc = conduit("run", "--", "echo test", check=1)
-    assert proc.stderr == b"conduit: run echo test: No such file or directory\n"
+    # A missing program is sh's 127 (tests/client/test_run_stream.py).
+    proc = conduit("run", "--", "no-such-program", check=127)
+    assert proc.stderr == b"no-such-program: command not found\n"
     proc = conduit("run", "--umask", "abc", "--", "true", check=1)
     assert proc.stderr == b"conduit: --umask abc: not an octal umask\n"
     proc = conduit("run", "--cwd", "/no/such/dir", "--", "true", check=1)
@@ -489,7 +491,7 @@ def test_verbose_traces_packets_without_contents(target, tmp_path):
     proc = conduit("-v", "run", "--", "printf", "%s%s", "hidden-", "output", target=target,
                    check=0)
     assert proc.stdout == b"hidden-output" and b"hidden-output" not in proc.stderr
-    assert b"conduit: < PacketProcessCompleted (" in proc.stderr and b"stdout=<13 bytes>" in proc.stderr
+    assert b"conduit: < PacketRunOutput (29 bytes) fd=1 data=<13 bytes>" in proc.stderr
     proc = conduit("-v", "download", str(local), "-", target=target, check=0)
     assert proc.stdout == secret and secret not in proc.stderr
     assert f"content=<{len(secret)} bytes>".encode() in proc.stderr

@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
 """A dispatcher loop on conduit.tunnel_dispatcher's handle(): read a request
-from stdin, handle it (the response goes to stdout), until Exit."""
+from stdin, handle it (the response goes to stdout), until Exit.
+
+With --no-extensions it announces none, as the original dispatcher (a
+client then speaks the seed's protocol only)."""
 
 import os
 import sys
@@ -11,6 +14,7 @@ from conduit import tunnel_dispatcher as td
 
 def main() -> None:
     os.umask(0o077)
+    no_extensions = sys.argv[1:] == ['--no-extensions']
     conn = td.Connection(sys.stdin.buffer, sys.stdout.buffer)
     while not conn.should_close:
         try:
@@ -24,6 +28,10 @@ def main() -> None:
                 e = IOError("Received a response packet as a request")
             print(f"{e}. Aborting.", file=sys.stderr, flush=True)
             sys.exit(3)
+        if no_extensions and isinstance(packet, td.PacketGetenv) and \
+                packet.key == '=conduit-extensions':
+            conn.write_packet(td.PacketEnvironVar(value=None))
+            continue
         try:
             packet.handle(conn)
         except OSError as e:
