@@ -39,6 +39,13 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* After getopt_long failed: names the offending argument. */
 int cli_bad_option(const char *cmd, char **argv);
 
+/* Many targets (conduit-fanout.c): true when the options before the
+ * command name some (-w, --nodes, --hostfile). */
+bool fanout_requested(int argc, char **argv);
+/* Run the command on every target and return the exit status; with one
+ * target, return -1 and the equivalent single-target command line. */
+int fanout_main(int argc, char **argv, int *single_argc, char ***single_argv);
+
 int cmd_stat(struct cli *c, int argc, char **argv);
 int cmd_upload(struct cli *c, int argc, char **argv);
 int cmd_download(struct cli *c, int argc, char **argv);

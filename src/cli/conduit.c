@@ -305,6 +305,13 @@ int main(int argc, char **argv)
             return EXIT_TUNNEL;
     /* A closed output pipe must give EPIPE, not kill us mid-transfer. */
     signal(SIGPIPE, SIG_IGN);
+    /* -w NODESET / --hostfile: many targets (conduit-fanout.c); one target
+     * comes back as the usual command line. */
+    if (fanout_requested(argc, argv)) {
+        int fanout_status = fanout_main(argc, argv, &argc, &argv);
+        if (fanout_status >= 0)
+            return fanout_status;
+    }
     struct cli c = {0};
     int o;
     opterr = 0; /* our own messages, without the program's full path */

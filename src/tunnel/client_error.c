@@ -50,11 +50,41 @@ int client_fail_io(conduit_tunnel *t, const char *fmt, ...)
             close(t->from_fd);
             t->from_fd = -1;
         }
-        client_reap(t);
+        if (!t->event_driven)
+            client_reap(t);
     }
     if (t->reaped)
         t->err.exit_status = t->exit_status;
     return -1;
+}
+
+/* " (ssh exited with status N)" for a failure before the dispatcher ran. */
+static void append_ssh_status(conduit_tunnel *t, const char *msg)
+{
+    if (t->exit_status >= 0) {
+        free(t->err.message);
+        t->err.message = xasprintf("%s (ssh exited with status %d)", msg, t->exit_status);
+    } else if (t->exit_status < -1) {
+        free(t->err.message);
+        t->err.message = xasprintf("%s (ssh was killed by signal %d)", msg, -t->exit_status);
+    }
+}
+
+void client_exited(conduit_tunnel *t, int status)
+{
+    if (t->reaped)
+        return;
+    t->reaped = true;
+    t->exit_status = status;
+    if (t->err.kind != CONDUIT_ERR_IO)
+        return;
+    if (t->note_ssh_status) {
+        char *msg = xstrdup(t->err.message);
+        append_ssh_status(t, msg);
+        free(msg);
+    } else if (!t->start_failed && t->err.exit_status == -1) {
+        t->err.exit_status = status;
+    }
 }
 
 int client_fail_start(conduit_tunnel *t, bool with_status, const char *fmt, ...)
@@ -64,15 +94,13 @@ int client_fail_start(conduit_tunnel *t, bool with_status, const char *fmt, ...)
     char *msg = xvasprintf(fmt, ap);
     va_end(ap);
     client_fail_io(t, "%s", msg);
-    if (with_status && t->reaped && t->exit_status >= 0) {
-        free(t->err.message);
-        t->err.message = xasprintf("%s (ssh exited with status %d)", msg, t->exit_status);
-    } else if (with_status && t->reaped && t->exit_status < -1) {
-        free(t->err.message);
-        t->err.message = xasprintf("%s (ssh was killed by signal %d)", msg, -t->exit_status);
-    }
+    if (with_status && t->reaped)
+        append_ssh_status(t, msg);
     free(msg);
     t->err.exit_status = -1;
+    /* ssh's status, not the dispatcher's: client_exited only names it. */
+    t->start_failed = true;
+    t->note_ssh_status = with_status;
     return -1;
 }
 

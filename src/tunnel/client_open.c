@@ -83,7 +83,7 @@ int client_check_not_open(conduit_tunnel *t)
     return 0;
 }
 
-int client_spawn(conduit_tunnel *t, char *const argv[])
+static int spawn(conduit_tunnel *t, char *const argv[], bool detached, int *err_fd)
 {
     /* The caller's ignored signals stay ignored (nohup), all but SIGPIPE,
      * which the dispatcher and ssh expect at its default. */
@@ -91,10 +91,12 @@ int client_spawn(conduit_tunnel *t, char *const argv[])
     runner_signals_to_reset(&reset, false);
     sigaddset(&reset, SIGPIPE);
     /* Blocking ends: the client writes and reads in turn.  stderr stays
-     * the caller's, where ssh and the dispatcher report. */
+     * the caller's, where ssh and the dispatcher report, unless the caller
+     * takes it (the fan-out turns it into each host's reason). */
     struct runner_spec spec = {.argv = argv, .in = RUNNER_PIPE, .out = RUNNER_PIPE,
-                               .err = RUNNER_KEEP, .blocking_pipes = true,
-                               .reset_signals = &reset};
+                               .err = err_fd ? RUNNER_PIPE : RUNNER_KEEP,
+                               .blocking_pipes = !detached,
+                               .new_session = detached, .reset_signals = &reset};
     struct runner_child child;
     struct runner_failure fail;
     if (runner_spawn(&spec, &child, &fail) < 0)
@@ -103,7 +105,19 @@ int client_spawn(conduit_tunnel *t, char *const argv[])
     t->to_fd = child.in_fd;
     t->from_fd = child.out_fd;
     t->own_fds = true;
+    if (err_fd)
+        *err_fd = child.err_fd;
     return 0;
+}
+
+int client_spawn(conduit_tunnel *t, char *const argv[])
+{
+    return spawn(t, argv, false, NULL);
+}
+
+int client_spawn_detached(conduit_tunnel *t, char *const argv[], int *err_fd)
+{
+    return spawn(t, argv, true, err_fd);
 }
 
 void client_reap(conduit_tunnel *t)

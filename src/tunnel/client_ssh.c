@@ -228,11 +228,9 @@ static void push_sharing(struct strv *argv, const struct conduit_ssh_opts *o)
     free(socket);
 }
 
-CONDUIT_API int conduit_open_ssh(conduit_tunnel *t, const struct conduit_ssh_opts *opts)
+int client_ssh_prepare(conduit_tunnel *t, const struct conduit_ssh_opts *opts, struct strv *argv,
+                       struct client_bootstrap *boot)
 {
-    client_error_reset(&t->err);
-    if (client_check_not_open(t) < 0)
-        return -1;
     if (!opts || opts->size == 0)
         return client_fail_usage(t, "conduit_ssh_opts.size is not set "
                                     "(initialise with CONDUIT_SSH_OPTS_INIT)");
@@ -243,33 +241,43 @@ CONDUIT_API int conduit_open_ssh(conduit_tunnel *t, const struct conduit_ssh_opt
     if (!o.host || !*o.host)
         return client_fail_usage(t, "No ssh host given");
 
-    struct client_bootstrap boot;
-    char *remote = client_bootstrap_command(t, &o, &boot);
+    char *remote = client_bootstrap_command(t, &o, boot);
     if (!remote)
         return -1;
-    struct strv argv = STRV_INIT;
+    *argv = (struct strv)STRV_INIT;
     if (o.ssh_command && o.ssh_command[0])
-        strv_push_all(&argv, o.ssh_command);
+        strv_push_all(argv, o.ssh_command);
     else
-        strv_push(&argv, "ssh");
-    strv_push(&argv, "-T"); /* a terminal would mangle the protocol */
-    push_sharing(&argv, &o);
-    strv_push_all(&argv, o.ssh_args);
+        strv_push(argv, "ssh");
+    strv_push(argv, "-T"); /* a terminal would mangle the protocol */
+    push_sharing(argv, &o);
+    strv_push_all(argv, o.ssh_args);
     char number[16];
     if (o.port) {
         snprintf(number, sizeof number, "%u", o.port);
-        strv_push(&argv, "-p");
-        strv_push(&argv, number);
+        strv_push(argv, "-p");
+        strv_push(argv, number);
     }
     if (o.user && *o.user) {
-        strv_push(&argv, "-l");
-        strv_push(&argv, o.user);
+        strv_push(argv, "-l");
+        strv_push(argv, o.user);
     }
-    strv_push(&argv, "--");
-    strv_push(&argv, o.host);
-    strv_push(&argv, remote);
+    strv_push(argv, "--");
+    strv_push(argv, o.host);
+    strv_push(argv, remote);
     free(remote);
+    return 0;
+}
 
+CONDUIT_API int conduit_open_ssh(conduit_tunnel *t, const struct conduit_ssh_opts *opts)
+{
+    client_error_reset(&t->err);
+    if (client_check_not_open(t) < 0)
+        return -1;
+    struct client_bootstrap boot;
+    struct strv argv;
+    if (client_ssh_prepare(t, opts, &argv, &boot) < 0)
+        return -1;
     int rc = client_spawn(t, argv.v);
     if (rc == 0)
         rc = client_bootstrap_run(t, &boot);
