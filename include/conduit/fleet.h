@@ -119,8 +119,10 @@ struct conduit_fleet_job {
      * a descriptor the fleet writes to and then closes, or -1 with errno
      * set (the host fails with that error; the content is dropped). */
     int (*download_open)(void *ctx, size_t host);
-    /* RUN: output of host as it arrives (stream 1 stdout, 2 stderr); also
-     * what a dispatcher or ssh wrote to its own stderr (stream 2). */
+    /* RUN: output of host as it arrives (stream 1 stdout, 2 stderr).  What
+     * a dispatcher or ssh writes to its own stderr is not output: the last
+     * line of it ends the error message of a host that could not be
+     * reached or broke. */
     void (*output)(void *ctx, size_t host, int stream, const uint8_t *data, size_t len);
     /* host finished; r and what it points to live until the call returns. */
     void (*done)(void *ctx, size_t host, const struct conduit_fleet_result *r);

@@ -506,18 +506,18 @@ static void on_done(void *ctx, size_t host, const struct conduit_fleet_result *r
     if (r->error && !reason) {
         const struct conduit_error *e = r->error;
         const char *msg = e->message ? e->message : "unknown error";
-        if (r->status == CONDUIT_FLEET_UNREACHABLE)
-            reason = xasprintf("cannot open a tunnel: %s", msg);
-        else if (e->kind == CONDUIT_ERR_IO && e->exit_status >= 0)
-            reason = xasprintf("%s: %s (the dispatcher exited with status %d)", fan->command, msg,
-                               e->exit_status);
+        char how[64] = "";
+        if (e->kind == CONDUIT_ERR_IO && e->exit_status >= 0)
+            snprintf(how, sizeof how, " (the dispatcher exited with status %d)", e->exit_status);
         else if (e->kind == CONDUIT_ERR_IO && e->exit_status < -1)
-            reason = xasprintf("%s: %s (the dispatcher was killed by signal %d)", fan->command,
-                               msg, -e->exit_status);
+            snprintf(how, sizeof how, " (the dispatcher was killed by signal %d)",
+                     -e->exit_status);
+        if (r->status == CONDUIT_FLEET_UNREACHABLE)
+            reason = xasprintf("cannot open a tunnel: %s%s", msg, how);
         else if (r->status == CONDUIT_FLEET_STOPPED)
             reason = xasprintf("%s", msg);
         else
-            reason = xasprintf("%s: %s", fan->command, msg);
+            reason = xasprintf("%s: %s%s", fan->command, msg, how);
     }
     if (r->status == CONDUIT_FLEET_OK)
         render(fan, host, r);

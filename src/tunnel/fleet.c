@@ -301,12 +301,10 @@ static void unwatch_close(conduit_fleet *f, int *fd)
     }
 }
 
-/* Keep the tail of the process's stderr and pass it on as output. */
+/* Keep the tail of the process's stderr: its last line says why a host
+ * could not be reached (ssh's "Permission denied"). */
 static void take_stderr(struct host *h, const uint8_t *p, size_t n)
 {
-    const struct conduit_fleet_job *job = h->f->job;
-    if (job->output)
-        job->output(job->ctx, h->index, 2, p, n);
     buf_append(&h->err_tail, p, n);
     if (buf_len(&h->err_tail) > STDERR_KEEP)
         buf_consume(&h->err_tail, buf_len(&h->err_tail) - STDERR_KEEP);
