@@ -313,11 +313,12 @@ static int compare_group(const struct split *a, const struct split *b)
 {
     if (!a->digits || !b->digits)
         return a->digits != b->digits ? (a->digits ? 1 : -1) : 0;
-    if (a->prefix_len != b->prefix_len)
-        return a->prefix_len < b->prefix_len ? -1 : 1;
-    int c = strncmp(a->name, b->name, a->prefix_len);
+    size_t common = a->prefix_len < b->prefix_len ? a->prefix_len : b->prefix_len;
+    int c = memcmp(a->name, b->name, common);
     if (c)
         return c;
+    if (a->prefix_len != b->prefix_len)
+        return a->prefix_len < b->prefix_len ? -1 : 1;
     return strcmp(a->name + a->prefix_len + a->digits, b->name + b->prefix_len + b->digits);
 }
 
