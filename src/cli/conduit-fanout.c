@@ -59,6 +59,7 @@ struct fan {
     unsigned fanout;
     double connect_timeout, timeout;
     bool gather, json;
+    bool accounts_json; /* stat, user, group: --json (each host's text is JSON) */
     char **ssh_options;
     size_t n_ssh_options;
     const char *dispatcher;
@@ -391,6 +392,31 @@ static void render(struct fan *fan, size_t host, const struct conduit_fleet_resu
         if (r->value)
             fprintf(f, "%s\n", r->value);
         break;
+    case CONDUIT_FLEET_USER:
+        print_user(f, r->user, fan->accounts_json);
+        break;
+    case CONDUIT_FLEET_GROUP:
+        print_group(f, r->group, fan->accounts_json);
+        break;
+    case CONDUIT_FLEET_STAT: {
+        bool first = true;
+        if (fan->accounts_json)
+            fputs("[", f);
+        for (size_t i = 0; i < fan->job.npaths; i++) {
+            if (r->stat_errors[i].kind != CONDUIT_ERR_NONE)
+                continue;
+            if (fan->accounts_json) {
+                fputs(first ? "" : ",\n ", f);
+                print_stat_json(f, fan->job.paths[i], &r->stats[i]);
+            } else {
+                print_stat_line(f, fan->job.paths[i], &r->stats[i]);
+            }
+            first = false;
+        }
+        if (fan->accounts_json)
+            fputs("]\n", f);
+        break;
+    }
     default:
         break;
     }
@@ -462,6 +488,11 @@ static char *download_finish(struct host_out *o, bool ok)
     return why;
 }
 
+static bool reason_is_tunnel(const struct conduit_fleet_result *r)
+{
+    return r->status != CONDUIT_FLEET_OK && r->status != CONDUIT_FLEET_FAILED;
+}
+
 static void on_done(void *ctx, size_t host, const struct conduit_fleet_result *r)
 {
     struct fan *fan = ctx;
@@ -503,7 +534,7 @@ static void on_done(void *ctx, size_t host, const struct conduit_fleet_result *r
             reason = why;
         }
     }
-    if (r->error && !reason) {
+    if (r->error && !reason && r->error->kind != CONDUIT_ERR_NONE) {
         const struct conduit_error *e = r->error;
         const char *msg = e->message ? e->message : "unknown error";
         char how[64] = "";
@@ -519,8 +550,26 @@ static void on_done(void *ctx, size_t host, const struct conduit_fleet_result *r
         else
             reason = xasprintf("%s: %s%s", fan->command, msg, how);
     }
-    if (r->status == CONDUIT_FLEET_OK)
+    if (r->status == CONDUIT_FLEET_OK ||
+        (fan->job.op == CONDUIT_FLEET_STAT && r->status == CONDUIT_FLEET_FAILED))
         render(fan, host, r);
+    /* stat: each path that failed, in the single-target wording */
+    for (size_t i = 0; fan->job.op == CONDUIT_FLEET_STAT && r->stat_errors && !reason_is_tunnel(r) &&
+                       i < fan->job.npaths;
+         i++) {
+        const struct conduit_error *e = &r->stat_errors[i];
+        if (e->kind == CONDUIT_ERR_NONE)
+            continue;
+        char *line = xasprintf("stat %s: %s", fan->job.paths[i], e->message ? e->message : "?");
+        free(reason);
+        reason = line;
+        if (!fan->json) {
+            clear_status(fan);
+            fprintf(stderr, "conduit: %s: %s\n", conduit_fleet_name(fan->fleet, host), line);
+            free(reason);
+            reason = NULL;
+        }
+    }
     if (fan->json) {
         print_json(fan, host, r, reason);
     } else {
@@ -740,9 +789,45 @@ static int parse_command(struct fan *fan, int argc, char **argv, const uint8_t *
                                    "is a directory, or a path with {host})",
                                    argv[2]);
         job->download_open = download_open;
-    } else if (strcmp(cmd, "stat") == 0 || strcmp(cmd, "user") == 0 ||
-               strcmp(cmd, "group") == 0) {
-        return cli_usage_error("%s is not available with many targets yet", cmd);
+    } else if (strcmp(cmd, "stat") == 0) {
+        static const struct option opts[] = {
+            {"follow", no_argument, NULL, 'L'},
+            {"sha512", no_argument, NULL, 's'},
+            {"json", no_argument, NULL, 'j'},
+            {NULL, 0, NULL, 0},
+        };
+        while ((o = getopt_long(argc, argv, "Lsj", opts, NULL)) != -1) {
+            switch (o) {
+            case 'L': job->follow_links = true; break;
+            case 's': job->sha512 = true; break;
+            case 'j': fan->accounts_json = true; break;
+            default: return cli_bad_option("stat", argv);
+            }
+        }
+        if (optind >= argc)
+            return cli_usage_error("stat: no PATH given");
+        job->op = CONDUIT_FLEET_STAT;
+        job->paths = (const char *const *)(argv + optind);
+        job->npaths = (size_t)(argc - optind);
+    } else if (strcmp(cmd, "user") == 0 || strcmp(cmd, "group") == 0) {
+        static const struct option opts[] = {
+            {"json", no_argument, NULL, 'j'},
+            {"password-hash", no_argument, NULL, 'p'},
+            {NULL, 0, NULL, 0},
+        };
+        bool user = cmd[0] == 'u';
+        while ((o = getopt_long(argc, argv, "jp", opts, NULL)) != -1) {
+            if (o == 'j')
+                fan->accounts_json = true;
+            else if (o == 'p' && user)
+                job->password_hash = true;
+            else
+                return cli_bad_option(cmd, argv);
+        }
+        if (argc - optind != 1)
+            return cli_usage_error("%s takes exactly one NAME", cmd);
+        job->op = user ? CONDUIT_FLEET_USER : CONDUIT_FLEET_GROUP;
+        job->name = argv[optind];
     } else {
         return cli_usage_error("unknown command '%s'", cmd);
     }

@@ -363,3 +363,20 @@ def test_help_mentions_fanout():
     for word in ["-w, --nodes", "--hostfile", "--fanout", "--gather", "--json", "--timeout",
                  "--connect-timeout", "-x, --exclude", "{host}"]:
         assert word in out, word
+
+
+def test_stat_user_group(tmp_path):
+    f = tmp_path / "f"
+    f.write_bytes(b"12345")
+    proc = fan("-w", "n[1-4]", "-t", NAMED, "-b", "stat", str(f), str(tmp_path / "missing"),
+               check=1)
+    assert re.fullmatch(rb"-+\nn\[1-4\] \(4\)\n-+\n0\d{3} file  root:root 5 \S+ " +
+                        str(f).encode() + rb"\n", proc.stdout), proc.stdout
+    assert len([line for line in lines(proc.stderr) if "stat " + str(tmp_path / "missing")
+                in line and "No such file" in line]) == 4
+    assert summary(proc) == {"failed": ("n[1-4]", 4)}
+    proc = fan("-w", "n[1-2]", "-t", NAMED, "--json", "user", "--json", "root", check=0)
+    for line in lines(proc.stdout):
+        assert json.loads(json.loads(line)["stdout"])["uid"] == 0
+    proc = fan("-w", "n[1-2]", "-t", NAMED, "group", "root", check=0)
+    assert sorted(lines(proc.stdout))[:2] == ["n1: gid: 0", "n1: members: "]
