@@ -51,4 +51,8 @@ PyObject *pyclient_download(struct pytunnel *self, PyObject *args);
 PyObject *pyclient_upload_fd(struct pytunnel *self, PyObject *args);
 PyObject *pyclient_download_fd(struct pytunnel *self, PyObject *args);
 
+/* ---- many hosts (client_fleet.c) ---- */
+
+PyObject *pyclient_fleet_run(PyObject *self, PyObject *args, PyObject *kwargs);
+
 #endif
