@@ -103,6 +103,14 @@ int conduit_open_ssh(conduit_tunnel *t, const struct conduit_ssh_opts *opts);
  * signal number when a signal ended it), else 0. */
 int conduit_close(conduit_tunnel *t);
 const struct conduit_error *conduit_error(const conduit_tunnel *t);
+/* Trace the tunnel on descriptor fd (-1: off): the command that starts the
+ * dispatcher (for ssh, the ssh command line) and one line per packet sent
+ * ("conduit: > NAME (SIZE bytes) FIELD=VALUE ...") and received ("<"):
+ * strings and numbers as they are, bytes as their size only, a password
+ * hash or an environment variable's value as its size.  Set before
+ * opening to see the command.  CONDUIT_TRACE=1 in the environment turns it
+ * on for every tunnel, on stderr. */
+void conduit_set_trace(conduit_tunnel *t, int fd);
 /* Process id of a spawned dispatcher, or -1. */
 pid_t conduit_pid(const conduit_tunnel *t);
 
@@ -133,6 +141,100 @@ struct conduit_run_result {
 int conduit_run(conduit_tunnel *t, const struct conduit_run_opts *opts,
                 struct conduit_run_result *res);
 void conduit_run_result_free(struct conduit_run_result *res);
+
+/* ---- streaming runs ------------------------------------------------------
+ *
+ * A command whose output arrives while it runs and whose input flows to it
+ * as it is read, in bounded memory on both sides, with a timeout, a
+ * pseudo-terminal, signals and an environment.  This needs the dispatcher's
+ * extension "run/1" (conduit's dispatcher has it).  With the original
+ * dispatcher the run falls back to ProcessRun where the options allow it:
+ * stdin is read to its end first, the output is delivered when the command
+ * has ended (all of stdout, then all of stderr), and pty or timeout_ms give
+ * a CONDUIT_ERR_USAGE error.
+ *
+ * conduit_run_stream does it all in one call.  A caller that must act while
+ * the command runs (forward signals, watch other descriptors, stay
+ * responsive) uses conduit_stream_start, then conduit_stream_step until it
+ * returns 1, then conduit_stream_end.  While a stream is open the tunnel
+ * serves nothing else. */
+
+/* Output as it arrives: fd is 1 (stdout) or 2 (stderr).  With a pty, all
+ * output is fd 1. */
+typedef void (*conduit_output_fn)(void *ctx, int fd, const void *data, size_t len);
+
+struct conduit_stream_opts {
+    size_t size;            /* sizeof(struct conduit_stream_opts): use CONDUIT_STREAM_OPTS_INIT */
+    char *const *argv;      /* NULL-terminated; argv[0] is searched on the remote PATH */
+    const char *shell;      /* or (argv NULL): a command line run by the remote /bin/sh -c */
+    char *const *env;       /* NULL-terminated "NAME=value" entries added to the remote
+                               environment, or NULL */
+    const char *user;       /* name or decimal uid, or NULL */
+    const char *group;      /* name or decimal gid, or NULL */
+    const char *umask;      /* octal string, or NULL (077) */
+    const char *cwd;        /* or NULL */
+    /* Input: read from stdin_fd until its end (-1: none), or else
+     * stdin_data (stdin_len bytes), or else none: the command's stdin is
+     * /dev/null unless pty. */
+    int stdin_fd;
+    const void *stdin_data;
+    size_t stdin_len;
+    bool pty;               /* run on a new remote pseudo-terminal */
+    const char *term;       /* TERM for the pty, or NULL: the dispatcher's */
+    unsigned cols, rows;    /* the pty's size; 0: 80 x 24 */
+    unsigned timeout_ms;    /* 0: none; else TERM to the command's process group
+                               after this long, KILL grace_ms later */
+    unsigned grace_ms;      /* 0: 2000 */
+    /* Output: to output(output_ctx, fd, data, len), or when output is NULL
+     * written to out_fd and err_fd (-1: dropped).  When writing to out_fd
+     * or err_fd fails (a closed pipe), that stream's output is dropped and
+     * the command gets SIGPIPE, as it would writing to the pipe itself. */
+    conduit_output_fn output;
+    void *output_ctx;
+    int out_fd, err_fd;
+};
+#define CONDUIT_STREAM_OPTS_INIT                                                                  \
+    {.size = sizeof(struct conduit_stream_opts), .stdin_fd = -1, .out_fd = -1, .err_fd = -1}
+
+struct conduit_stream_result {
+    int returncode; /* as sh reports it: the exit status, 128+N when signal N ended the
+                       command, 127 command not found, 126 not executable */
+    int signal;     /* N when signal N ended it, else 0 */
+    bool timed_out; /* the timeout ended it */
+    int64_t pid;    /* its process id on the remote host (0: none started, or the
+                       fallback) */
+};
+
+typedef struct conduit_stream conduit_stream;
+
+/* Run a command as o says and wait for its end.  Returns 0 with *res
+ * filled (whatever the command's status), or -1 (conduit_error: the
+ * dispatcher refused to start it, the tunnel broke, a usage error). */
+int conduit_run_stream(conduit_tunnel *t, const struct conduit_stream_opts *o,
+                       struct conduit_stream_result *res);
+
+/* Start a command; *s is the run until conduit_stream_end.  o and what it
+ * points to must stay valid until then.  Returns 0, or -1 (conduit_error). */
+int conduit_stream_start(conduit_tunnel *t, const struct conduit_stream_opts *o,
+                         conduit_stream **s);
+/* Move input and output for at most timeout_ms (-1: no limit), returning
+ * early when wake_fd (>= 0) is readable; wake_fd is never read.  Output is
+ * delivered from here.  Returns 1 once the command has ended (or its start
+ * was refused: conduit_stream_end says which), 0 when the time is up or
+ * wake_fd woke it, -1 when the tunnel broke (conduit_error).  EINTR is
+ * returned as 0. */
+int conduit_stream_step(conduit_stream *s, int timeout_ms, int wake_fd);
+/* Send signal sig to the command's process group (ignored once it has
+ * ended).  Returns 0, or -1 (a usage error in the fallback, where a
+ * running command cannot be reached). */
+int conduit_stream_signal(conduit_stream *s, int sig);
+/* The pty's new size (ignored without a pty).  Returns 0 or -1. */
+int conduit_stream_resize(conduit_stream *s, unsigned cols, unsigned rows);
+/* Finish: if the command has not ended yet, wait for it (input is no
+ * longer read; the remote stdin is closed).  Fills *res (may be NULL) and
+ * frees s.  Returns 0, or -1 (conduit_error) when the start was refused or
+ * the tunnel broke. */
+int conduit_stream_end(conduit_stream *s, struct conduit_stream_result *res);
 
 struct conduit_stat {
     char type[8]; /* dir chr blk file fifo link sock other */

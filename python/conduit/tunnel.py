@@ -10,6 +10,7 @@ Every blocking call releases the GIL.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any, Iterable, Optional, Sequence, Union
 
 from . import _client
 from ._locate import find_dispatcher
-from .tunnel_dispatcher import RemoteOSError
+from .tunnel_dispatcher import RemoteOSError, remote_os_error_class
 
 # ---- results ----------------------------------------------------------------
 
@@ -47,6 +48,11 @@ class StatResult:
     def __post_init__(self) -> None:
         if not isinstance(self.mode, str):
             self.mode = oct(self.mode)[2:]
+
+    @property
+    def sha512sum_hex(self) -> Optional[str]:
+        """sha512sum as lower-case hex, as sha512sum prints it (None without one)."""
+        return None if self.sha512sum is None else self.sha512sum.hex()
 
 
 @dataclass
@@ -83,6 +89,49 @@ class InvalidFieldError(ValueError):
         self.value = value
         self.error_message = error_message
 
+    def __reduce__(self) -> Any:
+        return (type(self), (self.field, self.value, self.error_message))
+
+
+_ERRNO_MESSAGE = re.compile(r"\[Errno (-?\d+)\] (.*?)(?:: '|$)")
+_invalid_field_os_classes: dict[type, type] = {}
+
+
+def _invalid_field_error(field_name: str, value: Optional[str],
+                         error_message: str) -> InvalidFieldError:
+    """InvalidFieldError; when the dispatcher's message is an OS error
+    ("[Errno 2] No such file or directory: '/x'"), one that is also a
+    RemoteOSError of that errno (so a FileNotFoundError for ENOENT), with
+    errno, strerror and filename set."""
+    match = _ERRNO_MESSAGE.match(error_message)
+    if not match:
+        return InvalidFieldError(field_name, value, error_message)
+    errno, strerror = int(match[1]), match[2]
+    base = remote_os_error_class(errno)
+    cls = _invalid_field_os_classes.get(base)
+    if cls is None:
+        cls = type('InvalidField' + base.__name__.removeprefix('Remote'),
+                    (_InvalidFieldOSError, base), {'__module__': __name__})
+        _invalid_field_os_classes[base] = cls
+    error = cls(field_name, value, error_message)
+    error.errno, error.strerror = errno, strerror
+    error.filename = value
+    return error
+
+
+class _InvalidFieldOSError(InvalidFieldError):
+    """The base of InvalidFieldError classes that are OS errors too."""
+
+    def __new__(cls, field_name: str, value: Optional[str], error_message: str) -> Any:
+        return OSError.__new__(cls, error_message)
+
+    def __init__(self, field_name: str, value: Optional[str], error_message: str):
+        super().__init__(field_name, value, error_message)
+        self.msg = str(self.args[0])
+
+    def __reduce__(self) -> Any:
+        return (_invalid_field_error, (self.field, self.value, self.error_message))
+
 
 class RemoteProcessError(ValueError):
     """Setting up a remote process failed (the dispatcher's ProcessError)."""
@@ -103,7 +152,7 @@ def _make_error(kind: int, errno: int, strerror: Optional[str], field_name: Opti
     if kind == _client.ERR_REMOTE_OS:
         return RemoteOSError(errno, strerror or '', message)
     if kind == _client.ERR_INVALID_FIELD:
-        return InvalidFieldError(field_name or '', value, field_message or message)
+        return _invalid_field_error(field_name or '', value, field_message or message)
     if kind == _client.ERR_PROCESS:
         return RemoteProcessError(message)
     if kind == _client.ERR_USAGE:

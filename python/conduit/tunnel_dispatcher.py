@@ -10,6 +10,7 @@ the request locally the way the dispatcher does and writes the response to
 
 from __future__ import annotations
 
+import ast
 import types as _types
 import typing
 from typing import IO, Any, Callable, NamedTuple, NewType, Optional, Type
@@ -23,13 +24,64 @@ i64 = NewType('i64', int)
 u64 = NewType('u64', int)
 
 
-class RemoteOSError(Exception):
-    """An exception type for remote OSErrors."""
+class RemoteOSError(OSError):
+    """An exception type for remote OSErrors.
+
+    An OSError with the remote errno, strerror and (when the message names
+    one) filename; str() is the dispatcher's message.  Created for an errno
+    that Python maps to a subclass of OSError, it is an instance of that
+    subclass too: RemoteOSError(2, ...) is a FileNotFoundError, and
+    RemoteOSError(13, ...) a PermissionError."""
+
+    msg: str
+
+    def __new__(cls, errno: int, strerror: str, msg: str) -> 'RemoteOSError':
+        if cls is RemoteOSError:
+            cls = remote_os_error_class(errno)
+        return super().__new__(cls, msg)
 
     def __init__(self, errno: int, strerror: str, msg: str):
         super().__init__(msg)
         self.errno = errno
         self.strerror = strerror
+        self.filename = _filename_in(errno, strerror, msg)
+        self.msg = msg
+
+    def __str__(self) -> str:
+        return self.msg
+
+    def __reduce__(self) -> Any:
+        return (RemoteOSError, (self.errno, self.strerror, self.msg))
+
+
+def _filename_in(errno: int, strerror: str, msg: str) -> Optional[str]:
+    """The name in "[Errno N] STRERROR: 'NAME'" (Python's own format), or None."""
+    prefix = f"[Errno {errno}] {strerror}: "
+    if not msg.startswith(prefix):
+        return None
+    try:
+        name = ast.literal_eval(msg[len(prefix):])
+    except (ValueError, SyntaxError):
+        return None
+    return name if isinstance(name, str) else None
+
+
+_remote_os_error_classes: dict[int, type] = {}
+
+
+def remote_os_error_class(errno: int) -> type:
+    """RemoteOSError, or for an errno that Python maps to a subclass of
+    OSError (ENOENT: FileNotFoundError), a class deriving from both."""
+    cls = _remote_os_error_classes.get(errno)
+    if cls is None:
+        builtin = type(OSError(errno, ''))
+        if builtin is OSError:
+            cls = RemoteOSError
+        else:
+            cls = type('Remote' + builtin.__name__, (RemoteOSError, builtin),
+                       {'__module__': __name__, '__doc__': f'A remote {builtin.__name__}.'})
+        _remote_os_error_classes[errno] = cls
+    return cls
 
 
 class Connection:

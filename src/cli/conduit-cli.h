@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "conduit/tunnel.h"
+#include "util/strv.h"
 
 /* Exit statuses (run exits with the remote command's status instead). */
 enum {
@@ -19,8 +20,10 @@ enum {
 
 struct cli {
     const char *target;
-    char **ssh_options;
-    size_t n_ssh_options;
+    const char *command;    /* the subcommand's name */
+    struct strv ssh_args;   /* -o, -i, -F, -J and their values, in order */
+    unsigned port;          /* -p, or 0 */
+    int verbose;            /* -v: trace the tunnel; -vv...: and ssh -v... */
     const char *dispatcher; /* --dispatcher */
     bool sudo;              /* --sudo */
     bool no_reuse;          /* --no-reuse */
@@ -36,6 +39,9 @@ int cli_report(struct cli *c, const char *what);
 int cli_report_error(const struct conduit_error *e, const char *what);
 /* Print "conduit: <message>" and the --help hint; returns EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The usage text of one subcommand (conduit-help.c), or NULL. */
+const char *cli_command_help(const char *name);
 
 /* After getopt_long failed: names the offending argument. */
 int cli_bad_option(const char *cmd, char **argv);

@@ -60,8 +60,8 @@ struct fan {
     double connect_timeout, timeout;
     bool gather, json;
     bool accounts_json; /* stat, user, group: --json (each host's text is JSON) */
-    char **ssh_options;
-    size_t n_ssh_options;
+    struct strv ssh_args; /* -o, -i, -F, -J with their values, in order */
+    unsigned port;        /* -p */
     const char *dispatcher;
     bool sudo, no_reuse;
     /* the run */
@@ -89,8 +89,12 @@ static const struct option fan_options[] = {
     {"timeout", required_argument, NULL, 'T'},
     {"gather", no_argument, NULL, 'b'},
     {"json", no_argument, NULL, 'j'},
-    /* the global options that concern reaching a target */
+    /* the global options that concern reaching a target (conduit.c) */
     {"ssh-option", required_argument, NULL, 'o'},
+    {"identity", required_argument, NULL, 'i'},
+    {"ssh-config", required_argument, NULL, 'F'},
+    {"port", required_argument, NULL, 'p'},
+    {"jump", required_argument, NULL, 'J'},
     {"dispatcher", required_argument, NULL, 'd'},
     {"sudo", no_argument, NULL, 's'},
     {"no-reuse", no_argument, NULL, 'r'},
@@ -98,7 +102,7 @@ static const struct option fan_options[] = {
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
 };
-static const char fan_short[] = "+w:x:t:bo:hV";
+static const char fan_short[] = "+w:x:t:bo:i:F:p:J:hV";
 
 bool fanout_requested(int argc, char **argv)
 {
@@ -838,7 +842,7 @@ static int parse_command(struct fan *fan, int argc, char **argv, const uint8_t *
 static int add_hosts(struct fan *fan)
 {
     struct target_options to = {
-        .ssh_options = fan->ssh_options, .n_ssh_options = fan->n_ssh_options,
+        .ssh_args = fan->ssh_args.v, .port = fan->port,
         .dispatcher = fan->dispatcher, .sudo = fan->sudo, .no_reuse = fan->no_reuse,
     };
     for (size_t i = 0; i < fan->nodes.names.n; i++) {
@@ -874,9 +878,12 @@ static char **single_target_argv(struct fan *fan, const char *argv0, int argc, c
 {
     struct strv v = STRV_INIT;
     strv_push(&v, argv0);
-    for (size_t i = 0; i < fan->n_ssh_options; i++) {
-        strv_push(&v, "-o");
-        strv_push(&v, fan->ssh_options[i]);
+    strv_push_all(&v, fan->ssh_args.v);
+    if (fan->port) {
+        char port[16];
+        snprintf(port, sizeof port, "%u", fan->port);
+        strv_push(&v, "-p");
+        strv_push(&v, port);
     }
     if (fan->dispatcher) {
         strv_push(&v, "--dispatcher");
@@ -922,9 +929,18 @@ int fanout_main(int argc, char **argv, int *single_argc, char ***single_argv)
         case 'b': fan.gather = true; break;
         case 'j': fan.json = true; break;
         case 'o':
-            fan.ssh_options = xreallocarray(fan.ssh_options, fan.n_ssh_options + 1,
-                                            sizeof *fan.ssh_options);
-            fan.ssh_options[fan.n_ssh_options++] = optarg;
+        case 'i':
+        case 'F':
+        case 'J': {
+            char flag[3] = {'-', (char)o, 0};
+            strv_push(&fan.ssh_args, flag);
+            strv_push(&fan.ssh_args, optarg);
+            break;
+        }
+        case 'p':
+            fan.port = target_port(optarg);
+            if (!fan.port)
+                status = cli_usage_error("-p %s: not a port number (1-65535)", optarg);
             break;
         case 'd': fan.dispatcher = optarg; break;
         case 's': fan.sudo = true; break;
@@ -947,7 +963,7 @@ int fanout_main(int argc, char **argv, int *single_argc, char ***single_argv)
                                           single_argc);
         nodeset_free(&fan.nodes);
         nodeset_free(&fan.excluded);
-        free(fan.ssh_options);
+        strv_free(&fan.ssh_args);
         optind = 0; /* main parses the new command line from its start */
         return -1;
     }
@@ -996,6 +1012,6 @@ int fanout_main(int argc, char **argv, int *single_argc, char ***single_argv)
     conduit_fleet_free(fan.fleet);
     nodeset_free(&fan.nodes);
     nodeset_free(&fan.excluded);
-    free(fan.ssh_options);
+    strv_free(&fan.ssh_args);
     return status;
 }

@@ -31,6 +31,28 @@ void print_stat_line(FILE *f, const char *path, const struct conduit_stat *st)
     fprintf(f, "%s\n", path);
 }
 
+/* "HEX  PATH" as sha512sum prints it: a name with a backslash, newline
+ * or carriage return is escaped (\\ \n \r) and the line starts with a
+ * backslash, so that `sha512sum -c` reads it back. */
+static void print_sha512sum_line(const char *path, const struct conduit_stat *st)
+{
+    char hex[129];
+    format_hex(hex, st->sha512, sizeof st->sha512);
+    bool escape = strpbrk(path, "\\\n\r") != NULL;
+    printf("%s%s  ", escape ? "\\" : "", hex);
+    for (const char *p = path; *p; p++) {
+        if (escape && *p == '\\')
+            fputs("\\\\", stdout);
+        else if (escape && *p == '\n')
+            fputs("\\n", stdout);
+        else if (escape && *p == '\r')
+            fputs("\\r", stdout);
+        else
+            putchar(*p);
+    }
+    putchar('\n');
+}
+
 void print_stat_json(FILE *f, const char *path, const struct conduit_stat *st)
 {
     char mtime[64], ctime[64], mode[16];
@@ -76,9 +98,10 @@ int cmd_stat(struct cli *c, int argc, char **argv)
         {"follow", no_argument, NULL, 'L'},
         {"sha512", no_argument, NULL, 's'},
         {"json", no_argument, NULL, 'j'},
+        {"sha512sum", no_argument, NULL, 'S'},
         {NULL, 0, NULL, 0},
     };
-    bool follow = false, sha512 = false, json = false;
+    bool follow = false, sha512 = false, json = false, sha512sum = false;
     int o;
     optind = 0;
     opterr = 0;
@@ -87,9 +110,15 @@ int cmd_stat(struct cli *c, int argc, char **argv)
         case 'L': follow = true; break;
         case 's': sha512 = true; break;
         case 'j': json = true; break;
+        case 'S': sha512sum = true; break;
         default: return cli_bad_option("stat", argv);
         }
     }
+    if (sha512sum && json)
+        return cli_usage_error("stat: --sha512sum and --json do not go together");
+    /* sha512sum reads through links. */
+    if (sha512sum)
+        follow = sha512 = true;
     size_t n = (size_t)(argc - optind);
     if (!n)
         return cli_usage_error("stat: no PATH given");
@@ -115,7 +144,15 @@ int cmd_stat(struct cli *c, int argc, char **argv)
                 status = EXIT_REMOTE;
                 continue;
             }
-            if (json) {
+            if (sha512sum && !results[i].has_sha512) {
+                fflush(stdout);
+                fprintf(stderr, "conduit: stat %s: %s\n", paths[i],
+                        strcmp(results[i].type, "dir") == 0 ? "Is a directory"
+                                                            : "not a regular file");
+                status = EXIT_REMOTE;
+            } else if (sha512sum) {
+                print_sha512sum_line(paths[i], &results[i]);
+            } else if (json) {
                 fputs(first ? "" : ",\n ", stdout);
                 print_stat_json(stdout, paths[i], &results[i]);
             } else {

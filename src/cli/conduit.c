@@ -22,26 +22,30 @@
 #include "util/xmalloc.h"
 
 static const char usage_text[] =
-    "Usage: conduit [OPTIONS] TARGET COMMAND [ARGS...]\n"
+    "Usage: conduit [OPTIONS] TARGET [OPTIONS] COMMAND [ARGS...]\n"
     "       conduit -w NODESET [OPTIONS] COMMAND [ARGS...]   (many targets)\n"
     "\n"
     "Run commands and manage files on TARGET through a conduit dispatcher.\n"
     "\n"
     "Targets:\n"
-    "  local:                     conduit-dispatcher on this machine ($CONDUIT_DISPATCHER,\n"
-    "                             else next to this program, else on PATH)\n"
-    "  ssh://[USER@]HOST[:PORT]   a dispatcher on HOST through ssh: sent there on first\n"
-    "                             contact and cached (~/.cache/conduit), nothing to\n"
-    "                             install; calls share one connection for 60 s\n"
-    "                             (ssh program: $CONDUIT_SSH)\n"
+    "  HOST, USER@HOST            a dispatcher on HOST through ssh: sent there on\n"
+    "  ssh://[USER@]HOST[:PORT]   first contact and cached (~/.cache/conduit),\n"
+    "                             nothing to install; calls share one connection\n"
+    "                             for 60 s (ssh program: $CONDUIT_SSH).  A bare\n"
+    "                             target with '/' (a path) or ':' (but an IPv6\n"
+    "                             address) is refused: a port goes in -p PORT or\n"
+    "                             ssh://HOST:PORT\n"
+    "  local:                     conduit-dispatcher on this machine\n"
+    "                             ($CONDUIT_DISPATCHER, else next to this program,\n"
+    "                             else on PATH)\n"
     "  exec:COMMAND               COMMAND split on whitespace, e.g.\n"
     "                             'exec:docker exec -i box conduit-dispatcher'\n"
     "\n"
-    "Commands:\n"
+    "Commands ('conduit TARGET COMMAND --help' for each):\n"
     "  ping                       check that the dispatcher answers\n"
     "  run [--user U] [--group G] [--umask M] [--cwd D] [--stdin FILE] [--no-capture]\n"
     "      -- CMD [ARG...]        run CMD (no shell); exit with its status\n"
-    "  stat [--follow] [--sha512] [--json] PATH...\n"
+    "  stat [--follow] [--sha512] [--sha512sum] [--json] PATH...\n"
     "                             file type, mode, owner, size, times (and SHA-512)\n"
     "  upload [--mode M] [--owner U] [--group G] LOCAL REMOTE\n"
     "                             copy LOCAL ('-': stdin) to REMOTE, replacing it\n"
@@ -52,14 +56,21 @@ static const char usage_text[] =
     "  group [--json] NAME        group entry by name or gid\n"
     "  whoami                     the user the dispatcher runs as\n"
     "\n"
-    "Options:\n"
-    "  -o, --ssh-option OPT       pass '-o OPT' to ssh (repeatable)\n"
-    "      --dispatcher PATH      ssh: run this dispatcher already on the host instead\n"
-    "                             of sending one ($CONDUIT_REMOTE_DISPATCHER)\n"
-    "      --sudo                 ssh: run the dispatcher as root through 'sudo -n'\n"
-    "      --no-reuse             ssh: a connection of its own, not a shared one\n"
+    "Options (before the COMMAND, on either side of TARGET; ssh targets only but -v):\n"
+    "  -i, --identity FILE        ssh -i FILE: the private key to log in with\n"
+    "  -F, --ssh-config FILE      ssh -F FILE: this ssh configuration file\n"
+    "  -p, --port PORT            ssh -p PORT\n"
+    "  -J, --jump JUMP            ssh -J JUMP: through this jump host\n"
+    "  -o, --ssh-option OPT       ssh -o OPT (repeatable)\n"
+    "      --dispatcher PATH      run this dispatcher already on the host instead of\n"
+    "                             sending one ($CONDUIT_REMOTE_DISPATCHER)\n"
+    "      --sudo                 run the dispatcher as root through 'sudo -n'\n"
+    "      --no-reuse             a connection of its own, not a shared one\n"
+    "  -v, --verbose              show the command that starts the dispatcher (the\n"
+    "                             ssh command line) and one line per packet on\n"
+    "                             stderr; -vv and more also pass -v to ssh\n"
     "\n"
-    "Many targets (docs/fanout.md):\n"
+    "Many targets (docs/fanout.md), options before the COMMAND:\n"
     "  -w, --nodes NODESET        targets as a node set: 'web[01-20,30],db1' (ssh hosts),\n"
     "                             'ssh://admin@web[01-20]:2222', 'local:n[1-9]', 'exec:...';\n"
     "                             repeatable; '-' reads them from stdin\n"
@@ -105,17 +116,97 @@ int cli_bad_option(const char *cmd, char **argv)
     return cli_usage_error("invalid option or missing argument: '%s'", arg);
 }
 
+/* The subcommand running, for naming the option behind a field error. */
+static const char *current_command;
+
+/* Request fields that come from an option of a subcommand; every other
+ * field is an operand, which the caller's `what` already names. */
+static const struct {
+    const char *command, *field, *option;
+} field_options[] = {
+    {"run", "user", "--user"},     {"run", "group", "--group"},
+    {"run", "umask", "--umask"},   {"run", "cwd", "--cwd"},
+    {"upload", "mode", "--mode"},  {"upload", "owner", "--owner"},
+    {"upload", "group", "--group"},
+};
+
+static const char *option_of_field(const char *field)
+{
+    for (size_t i = 0; current_command && field && i < sizeof field_options / sizeof field_options[0];
+         i++)
+        if (strcmp(field_options[i].command, current_command) == 0 &&
+            strcmp(field_options[i].field, field) == 0)
+            return field_options[i].option;
+    return NULL;
+}
+
+/* The dispatcher's message for a field in a few words: "[Errno 2] No such
+ * file or directory: '/x'" -> "No such file or directory", "The user with
+ * the name 'x' does not exist." -> "no such user". */
+static char *field_phrase(const char *msg, const char *option)
+{
+    if (strncmp(msg, "[Errno ", 7) == 0) {
+        const char *text = strstr(msg, "] ");
+        if (text) {
+            text += 2;
+            const char *quote = strstr(text, ": '");
+            return xasprintf("%.*s", (int)(quote ? quote - text : (long)strlen(text)), text);
+        }
+    }
+    if (strstr(msg, "Must be in octal format"))
+        return xasprintf("not an octal %s", option ? option + 2 : "number");
+    static const struct {
+        const char *start, *end, *phrase;
+    } known[] = {
+        {"The user with the name '", "' does not exist.", "no such user"},
+        {"The group with the name '", "' does not exist.", "no such group"},
+        {"The user does not exist", "", "no such user"},
+        {"The group does not exist", "", "no such group"},
+        {"The directory does not exist", "", "no such directory"},
+        {"The user's primary group doesn't exist", "", "the user's primary group does not exist"},
+    };
+    size_t len = strlen(msg);
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        size_t a = strlen(known[i].start), b = strlen(known[i].end);
+        if (len >= a + b && strncmp(msg, known[i].start, a) == 0 &&
+            strcmp(msg + len - b, known[i].end) == 0)
+            return xstrdup(known[i].phrase);
+    }
+    return xstrdup(msg);
+}
+
+#define PREEXEC_PREFIX "Exception occurred in preexec_fn. ("
+
 int cli_report_error(const struct conduit_error *e, const char *what)
 {
     const char *msg = e->message ? e->message : "unknown error";
-    if (e->kind == CONDUIT_ERR_IO && e->exit_status >= 0)
+    if (e->kind == CONDUIT_ERR_IO && e->exit_status >= 0) {
         fprintf(stderr, "conduit: %s: %s (the dispatcher exited with status %d)\n", what, msg,
                 e->exit_status);
-    else if (e->kind == CONDUIT_ERR_IO && e->exit_status < -1)
+    } else if (e->kind == CONDUIT_ERR_IO && e->exit_status < -1) {
         fprintf(stderr, "conduit: %s: %s (the dispatcher was killed by signal %d)\n", what, msg,
                 -e->exit_status);
-    else
+    } else if (e->kind == CONDUIT_ERR_INVALID_FIELD && e->field_message) {
+        /* Said as the user said it: the option and its value, or the
+         * operation and its operand. */
+        const char *option = option_of_field(e->field);
+        char *phrase = field_phrase(e->field_message, option);
+        if (option)
+            fprintf(stderr, "conduit: %s %s: %s\n", option, e->value ? e->value : "", phrase);
+        else
+            fprintf(stderr, "conduit: %s: %s\n", what, phrase);
+        free(phrase);
+    } else if (e->kind == CONDUIT_ERR_PROCESS &&
+               strncmp(msg, PREEXEC_PREFIX, strlen(PREEXEC_PREFIX)) == 0) {
+        /* Python's words for a failed set-up step between fork and exec. */
+        const char *step = msg + strlen(PREEXEC_PREFIX);
+        fprintf(stderr, "conduit: %s: cannot start it as asked: %.*s\n", what,
+                (int)strcspn(step, ")"), step);
+    } else if (e->kind == CONDUIT_ERR_REMOTE_OS && e->strerror && *e->strerror) {
+        fprintf(stderr, "conduit: %s: %s\n", what, e->strerror);
+    } else {
         fprintf(stderr, "conduit: %s: %s\n", what, msg);
+    }
     switch (e->kind) {
     case CONDUIT_ERR_IO:
         return EXIT_TUNNEL;
@@ -133,8 +224,11 @@ int cli_report(struct cli *c, const char *what)
 
 int cli_open(struct cli *c)
 {
+    /* -vv and more: ssh is verbose too. */
+    for (int i = 1; i < c->verbose; i++)
+        strv_push(&c->ssh_args, "-v");
     struct target_options to = {
-        .ssh_options = c->ssh_options, .n_ssh_options = c->n_ssh_options,
+        .ssh_args = c->ssh_args.v, .port = c->port,
         .dispatcher = c->dispatcher, .sudo = c->sudo, .no_reuse = c->no_reuse,
     };
     struct target target;
@@ -147,6 +241,8 @@ int cli_open(struct cli *c)
         fprintf(stderr, "conduit: out of memory\n");
         return EXIT_TUNNEL;
     }
+    if (c->verbose)
+        conduit_set_trace(c->t, STDERR_FILENO);
     int rc = target.ssh ? conduit_open_ssh(c->t, &target.ssh_opts)
                         : conduit_open_command(c->t, target.command.v);
     target_free(&target);
@@ -309,17 +405,125 @@ static const struct command {
     {"user", cmd_user},         {"group", cmd_group},   {"whoami", cmd_whoami},
 };
 
+/* The global options: before the TARGET and between it and the COMMAND. */
+static const struct option global_opts[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"ssh-option", required_argument, NULL, 'o'},
+    {"identity", required_argument, NULL, 'i'},
+    {"ssh-config", required_argument, NULL, 'F'},
+    {"port", required_argument, NULL, 'p'},
+    {"jump", required_argument, NULL, 'J'},
+    {"dispatcher", required_argument, NULL, 'd'},
+    {"sudo", no_argument, NULL, 's'},
+    {"no-reuse", no_argument, NULL, 'r'},
+    {NULL, 0, NULL, 0},
+};
+
+enum { GLOBALS_GO_ON = -1 };
+
+/* Parse global options in argv[1, argc) (argv[0] is skipped, as getopt
+ * does).  Returns GLOBALS_GO_ON with *next at the first operand, or an
+ * exit status. */
+static int parse_globals(struct cli *c, int argc, char **argv, int *next)
+{
+    int o;
+    optind = 0;
+    opterr = 0; /* our own messages, without the program's full path */
+    while ((o = getopt_long(argc, argv, "+hVvo:i:F:p:J:", global_opts, NULL)) != -1) {
+        char flag[3] = {'-', (char)o, 0};
+        switch (o) {
+        case 'h':
+            fputs(usage_text, stdout);
+            return EXIT_OK;
+        case 'V':
+            printf("conduit %s\n", CONDUIT_VERSION);
+            return EXIT_OK;
+        case 'v':
+            c->verbose++;
+            break;
+        case 'o':
+        case 'i':
+        case 'F':
+        case 'J':
+            strv_push(&c->ssh_args, flag);
+            strv_push(&c->ssh_args, optarg);
+            break;
+        case 'p':
+            c->port = target_port(optarg);
+            if (!c->port)
+                return cli_usage_error("-p %s: not a port number (1-65535)", optarg);
+            break;
+        case 'd':
+            c->dispatcher = optarg;
+            break;
+        case 's':
+            c->sudo = true;
+            break;
+        case 'r':
+            c->no_reuse = true;
+            break;
+        default:
+            return cli_bad_option(NULL, argv);
+        }
+    }
+    *next = optind;
+    return GLOBALS_GO_ON;
+}
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+/* -h or --help among the subcommand's leading options (before "--" and
+ * its first operand, so that `run ls --help` runs ls --help). */
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc && argv[i][0] == '-' && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return true;
+    return false;
+}
+
+static int run_cli(struct cli *c, int argc, char **argv)
+{
+    int next;
+    int status = parse_globals(c, argc, argv, &next);
+    if (status != GLOBALS_GO_ON)
+        return status;
+    if (next >= argc)
+        return cli_usage_error("no TARGET given");
+    /* `conduit run ...`: a forgotten target, not a host named "run". */
+    if (find_command(argv[next]) && (next + 1 >= argc || !find_command(argv[next + 1])))
+        return cli_usage_error("no TARGET given before the command '%s'", argv[next]);
+    c->target = argv[next];
+    /* More global options may follow the target (argv[next] plays argv[0]). */
+    int after;
+    status = parse_globals(c, argc - next, argv + next, &after);
+    if (status != GLOBALS_GO_ON)
+        return status;
+    next += after;
+    if (next >= argc)
+        return cli_usage_error("no COMMAND given");
+    const struct command *cmd = find_command(argv[next]);
+    if (!cmd)
+        return cli_usage_error("unknown command '%s'", argv[next]);
+    c->command = current_command = cmd->name;
+    if (wants_help(argc - next, argv + next)) {
+        const char *text = cli_command_help(cmd->name);
+        printf("%s\nGlobal OPTIONS and TARGET: 'conduit --help'.\n", text ? text : "");
+        return EXIT_OK;
+    }
+    return cmd->fn(c, argc - next, argv + next);
+}
+
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {"ssh-option", required_argument, NULL, 'o'},
-        {"dispatcher", required_argument, NULL, 'd'},
-        {"sudo", no_argument, NULL, 's'},
-        {"no-reuse", no_argument, NULL, 'r'},
-        {NULL, 0, NULL, 0},
-    };
     /* Run with stdin, stdout or stderr closed, later files would take
      * their place and receive our prints. */
     for (int fd = 0; fd <= 2; fd++)
@@ -335,53 +539,7 @@ int main(int argc, char **argv)
             return fanout_status;
     }
     struct cli c = {0};
-    int o;
-    opterr = 0; /* our own messages, without the program's full path */
-    while ((o = getopt_long(argc, argv, "+hVo:", opts, NULL)) != -1) {
-        switch (o) {
-        case 'h':
-            fputs(usage_text, stdout);
-            free(c.ssh_options);
-            return EXIT_OK;
-        case 'V':
-            printf("conduit %s\n", CONDUIT_VERSION);
-            free(c.ssh_options);
-            return EXIT_OK;
-        case 'o': {
-            char **v = xreallocarray(c.ssh_options, c.n_ssh_options + 1, sizeof *v);
-            c.ssh_options = v;
-            c.ssh_options[c.n_ssh_options++] = optarg;
-            break;
-        }
-        case 'd':
-            c.dispatcher = optarg;
-            break;
-        case 's':
-            c.sudo = true;
-            break;
-        case 'r':
-            c.no_reuse = true;
-            break;
-        default:
-            free(c.ssh_options);
-            return cli_bad_option(NULL, argv);
-        }
-    }
-    int status;
-    if (argc - optind < 2) {
-        status = cli_usage_error(argc - optind < 1 ? "no TARGET given" : "no COMMAND given");
-    } else {
-        c.target = argv[optind];
-        const char *name = argv[optind + 1];
-        const struct command *cmd = NULL;
-        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-            if (strcmp(commands[i].name, name) == 0)
-                cmd = &commands[i];
-        if (!cmd)
-            status = cli_usage_error("unknown command '%s'", name);
-        else
-            status = cmd->fn(&c, argc - optind - 1, argv + optind + 1);
-    }
+    int status = run_cli(&c, argc, argv);
     fflush(stdout);
     if (c.t) {
         bool broken = conduit_error(c.t)->kind == CONDUIT_ERR_IO;
@@ -393,6 +551,6 @@ int main(int argc, char **argv)
                 status = EXIT_TUNNEL;
         }
     }
-    free(c.ssh_options);
+    strv_free(&c.ssh_args);
     return status;
 }

@@ -30,6 +30,9 @@ struct conduit_tunnel {
     struct buf out;   /* encoded requests not yet written */
     struct conduit_error err;
     char *extensions; /* the dispatcher's announcement ("run/1 ..."), or NULL */
+    int trace_fd;     /* conduit_set_trace / CONDUIT_TRACE: where trace lines go, or -1 */
+    bool tap_stderr;  /* client_spawn: the process's stderr goes through a tap */
+    struct client_tap *tap; /* ssh's stderr, forwarded to ours and kept (client_tap.c) */
     /* Driven by an event loop (the fleet): failures never wait for the
      * process; client_exited completes the error once it has ended. */
     bool event_driven;
@@ -67,9 +70,11 @@ int client_fail_usage(conduit_tunnel *t, const char *fmt, ...)
 int client_fail_start(conduit_tunnel *t, bool with_status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* An event-driven tunnel's process ended with status (reaped by the
- * caller): the error recorded while it ran gets the status, as the
- * blocking calls would have given it. */
-void client_exited(conduit_tunnel *t, int status);
+ * caller), having written said on its stderr: the error recorded while it
+ * ran is completed as the blocking calls would have (the dispatcher's
+ * status, or for ssh its diagnosis).  Returns true when the message is
+ * now ssh's diagnosis. */
+bool client_exited(conduit_tunnel *t, int status, const char *said, size_t said_len);
 /* Turn an OSError / InvalidField / ProcessError response into *e.  For
  * InvalidField the value we sent is looked up in the request packet. */
 void client_error_from_response(struct conduit_error *e, uint32_t id,
@@ -77,6 +82,9 @@ void client_error_from_response(struct conduit_error *e, uint32_t id,
                                 const void *request);
 
 /* ---- I/O (client_io.c) ---- */
+
+/* Encode a request into t->out (traced). */
+void client_encode(conduit_tunnel *t, uint32_t id, const void *pkt);
 
 /* Write everything in t->out (blocking).  -1 on failure (error recorded). */
 int client_flush(conduit_tunnel *t);
@@ -129,6 +137,46 @@ struct client_sigpipe {
 };
 void client_sigpipe_block(struct client_sigpipe *s);
 void client_sigpipe_restore(struct client_sigpipe *s);
+
+/* ---- streaming runs, per packet (client_run.c) ----
+ *
+ * What a run's packets mean, without any I/O: encoding RunStart, RunInput,
+ * RunSignal and RunResize onto a buffer, and taking RunStarted, RunOutput,
+ * RunExited (or the refusal of RunStart) off one.  The blocking loop of
+ * conduit_stream_* (client_stream.c) and an event loop driving many runs
+ * share it. */
+
+struct client_run {
+    conduit_output_fn output; /* where RunOutput goes */
+    void *output_ctx;
+    struct tun_run_start request; /* kept to name a refused field */
+    bool started;  /* RunStarted came */
+    bool finished; /* RunExited came, or the start was refused */
+    bool refused;  /* the start was refused: the error says why */
+    struct conduit_stream_result result;
+};
+
+enum client_run_status {
+    CLIENT_RUN_MORE,   /* every complete packet taken; *need bytes make the next one */
+    CLIENT_RUN_DONE,   /* finished (RunExited, or refused: err filled) */
+    CLIENT_RUN_BROKEN, /* a packet that does not belong to a run: err filled (IO) */
+};
+
+/* Check o and build the RunStart request (pointing to o's strings).
+ * Returns 0, or -1 with *why saying what is wrong (a usage error). */
+int client_run_init(struct client_run *r, const struct conduit_stream_opts *o, const char **why);
+void client_run_free(struct client_run *r);
+/* Queue a run's requests in t->out (through client_encode, so they are
+ * traced); nothing is written. */
+void client_run_encode_start(conduit_tunnel *t, const struct client_run *r);
+/* RunInput: len 0 closes the command's stdin. */
+void client_run_encode_input(conduit_tunnel *t, const void *data, size_t len);
+void client_run_encode_signal(conduit_tunnel *t, int sig);
+void client_run_encode_resize(conduit_tunnel *t, unsigned cols, unsigned rows);
+/* Take the complete packets at the head of t->in (consuming and tracing
+ * them), calling r->output for each RunOutput; errors go to t->err.  Stops
+ * after the run's last packet, so what follows stays in t->in.  No I/O. */
+enum client_run_status client_run_take(struct client_run *r, conduit_tunnel *t, size_t *need);
 
 /* ---- opening (client_open.c) ---- */
 
@@ -220,6 +268,35 @@ void client_reap(conduit_tunnel *t);
 /* How long a dispatcher may take to exit after Exit / EOF before it is
  * killed. */
 #define CLIENT_EXIT_GRACE_MS 2000
+
+/* ---- tracing (client_trace.c) ---- */
+
+/* trace_fd from CONDUIT_TRACE (conduit_new). */
+void client_trace_init(conduit_tunnel *t);
+/* "conduit: starting: ARGV..." (long arguments cut). */
+void client_trace_argv(conduit_tunnel *t, char *const argv[]);
+/* "conduit: > NAME (SIZE bytes) FIELD=VALUE...": sent or received, with
+ * the packet's size on the wire. */
+void client_trace_packet(conduit_tunnel *t, bool sent, uint32_t id, const void *pkt,
+                         uint64_t wire_size);
+
+/* ---- the spawned process's stderr (client_tap.c) ---- */
+
+/* Forward everything read from fd (which it takes) to our stderr as it
+ * arrives, in a thread of its own, keeping the last few KiB.  Returns 0,
+ * or -1 with errno set (fd is closed then). */
+int client_tap_start(conduit_tunnel *t, int fd);
+/* Forward what is still readable, end the thread, and return what was
+ * kept (malloc'ed, NUL-terminated; NULL without a tap). */
+char *client_tap_stop(conduit_tunnel *t);
+
+/* ---- ssh's messages (ssh_diagnose.c, on a buffer) ---- */
+
+/* The cause of a failed ssh connection in user terms, from what ssh wrote
+ * on stderr ("Could not resolve hostname", "Host key verification
+ * failed.", "Permission denied (", "Connection refused"...): a malloc'ed
+ * sentence, or NULL when the text says nothing known. */
+char *client_ssh_diagnose(const char *text, size_t len);
 
 /* ---- conversions (client_convert.c) ---- */
 

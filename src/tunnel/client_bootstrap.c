@@ -347,7 +347,7 @@ static int send_binary(conduit_tunnel *t, const struct client_shippable *s)
 void client_bootstrap_begin(conduit_tunnel *t, struct client_boot_state *st)
 {
     *st = (struct client_boot_state){.phase = CLIENT_BOOT_START, .check_alive_pending = true};
-    tun_encode(&t->out, TUN_ID_check_alive, NULL);
+    client_encode(t, TUN_ID_check_alive, NULL);
 }
 
 enum client_boot_step client_bootstrap_step(conduit_tunnel *t, const struct client_bootstrap *b,

@@ -52,6 +52,13 @@ void client_sigpipe_restore(struct client_sigpipe *s)
         pthread_sigmask(SIG_UNBLOCK, &pipe_set, NULL);
 }
 
+void client_encode(conduit_tunnel *t, uint32_t id, const void *pkt)
+{
+    size_t before = buf_len(&t->out);
+    tun_encode(&t->out, id, pkt);
+    client_trace_packet(t, true, id, pkt, buf_len(&t->out) - before);
+}
+
 int client_flush(conduit_tunnel *t)
 {
     if (!buf_len(&t->out))
@@ -133,8 +140,10 @@ enum client_decode client_decode_response(conduit_tunnel *t, uint32_t expected,
     memset(r, 0, sizeof *r);
     unsigned bad = 0;
     enum tun_status st = tun_decode(d, p, n, r, used, &bad);
-    if (st == TUN_OK)
+    if (st == TUN_OK) {
+        client_trace_packet(t, false, *id, r, *used);
         return CLIENT_DECODED;
+    }
     tun_release(d, r);
     if (st == TUN_NEED_MORE) {
         *need = *used;
@@ -189,7 +198,7 @@ int client_transact(conduit_tunnel *t, uint32_t request_id, const void *request,
 {
     if (client_begin(t) < 0)
         return -1;
-    tun_encode(&t->out, request_id, request);
+    client_encode(t, request_id, request);
     if (client_flush(t) < 0)
         return -1;
     return client_await(t, request_id, request, expected, r, id, used);

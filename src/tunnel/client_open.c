@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Opening, checking and closing a tunnel. */
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@ CONDUIT_API conduit_tunnel *conduit_new(void)
     t->pid = -1;
     t->exit_status = -1;
     t->err.exit_status = -1;
+    client_trace_init(t);
     return t;
 }
 
@@ -46,9 +48,9 @@ CONDUIT_API int conduit_ping(conduit_tunnel *t)
 int client_hello(conduit_tunnel *t, bool check_alive_sent)
 {
     if (!check_alive_sent)
-        tun_encode(&t->out, TUN_ID_check_alive, NULL);
+        client_encode(t, TUN_ID_check_alive, NULL);
     struct tun_getenv ask = {tun_str(TUN_EXT_ANNOUNCE_KEY)};
-    tun_encode(&t->out, TUN_ID_getenv, &ask);
+    client_encode(t, TUN_ID_getenv, &ask);
     if (client_flush(t) < 0)
         return -1;
     union client_response r;
@@ -94,13 +96,22 @@ static int spawn(conduit_tunnel *t, char *const argv[], bool detached, int *err_
      * the caller's, where ssh and the dispatcher report, unless the caller
      * takes it (the fan-out turns it into each host's reason). */
     struct runner_spec spec = {.argv = argv, .in = RUNNER_PIPE, .out = RUNNER_PIPE,
-                               .err = err_fd ? RUNNER_PIPE : RUNNER_KEEP,
+                               .err = err_fd || t->tap_stderr ? RUNNER_PIPE : RUNNER_KEEP,
                                .blocking_pipes = !detached,
                                .new_session = detached, .reset_signals = &reset};
     struct runner_child child;
     struct runner_failure fail;
+    client_trace_argv(t, argv);
     if (runner_spawn(&spec, &child, &fail) < 0)
         return client_fail_io(t, "Cannot execute '%s': %s", argv[0], strerror(fail.err));
+    if (!err_fd && t->tap_stderr && client_tap_start(t, child.err_fd) < 0) {
+        int e = errno;
+        t->pid = child.pid;
+        t->to_fd = child.in_fd;
+        t->from_fd = child.out_fd;
+        t->own_fds = true;
+        return client_fail_io(t, "Cannot start a thread for ssh's stderr: %s", strerror(e));
+    }
     t->pid = child.pid;
     t->to_fd = child.in_fd;
     t->from_fd = child.out_fd;
@@ -170,12 +181,13 @@ CONDUIT_API int conduit_close(conduit_tunnel *t)
     if (!t)
         return 0;
     if (!t->broken && t->to_fd >= 0) {
-        tun_encode(&t->out, TUN_ID_exit, NULL);
+        client_encode(t, TUN_ID_exit, NULL);
         client_flush(t); /* a dispatcher already gone is not an error here */
     }
     /* Closing its stdin also ends a dispatcher that never saw Exit. */
     close_fds(t);
     client_reap(t);
+    free(client_tap_stop(t));
     int status = t->pid > 0 ? t->exit_status : 0;
     buf_free(&t->in);
     buf_free(&t->out);

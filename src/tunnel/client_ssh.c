@@ -278,6 +278,7 @@ CONDUIT_API int conduit_open_ssh(conduit_tunnel *t, const struct conduit_ssh_opt
     struct strv argv;
     if (client_ssh_prepare(t, opts, &argv, &boot) < 0)
         return -1;
+    t->tap_stderr = true; /* ssh's messages explain a failure (client_tap.c) */
     int rc = client_spawn(t, argv.v);
     if (rc == 0)
         rc = client_bootstrap_run(t, &boot);

@@ -36,7 +36,7 @@ static void encode_ahead(conduit_tunnel *t, struct stat_batch *b)
 {
     while (b->sent < b->n && buf_len(&t->out) < ENCODE_AHEAD) {
         struct tun_stat req = request_for(b, b->sent);
-        tun_encode(&t->out, TUN_ID_stat, &req);
+        client_encode(t, TUN_ID_stat, &req);
         b->sent++;
     }
 }

@@ -104,11 +104,13 @@ static int upload(conduit_tunnel *t, const char *remote_path, int fd, const void
     unsigned content = (unsigned)d->stream_field;
     tun_encode_id(&t->out, TUN_ID_upload);
     tun_encode_fields(&t->out, d, 0, content + 1, &req);
+    size_t head = buf_len(&t->out);
     if (client_flush(t) < 0)
         return -1;
     if (send_content(t, fd, data, size, opts) < 0)
         return -1;
     tun_encode_fields(&t->out, d, content + 1, d->nfields, &req);
+    client_trace_packet(t, true, TUN_ID_upload, &req, head + size + buf_len(&t->out));
     if (client_flush(t) < 0)
         return -1;
     union client_response r;
@@ -146,7 +148,7 @@ static int start_download(conduit_tunnel *t, const char *remote_path, uint64_t *
     if (!remote_path)
         return client_fail_usage(t, "No remote path given for the download");
     struct tun_download req = {tun_str(remote_path)};
-    tun_encode(&t->out, TUN_ID_download, &req);
+    client_encode(t, TUN_ID_download, &req);
     if (client_flush(t) < 0 || client_fill(t, TUN_ID_SIZE) < 0)
         return -1;
     uint32_t id = 0;
@@ -164,6 +166,8 @@ static int start_download(conduit_tunnel *t, const char *remote_path, uint64_t *
         return -1;
     tun_decode_stream_len(buf_head(&t->in) + id_len, buf_len(&t->in) - id_len, len, &len_size);
     buf_consume(&t->in, id_len + len_size);
+    struct tun_download_result head = {.content = {NULL, *len, true}};
+    client_trace_packet(t, false, id, &head, id_len + len_size + *len);
     return 0;
 }
 

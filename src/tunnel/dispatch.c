@@ -17,6 +17,7 @@
 #include "tunnel/dispatch_internal.h"
 #include "tunnel/pyfmt.h"
 #include "util/fdio.h"
+#include "util/loop.h"
 #include "util/log.h"
 
 /* Read this much at a time; the buffer grows only as data really arrives. */
@@ -42,6 +43,8 @@ void dispatcher_feed(struct dispatcher *d, const void *data, size_t len)
 
 void dispatcher_free(struct dispatcher *d)
 {
+    loop_free(d->loop);
+    d->loop = NULL;
     buf_free(&d->in);
     buf_free(&d->out);
 }
@@ -170,7 +173,10 @@ static const dispatch_handler handlers[TUN_PACKET_COUNT] = {
 
 /* Extension requests, by offset from TUN_EXT_BASE. */
 static const dispatch_handler ext_handlers[TUN_EXT_SLOTS] = {
-    [0] = NULL,
+    [TUN_ID_run_start - TUN_EXT_BASE] = dispatch_handle_run_start,
+    [TUN_ID_run_input - TUN_EXT_BASE] = dispatch_handle_run_late,
+    [TUN_ID_run_signal - TUN_EXT_BASE] = dispatch_handle_run_late,
+    [TUN_ID_run_resize - TUN_EXT_BASE] = dispatch_handle_run_late,
 };
 
 static dispatch_handler handler_of(uint32_t id)
@@ -264,10 +270,13 @@ static int serve_requests(struct dispatcher *d)
         size_t used = 0;
         if (!dispatch_decode(d, desc, 0, desc->nfields, &pkt, &used))
             return DISPATCH_EXIT_BAD_INPUT;
+        d->request_len = used;
         enum handler_result hr = handler_of(id)(d, &pkt);
         tun_release(desc, &pkt);
-        /* The request's bytes stay valid until the handler is done. */
-        buf_consume(&d->in, used);
+        /* The request's bytes stay valid until the handler is done (or
+         * until it consumes them itself). */
+        buf_consume(&d->in, d->request_len);
+        d->request_len = 0;
         if (hr != HANDLED)
             return DISPATCH_EXIT_BAD_INPUT;
     }

@@ -20,6 +20,8 @@
 /* Exit status after bad input (unknown id, truncated stream, ...). */
 #define DISPATCH_EXIT_BAD_INPUT 3
 
+struct loop;
+
 struct dispatcher {
     int in_fd;  /* requests; < 0: only what is already in `in` */
     int out_fd; /* responses; < 0: discard them */
@@ -29,6 +31,10 @@ struct dispatcher {
     bool quiet;   /* no diagnostics on stderr (fuzzing) */
     mode_t umask; /* ours, applied to new files and to children by default */
     uint64_t requests; /* handled so far (for debug logging) */
+    /* Bytes at the head of `in` that the current request occupies; a
+     * handler that consumes them itself (RunStart) sets it to 0. */
+    size_t request_len;
+    struct loop *loop; /* for running commands; made at the first one */
 };
 
 /* Set up a dispatcher on the two descriptors. */

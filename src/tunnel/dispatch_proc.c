@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* ProcessRun: validate the request like the original, then run the command
- * through the runner with the requested credentials. */
+/* ProcessRun and RunStart's common half: validate the request like the
+ * original (same checks, same order, same messages), then turn it into a
+ * runner_spec with the requested credentials.  The child itself is run by
+ * dispatch_run.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +13,6 @@
 #include "tunnel/dispatch_ids.h"
 #include "tunnel/dispatch_internal.h"
 #include "tunnel/pyfmt.h"
-#include "util/runner.h"
 #include "util/xmalloc.h"
 
 /* "<prefix><value><suffix>" as an InvalidField message. */
@@ -26,18 +27,8 @@ static void reply_invalid_value(struct dispatcher *d, const char *field, const c
     buf_free(&msg);
 }
 
-struct captured {
-    struct buf out, err;
-};
-
-static void collect(void *ctx, int stream, const uint8_t *data, size_t len)
-{
-    struct captured *c = ctx;
-    buf_append(stream == 1 ? &c->out : &c->err, data, len);
-}
-
-static void reply_spawn_failure(struct dispatcher *d, const struct runner_failure *f,
-                                struct tun_bytes argv0, struct tun_bytes cwd)
+void dispatch_reply_spawn_failure(struct dispatcher *d, const struct runner_failure *f,
+                                  struct tun_bytes argv0, struct tun_bytes cwd)
 {
     switch (f->stage) {
     case RUNNER_STAGE_EXEC:
@@ -60,113 +51,125 @@ static void reply_spawn_failure(struct dispatcher *d, const struct runner_failur
     }
 }
 
+bool dispatch_command_prepare(struct dispatcher *d, struct dispatch_command *c,
+                              const struct dispatch_command_request *req)
+{
+    memset(c, 0, sizeof *c);
+    const struct tun_str_list *command = req->command;
+    if (command->count == 0) {
+        dispatch_reply_invalid(d, "command", "The command must not be empty");
+        return false;
+    }
+    for (uint64_t i = 0; i < command->count; i++)
+        if (!dispatch_check_no_nul(d, "command", command->items[i]))
+            return false;
+    if (!dispatch_check_no_nul(d, "umask", req->umask) ||
+        !dispatch_check_no_nul(d, "user", req->user) ||
+        !dispatch_check_no_nul(d, "group", req->group) ||
+        !dispatch_check_no_nul(d, "cwd", req->cwd))
+        return false;
+
+    uint64_t umask_value = 077;
+    if (req->umask.present &&
+        !pyfmt_parse_octal(req->umask.data, (size_t)req->umask.len, 07777, &umask_value)) {
+        reply_invalid_value(d, "umask", "Invalid value '", req->umask,
+                            "': Must be in octal format.");
+        return false;
+    }
+    if (req->user.present && !dispatch_ids_find_user(req->user, &c->user)) {
+        reply_invalid_value(d, "user", "The user with the name '", req->user,
+                            "' does not exist.");
+        goto fail;
+    }
+    if (req->group.present && !dispatch_ids_find_group(req->group, &c->group)) {
+        reply_invalid_value(d, "group", "The group with the name '", req->group,
+                            "' does not exist.");
+        goto fail;
+    }
+    c->cwd = tun_strdup(req->cwd);
+    struct stat st;
+    if (c->cwd && (stat(c->cwd, &st) < 0 || !S_ISDIR(st.st_mode))) {
+        dispatch_reply_invalid(d, "cwd", "The directory does not exist");
+        goto fail;
+    }
+
+    if (req->shell) {
+        c->argc = 3;
+        c->argv = xcalloc(4, sizeof *c->argv);
+        c->argv[0] = xstrdup("/bin/sh");
+        c->argv[1] = xstrdup("-c");
+        c->argv[2] = tun_strdup(command->items[0]);
+    } else {
+        c->argc = (size_t)command->count;
+        c->argv = xcalloc(c->argc + 1, sizeof *c->argv);
+        for (size_t i = 0; i < c->argc; i++)
+            c->argv[i] = tun_strdup(command->items[i]);
+    }
+    c->argv0 = c->argv[0];
+
+    struct runner_spec *spec = &c->spec;
+    spec->argv = c->argv;
+    spec->cwd = c->cwd;
+    spec->umask = (mode_t)umask_value;
+    spec->set_umask = true;
+    if (req->group.present || req->user.present) {
+        spec->set_gid = true;
+        spec->gid = req->group.present ? c->group.gid : c->user.gid;
+    }
+    if (geteuid() == 0 && spec->set_gid) {
+        c->groups = account_group_list(req->user.present ? c->user.name : NULL, spec->gid,
+                                       &spec->ngroups);
+        spec->set_groups = true;
+        spec->groups = c->groups;
+    }
+    if (req->user.present) {
+        spec->set_uid = true;
+        spec->uid = c->user.uid;
+    }
+    /* The command leads a process group of its own, so that a timeout or
+     * the end of the tunnel reaches whatever it started. */
+    spec->new_session = true;
+    return true;
+
+fail:
+    dispatch_command_free(c);
+    return false;
+}
+
+void dispatch_command_free(struct dispatch_command *c)
+{
+    for (size_t i = 0; c->argv && i < c->argc; i++)
+        free(c->argv[i]);
+    free(c->argv);
+    free(c->groups);
+    free(c->cwd);
+    strv_free(&c->env);
+    account_user_free(&c->user);
+    account_group_free(&c->group);
+    memset(c, 0, sizeof *c);
+}
+
 enum handler_result dispatch_handle_process_run(struct dispatcher *d, void *pkt)
 {
     struct tun_process_run *r = pkt;
-    if (r->command.count == 0) {
-        dispatch_reply_invalid(d, "command", "The command must not be empty");
+    struct dispatch_command_request req = {&r->command, false, r->user, r->group, r->umask,
+                                           r->cwd};
+    struct dispatch_command c;
+    if (!dispatch_command_prepare(d, &c, &req))
         return HANDLED;
-    }
-    for (uint64_t i = 0; i < r->command.count; i++)
-        if (!dispatch_check_no_nul(d, "command", r->command.items[i]))
-            return HANDLED;
-    if (!dispatch_check_no_nul(d, "umask", r->umask) ||
-        !dispatch_check_no_nul(d, "user", r->user) ||
-        !dispatch_check_no_nul(d, "group", r->group) ||
-        !dispatch_check_no_nul(d, "cwd", r->cwd))
-        return HANDLED;
-
-    uint64_t umask_value = 077;
-    if (r->umask.present &&
-        !pyfmt_parse_octal(r->umask.data, (size_t)r->umask.len, 07777, &umask_value)) {
-        reply_invalid_value(d, "umask", "Invalid value '", r->umask, "': Must be in octal format.");
-        return HANDLED;
-    }
-    struct account_user user = {0};
-    struct account_group group = {0};
-    char *cwd = NULL;
-    gid_t *groups = NULL;
-    char **argv = NULL;
     enum handler_result hr = HANDLED;
-    if (r->user.present && !dispatch_ids_find_user(r->user, &user)) {
-        reply_invalid_value(d, "user", "The user with the name '", r->user, "' does not exist.");
-        goto out;
-    }
-    if (r->group.present && !dispatch_ids_find_group(r->group, &group)) {
-        reply_invalid_value(d, "group", "The group with the name '", r->group,
-                            "' does not exist.");
-        goto out;
-    }
-    cwd = tun_strdup(r->cwd);
-    struct stat st;
-    if (cwd && (stat(cwd, &st) < 0 || !S_ISDIR(st.st_mode))) {
-        dispatch_reply_invalid(d, "cwd", "The directory does not exist");
-        goto out;
-    }
-
     if (d->dry_run) {
         struct tun_process_completed res = {TUN_ABSENT, TUN_ABSENT, 0};
         dispatch_reply(d, TUN_ID_process_completed, &res);
         goto out;
     }
-
-    argv = xcalloc((size_t)r->command.count + 1, sizeof *argv);
-    for (uint64_t i = 0; i < r->command.count; i++)
-        argv[i] = tun_strdup(r->command.items[i]);
-
-    struct runner_spec spec = {
-        .argv = argv,
-        .cwd = cwd,
-        .umask = (mode_t)umask_value,
-        .set_umask = true,
-        .in = r->in.present ? RUNNER_PIPE : RUNNER_NULL,
-        .out = r->capture_output ? RUNNER_PIPE : RUNNER_FD,
-        .err = r->capture_output ? RUNNER_PIPE : RUNNER_FD,
-        .out_fd = 2,
-        .err_fd = 2,
-    };
-    if (r->group.present || r->user.present) {
-        spec.set_gid = true;
-        spec.gid = r->group.present ? group.gid : user.gid;
-    }
-    if (geteuid() == 0 && spec.set_gid) {
-        groups = account_group_list(r->user.present ? user.name : NULL, spec.gid,
-                                    &spec.ngroups);
-        spec.set_groups = true;
-        spec.groups = groups;
-    }
-    if (r->user.present) {
-        spec.set_uid = true;
-        spec.uid = user.uid;
-    }
-
-    if (!dispatch_flush(d)) {
-        hr = FATAL;
-        goto out;
-    }
-    struct captured cap = {BUF_INIT, BUF_INIT};
-    struct runner_failure fail;
-    int status = 0;
-    if (runner_run(&spec, r->in.present ? r->in.data : NULL, (size_t)r->in.len, collect, &cap,
-                   &status, &fail) < 0) {
-        reply_spawn_failure(d, &fail, r->command.items[0], r->cwd);
-    } else {
-        struct tun_process_completed res = {TUN_ABSENT, TUN_ABSENT, status};
-        if (r->capture_output) {
-            res.out = tun_data(buf_head(&cap.out), buf_len(&cap.out));
-            res.err = tun_data(buf_head(&cap.err), buf_len(&cap.err));
-        }
-        dispatch_reply(d, TUN_ID_process_completed, &res);
-    }
-    buf_free(&cap.out);
-    buf_free(&cap.err);
+    c.spec.in = r->in.present ? RUNNER_PIPE : RUNNER_NULL;
+    c.spec.out = r->capture_output ? RUNNER_PIPE : RUNNER_FD;
+    c.spec.err = r->capture_output ? RUNNER_PIPE : RUNNER_FD;
+    c.spec.out_fd = 2;
+    c.spec.err_fd = 2;
+    hr = dispatch_run_captured(d, &c, r->in, r->capture_output, r->command.items[0], r->cwd);
 out:
-    for (uint64_t i = 0; argv && i < r->command.count; i++)
-        free(argv[i]);
-    free(argv);
-    free(groups);
-    free(cwd);
-    account_user_free(&user);
-    account_group_free(&group);
+    dispatch_command_free(&c);
     return hr;
 }

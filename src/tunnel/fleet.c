@@ -68,6 +68,7 @@ struct host {
     struct loop_timer timer;  /* connect, command, then exit grace */
     int exit_fd;
     bool killed;
+    bool diagnosed;           /* the error is ssh's own diagnosis */
     long long grace_deadline_ms;
     long long start_ms;
 
@@ -351,7 +352,8 @@ static void finish(struct host *h)
     if (!h->decided)
         decide_own(h, CONDUIT_FLEET_BROKEN, CONDUIT_ERR_IO, "Unexpected EOF in data stream");
     struct conduit_error *e = h->err.kind != CONDUIT_ERR_NONE || !h->t ? &h->err : &h->t->err;
-    if (h->status == CONDUIT_FLEET_UNREACHABLE || h->status == CONDUIT_FLEET_BROKEN)
+    if ((h->status == CONDUIT_FLEET_UNREACHABLE || h->status == CONDUIT_FLEET_BROKEN) &&
+        !h->diagnosed)
         add_stderr_reason(h, e);
     struct conduit_fleet_result r = {
         .status = h->status,
@@ -401,7 +403,10 @@ static void finish(struct host *h)
 
 static void host_reaped(struct host *h, int status)
 {
-    client_exited(h->t, status);
+    drain_stderr(h);
+    buf_compact(&h->err_tail);
+    h->diagnosed = client_exited(h->t, status, (const char *)buf_head(&h->err_tail),
+                                 buf_len(&h->err_tail));
     finish(h);
 }
 
@@ -1240,7 +1245,7 @@ CONDUIT_API int conduit_fleet_run(conduit_fleet *f, const struct conduit_fleet_j
         h->status = CONDUIT_FLEET_OK;
         h->answers = 0;
         h->start_ms = 0;
-        h->killed = h->dl_streaming = false;
+        h->killed = h->dl_streaming = h->diagnosed = false;
         h->dl_errno = 0;
         h->returncode = 0;
         h->size = 0;
@@ -1262,7 +1267,7 @@ CONDUIT_API int conduit_fleet_run(conduit_fleet *f, const struct conduit_fleet_j
                 struct host *h = f->hosts[i];
                 if (h->phase != P_FINISHED && h->t && h->t->pid > 0 && !h->t->reaped) {
                     kill(-h->t->pid, SIGKILL);
-                    client_exited(h->t, runner_wait(h->t->pid));
+                    client_exited(h->t, runner_wait(h->t->pid), NULL, 0);
                 }
             }
         }

@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -58,10 +59,11 @@ struct child_report {
 
 static const char *const step_names[] = {
     "dup2", "umask", "setresgid", "setgroups", "setresuid", "chdir", "execve", "sigaction",
-    "setsid",
+    "setsid", "TIOCSCTTY", "openpty",
 };
 enum { STEP_DUP2, STEP_UMASK, STEP_SETRESGID, STEP_SETGROUPS, STEP_SETRESUID, STEP_CHDIR,
-       STEP_EXECVE, STEP_SIGACTION, STEP_SETSID };
+       STEP_EXECVE, STEP_SIGACTION, STEP_SETSID,
+       STEP_TIOCSCTTY, STEP_OPENPTY };
 
 struct child_ctx {
     const struct runner_spec *spec;
@@ -191,8 +193,11 @@ __attribute__((no_sanitize("address", "undefined"))) static int child_main(void 
         if (dup2(stdio[fd], fd) < 0)
             child_fail(c, RUNNER_STAGE_SETUP, STEP_DUP2, errno);
     }
-    if (s->new_session && setsid() < 0)
+    if ((s->new_session || s->pty) && setsid() < 0)
         child_fail(c, RUNNER_STAGE_SETUP, STEP_SETSID, errno);
+    /* The terminal on 0 becomes the new session's controlling one. */
+    if (s->pty && ioctl(0, TIOCSCTTY, 0) < 0)
+        child_fail(c, RUNNER_STAGE_SETUP, STEP_TIOCSCTTY, errno);
     if (s->set_umask)
         umask(s->umask);
     /* Raw system calls: glibc's wrappers would try to change the ids of
@@ -327,6 +332,30 @@ static int open_stdio(enum runner_io io, int given, int child_fd, bool blocking,
     return -1;
 }
 
+/* A new pseudo-terminal: the master in *master (above 2, close-on-exec,
+ * non-blocking unless blocking), the slave in *slave (close-on-exec: the
+ * spawn dup2s it), cols x rows. */
+static int open_pty(bool blocking, unsigned short cols, unsigned short rows, int *master,
+                    int *slave)
+{
+    *slave = -1;
+    *master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (*master < 0)
+        return -1;
+    char name[64];
+    struct winsize ws = {.ws_row = rows ? rows : 24, .ws_col = cols ? cols : 80};
+    if (above_stdio(master) < 0 || grantpt(*master) < 0 || unlockpt(*master) < 0 ||
+        ptsname_r(*master, name, sizeof name) != 0 ||
+        (*slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0 ||
+        ioctl(*slave, TIOCSWINSZ, &ws) < 0 ||
+        (!blocking && fcntl(*master, F_SETFL, O_RDWR | O_NONBLOCK) < 0)) {
+        fdio_close(master);
+        fdio_close(slave);
+        return -1;
+    }
+    return 0;
+}
+
 void runner_signals_to_reset(sigset_t *set, bool with_ignored)
 {
     sigemptyset(set);
@@ -344,7 +373,7 @@ int runner_spawn(const struct runner_spec *spec, struct runner_child *child,
 {
     fail_set(fail, RUNNER_STAGE_NONE, 0, NULL);
     child->pid = -1;
-    child->in_fd = child->out_fd = child->err_fd = -1;
+    child->in_fd = child->out_fd = child->err_fd = child->pty_fd = -1;
     if (!spec->argv || !spec->argv[0]) {
         fail_set(fail, RUNNER_STAGE_EXEC, ENOENT, "execve");
         return -1;
@@ -359,10 +388,22 @@ int runner_spawn(const struct runner_spec *spec, struct runner_child *child,
     c.ncandidates = exec_candidates(program, paths, sizeof paths, c.candidates);
 
     int devnull = -1, ours[3] = {-1, -1, -1}, theirs[3] = {-1, -1, -1};
+    int pty_master = -1, pty_slave = -1;
     volatile struct child_report report = {RUNNER_STAGE_NONE, 0, 0};
     c.report = &report;
-    const enum runner_io io[3] = {spec->in, spec->out, spec->err};
-    const int given[3] = {spec->in_fd, spec->out_fd, spec->err_fd};
+    enum runner_io io[3] = {spec->in, spec->out, spec->err};
+    int given[3] = {spec->in_fd, spec->out_fd, spec->err_fd};
+    if (spec->pty) {
+        if (open_pty(spec->blocking_pipes, spec->pty_cols, spec->pty_rows, &pty_master,
+                     &pty_slave) < 0) {
+            fail_set(fail, RUNNER_STAGE_PARENT, errno, "openpty");
+            goto fail;
+        }
+        for (int fd = 0; fd < 3; fd++) {
+            io[fd] = RUNNER_FD;
+            given[fd] = pty_slave;
+        }
+    }
     for (int fd = 0; fd < 3; fd++) {
         if (open_stdio(io[fd], given[fd], fd, spec->blocking_pipes, &ours[fd], &theirs[fd],
                        &devnull) < 0) {
@@ -409,7 +450,9 @@ int runner_spawn(const struct runner_spec *spec, struct runner_child *child,
         if (io[fd] == RUNNER_PIPE)
             fdio_close(&theirs[fd]);
     fdio_close(&devnull);
+    fdio_close(&pty_slave);
     child->pid = pid;
+    child->pty_fd = pty_master;
     child->in_fd = ours[0];
     child->out_fd = ours[1];
     child->err_fd = ours[2];
@@ -422,6 +465,8 @@ fail:
             fdio_close(&theirs[fd]);
     }
     fdio_close(&devnull);
+    fdio_close(&pty_master);
+    fdio_close(&pty_slave);
     return -1;
 }
 

@@ -12,6 +12,7 @@
 #ifndef CONDUIT_UTIL_RUNNER_H
 #define CONDUIT_UTIL_RUNNER_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <signal.h>
@@ -46,6 +47,12 @@ struct runner_spec {
     bool new_session;   /* setsid(): the child leads its own session and
                            process group (pgid == pid), so kill(-pid, ...)
                            reaches whatever it starts too */
+    /* A new pseudo-terminal of pty_cols x pty_rows (0: 80 x 24) becomes
+     * the child's stdin, stdout, stderr and controlling terminal (in, out
+     * and err are ignored; new_session is implied); we keep the master as
+     * runner_child.pty_fd. */
+    bool pty;
+    unsigned short pty_cols, pty_rows;
     enum runner_io in, out, err;
     int in_fd, out_fd, err_fd; /* for RUNNER_FD */
     /* Our pipe ends blocking (a caller that reads and writes in turn, as
@@ -79,6 +86,7 @@ struct runner_child {
     int in_fd;  /* write end of the child's stdin, or -1 */
     int out_fd; /* read end of its stdout, or -1 */
     int err_fd; /* read end of its stderr, or -1 */
+    int pty_fd; /* the pseudo-terminal's master (spec->pty), or -1 */
 };
 
 struct runner_failure {
@@ -86,6 +94,19 @@ struct runner_failure {
     int err; /* errno */
     const char *what; /* e.g. "setresuid"; static string */
 };
+
+/* How sh reports a status of runner_reap's: the exit status, or 128+N
+ * when signal N ended the child. */
+static inline int runner_shell_status(int status)
+{
+    return status < 0 ? 128 - status : status;
+}
+/* How sh reports an exec failure (runner_failure.err of RUNNER_STAGE_EXEC):
+ * 127 when the program was not found, 126 when it could not run. */
+static inline int runner_exec_failure_status(int err)
+{
+    return err == ENOENT || err == ENOTDIR ? 127 : 126;
+}
 
 /* The signals a child must have reset: every one with a handler here (the
  * child borrows our memory until exec, where no handler of ours may run),

@@ -848,6 +848,50 @@ static void remove_tree(void)
     }
 }
 
+/* conduit_set_trace: the start command and one line per packet, in order,
+ * on the descriptor given; contents as sizes. */
+static void test_trace(void)
+{
+    int p[2];
+    CHECK(pipe(p) == 0);
+    conduit_tunnel *t = conduit_new();
+    conduit_set_trace(t, p[1]);
+    char *argv[] = {(char *)dispatcher, NULL};
+    CHECK(conduit_open_command(t, argv) == 0);
+    CHECK(conduit_upload_data(t, "/nonexistent-dir/f", "secret-bytes", 12, NULL) < 0);
+    conduit_set_trace(t, -1);
+    CHECK(conduit_ping(t) == 0); /* not traced */
+    close_real(t);
+    close(p[1]);
+    struct buf b = BUF_INIT;
+    char chunk[4096];
+    ssize_t n;
+    while ((n = read(p[0], chunk, sizeof chunk)) > 0)
+        buf_append(&b, chunk, (size_t)n);
+    close(p[0]);
+    buf_append_lit0(&b, "");
+    char *want;
+    if (asprintf(&want,
+                 "conduit: starting: %s\n"
+                 "conduit: > PacketCheckAlive (4 bytes)\n"
+                 "conduit: > PacketGetenv (31 bytes) key='=conduit-extensions'\n"
+                 "conduit: < PacketAck (4 bytes)\n"
+                 "conduit: < PacketEnvironVar (%zu bytes) value=<%zu bytes>\n"
+                 "conduit: > PacketUpload (53 bytes) file='/nonexistent-dir/f' "
+                 "content=<12 bytes> mode=None owner=None group=None\n"
+                 "conduit: < PacketOSError (",
+                 dispatcher, 4 + 1 + 8 + strlen(tun_ext_announcement()),
+                 strlen(tun_ext_announcement())) < 0)
+        abort();
+    const char *text = (const char *)buf_head(&b);
+    CHECK_MSG(strncmp(text, want, strlen(want)) == 0, "trace: %s", text);
+    CHECK(strstr(text, "secret-bytes") == NULL);
+    CHECK(strstr(text, "errno=2 strerror='No such file or directory'") != NULL);
+    CHECK(strstr(text, "PacketExit") == NULL);
+    free(want);
+    buf_free(&b);
+}
+
 int main(void)
 {
     dispatcher = getenv("CONDUIT_DISPATCHER");
@@ -881,6 +925,7 @@ int main(void)
     test_broken_peers();
     test_hostile_input();
     test_open_ssh();
+    test_trace();
     remove_tree();
     return check_done("test_client");
 }

@@ -289,3 +289,111 @@ def test_dispatcher_death(dispatcher):
     with pytest.raises(TunnelError):
         t.ping()
     assert t.close() == -9
+
+
+# ---- OS errors as Python's OSError classes, hex digests (issue 12) ------------
+
+@pytest.fixture(params=['local', 'exec'])
+def any_tunnel(request, dispatcher):
+    """The dispatcher as Tunnel.local() and as Tunnel.exec([...])."""
+    with (conduit.Tunnel.local() if request.param == 'local'
+          else conduit.Tunnel.exec([dispatcher])) as t:
+        yield t
+
+
+def test_os_errors_are_oserror_subclasses(any_tunnel, tree):
+    t = any_tunnel
+    below = os.path.join(tree, 'file', 'below')
+    cases = [
+        (lambda: t.run(['no-such-command-conduit']), FileNotFoundError, 2,
+         'no-such-command-conduit'),
+        (lambda: t.download(os.path.join(tree, 'missing')), FileNotFoundError, 2,
+         os.path.join(tree, 'missing')),
+        (lambda: t.download(tree), IsADirectoryError, 21, tree),
+        (lambda: t.upload(below, b'x'), NotADirectoryError, 20, below),
+        (lambda: t.stat(below), NotADirectoryError, 20, below),
+    ]
+    for call, cls, errno, filename in cases:
+        with pytest.raises(cls) as e:
+            call()
+        # Still the classes code written for the seed catches.
+        assert isinstance(e.value, (td.RemoteOSError, InvalidFieldError))
+        assert isinstance(e.value, OSError)
+        assert (e.value.errno, e.value.strerror, e.value.filename) == (
+            errno, os.strerror(errno), filename)
+    # The texts stay the dispatcher's.
+    with pytest.raises(InvalidFieldError) as e:
+        t.download(os.path.join(tree, 'missing'))
+    assert str(e.value) == (f"Invalid value '{tree}/missing' given for field 'file': "
+                            f"[Errno 2] No such file or directory: '{tree}/missing'")
+    assert isinstance(e.value, td.RemoteOSError) and isinstance(e.value, ValueError)
+    # Field errors that are no OS error stay ValueErrors only.
+    with pytest.raises(InvalidFieldError) as e:
+        t.run(['true'], umask='8')
+    assert not isinstance(e.value, OSError)
+    t.ping()
+
+
+@pytest.mark.skipif(not ROOT, reason="setpriv needs root")
+def test_permission_error(dispatcher):
+    with conduit.Tunnel.exec(['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups',
+                              dispatcher]) as t:
+        with pytest.raises(PermissionError) as e:
+            t.download('/etc/shadow')
+        assert isinstance(e.value, td.RemoteOSError) and e.value.errno == 13
+        assert e.value.filename == '/etc/shadow'
+
+
+def test_os_errors_pickle(any_tunnel, tree):
+    import pickle  # pylint: disable=import-outside-toplevel
+    for call in (lambda: any_tunnel.download(tree),
+                 lambda: any_tunnel.download(os.path.join(tree, 'missing')),
+                 lambda: any_tunnel.run(['true'], umask='8')):
+        with pytest.raises(Exception) as e:
+            call()
+        again = pickle.loads(pickle.dumps(e.value))
+        assert (type(again), str(again), getattr(again, 'errno', None)) == (
+            type(e.value), str(e.value), getattr(e.value, 'errno', None))
+
+
+def test_sha512sum_hex(any_tunnel, tree):
+    st = any_tunnel.stat(os.path.join(tree, 'file'), sha512sum=True)
+    assert st.sha512sum_hex == hashlib.sha512(b'hello\n').hexdigest()
+    assert any_tunnel.stat(os.path.join(tree, 'file')).sha512sum_hex is None
+    [many] = any_tunnel.stat_many([os.path.join(tree, 'file')], sha512sum=True)
+    assert many.sha512sum_hex == st.sha512sum_hex
+
+
+def test_trace_from_the_environment(dispatcher, monkeypatch, capfd):
+    monkeypatch.setenv('CONDUIT_TRACE', '1')
+    with conduit.Tunnel.exec([dispatcher]) as t:
+        t.getenv('PATH')
+    err = capfd.readouterr().err
+    assert f"conduit: starting: {dispatcher}\n" in err
+    assert "conduit: > PacketGetenv (16 bytes) key='PATH'\n" in err
+    # A variable's value may be a secret: its size only.
+    assert "conduit: < PacketEnvironVar (" in err and " value=<" in err
+
+
+def test_ssh_errors_over_ssh(sshd, dispatcher):
+    with pytest.raises(TunnelError, match=r"^Cannot resolve the host name 'no-such-host\.invalid'"):
+        conduit.Tunnel.ssh('no-such-host.invalid', options=sshd.options, dispatcher=dispatcher,
+                           reuse=False)
+    stranger = os.path.join(sshd.workdir, 'stranger_key')
+    subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', stranger], check=True)
+    settings = [s for s in sshd.settings if not s.startswith('IdentityFile=')]
+    settings += [f'IdentityFile={stranger}', 'IdentitiesOnly=yes']
+    with pytest.raises(TunnelError, match=r"^Authentication refused: "):
+        conduit.Tunnel.ssh('127.0.0.1', user='root', port=sshd.port, reuse=False,
+                           options=[arg for s in settings for arg in ('-o', s)],
+                           dispatcher=dispatcher)
+
+
+def test_permission_error_over_ssh(ssh_user):
+    _, _, open_tunnel = ssh_user
+    with open_tunnel() as t:
+        with pytest.raises(PermissionError) as e:
+            t.download('/etc/shadow')
+        assert isinstance(e.value, td.RemoteOSError) and e.value.filename == '/etc/shadow'
+        assert t.stat('/etc/passwd', sha512sum=True).sha512sum_hex == hashlib.sha512(
+            open('/etc/passwd', 'rb').read()).hexdigest()
