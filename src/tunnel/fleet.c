@@ -9,7 +9,10 @@
  * dispatcher the hello, the request and Exit are written at once, in one
  * go, before any answer is read: a host costs one spawn and no round trip
  * beyond its answers.  Over ssh the same bytes follow the bootstrap's
- * "ready".  The request bytes are encoded once per job (segments shared
+ * "ready".  A run waits for the extensions' answer instead: a dispatcher
+ * that serves run/1 gets RunStart (its output then streams, a packet at a
+ * time, so a host holds one packet whatever the output's size), the
+ * original one ProcessRun (its output arrives whole at the end).  The request bytes are encoded once per job (segments shared
  * by all hosts); each host only keeps how far it has written them. */
 #include "conduit/fleet.h"
 
@@ -82,6 +85,9 @@ struct host {
     struct conduit_user user;
     struct conduit_group group;
     uint64_t size;
+    /* RUN over run/1 */
+    bool streaming;           /* RunStart was sent */
+    struct client_run run;
     /* DOWNLOAD */
     bool dl_streaming;
     int dl_fd;
@@ -109,6 +115,15 @@ struct conduit_fleet {
     struct seg segs[8];
     size_t nsegs;
     size_t job_seg;          /* first segment after the hello */
+    /* RUN: the hello alone, then one of two requests once the extensions
+     * are known: RunStart (run/1) or ProcessRun, each followed by what
+     * it needs */
+    size_t hello_segs;       /* segments of the hello */
+    struct seg run1_segs[2]; /* RunStart and the stdin packets; ProcessRun and Exit */
+    struct seg seed_segs[1];
+    struct buf run_wire;
+    struct client_run run_tmpl;
+    bool have_run_tmpl;
     union {
         struct tun_process_run run;
         struct tun_upload upload;
@@ -739,6 +754,28 @@ static size_t answers_expected(const conduit_fleet *f)
     return f->job->op == CONDUIT_FLEET_STAT ? f->job->npaths : 1;
 }
 
+static void run_output(void *ctx, int fd, const void *data, size_t len)
+{
+    struct host *h = ctx;
+    const struct conduit_fleet_job *job = h->f->job;
+    if (job->output)
+        job->output(job->ctx, h->index, fd == 2 ? 2 : 1, data, len);
+}
+
+/* The run's request, now that the extensions are known. */
+static int send_run(struct host *h)
+{
+    conduit_fleet *f = h->f;
+    if (!client_has_extension(h->t, "run", 1))
+        return send_segs(h, f->seed_segs, 1);
+    h->streaming = true;
+    /* The template's request is shared (and freed with the job). */
+    h->run = f->run_tmpl;
+    h->run.output = run_output;
+    h->run.output_ctx = h;
+    return send_segs(h, f->run1_segs, 1);
+}
+
 /* Decode what has arrived.  Returns -1 when the tunnel failed. */
 static int take_input(struct host *h, bool eof, size_t *need)
 {
@@ -756,6 +793,23 @@ static int take_input(struct host *h, bool eof, size_t *need)
             take_download(h);
             if (h->dl_streaming)
                 return 0;
+            continue;
+        }
+        if (h->phase == P_WORK && h->streaming && h->answers == 0) {
+            enum client_run_status st = client_run_take(&h->run, t, need);
+            if (st == CLIENT_RUN_MORE)
+                return 0;
+            if (st == CLIENT_RUN_BROKEN)
+                return -1;
+            h->answers = 1;
+            if (h->run.refused)
+                decide(h, CONDUIT_FLEET_FAILED);
+            h->returncode = h->run.result.signal ? -h->run.result.signal
+                                                 : h->run.result.returncode;
+            /* The run is over: the dispatcher may go. */
+            tun_encode(&t->out, TUN_ID_exit, NULL);
+            if (write_pending(h) < 0)
+                return -1;
             continue;
         }
         if (h->phase == P_WORK && h->answers == answers_expected(f)) {
@@ -804,6 +858,8 @@ static int take_input(struct host *h, bool eof, size_t *need)
             client_consume(t, id, &r, used);
             h->phase = P_WORK;
             start_command_timer(h);
+            if (f->job->op == CONDUIT_FLEET_RUN && send_run(h) < 0)
+                return -1;
         } else {
             take_answer(h, id, &r, used);
         }
@@ -884,6 +940,30 @@ static void host_on_stderr(struct loop *l, int fd, unsigned events, void *arg)
 
 /* ---- timers ---- */
 
+static void end_grace(struct loop *l, struct loop_timer *t, void *arg)
+{
+    (void)l;
+    (void)t;
+    close_host(arg, true);
+}
+
+/* End a host that timed out or is stopped: a streaming run's command gets
+ * SIGTERM through the tunnel and the host finishes when it has ended (its
+ * RunExited comes), or after the grace period by ending the process. */
+static void end_host(struct host *h)
+{
+    if (h->streaming && h->run.started && !h->run.finished && h->t->to_fd >= 0) {
+        client_run_encode_signal(h->t, SIGTERM);
+        if (write_pending(h) == 0) {
+            loop_timer_stop(h->f->loop, &h->timer);
+            loop_timer_init(&h->timer, end_grace, h);
+            loop_timer_start(h->f->loop, &h->timer, CLIENT_EXIT_GRACE_MS, 0);
+            return;
+        }
+    }
+    close_host(h, true);
+}
+
 static void timed_out(struct loop *l, struct loop_timer *t, void *arg)
 {
     (void)l;
@@ -897,7 +977,7 @@ static void timed_out(struct loop *l, struct loop_timer *t, void *arg)
     else
         decide_own(h, CONDUIT_FLEET_TIMEOUT, CONDUIT_ERR_IO,
                    "No answer within the timeout (%.3g s)", f->opts.timeout_ms / 1000.0);
-    close_host(h, true);
+    end_host(h);
 }
 
 static void start_command_timer(struct host *h)
@@ -997,8 +1077,10 @@ CONDUIT_API void conduit_fleet_stop(conduit_fleet *f)
                 kill(-h->t->pid, SIGTERM);
             continue;
         }
+        bool ending = h->decided && h->streaming; /* already signalled */
         decide_own(h, CONDUIT_FLEET_STOPPED, CONDUIT_ERR_IO, "Stopped");
-        close_host(h, true);
+        if (!ending)
+            end_host(h);
     }
     start_more(f);
 }
@@ -1070,7 +1152,37 @@ static int build_wire(conduit_fleet *f, const struct conduit_fleet_job *job)
         };
         f->req_id = TUN_ID_process_run;
         f->answer_id = TUN_ID_process_completed;
-        tun_encode(w, f->req_id, &f->req.run);
+        /* Sent once the extensions are known (send_run). */
+        struct conduit_stream_opts so = CONDUIT_STREAM_OPTS_INIT;
+        so.argv = job->run.argv;
+        so.stdin_data = job->run.stdin_data;
+        so.stdin_len = job->run.stdin_len;
+        so.user = job->run.user;
+        so.group = job->run.group;
+        so.umask = job->run.umask;
+        so.cwd = job->run.cwd;
+        const char *why = NULL;
+        if (client_run_init(&f->run_tmpl, &so, &why) < 0) {
+            set_error(f, "%s", why);
+            return -1;
+        }
+        f->have_run_tmpl = true;
+        struct buf *rw = &f->run_wire;
+        tun_encode(rw, TUN_ID_run_start, &f->run_tmpl.request);
+        if (job->run.stdin_data) {
+            if (job->run.stdin_len) {
+                struct tun_run_input in = {tun_data(job->run.stdin_data, job->run.stdin_len)};
+                tun_encode(rw, TUN_ID_run_input, &in);
+            }
+            struct tun_run_input end = {tun_data("", 0)};
+            tun_encode(rw, TUN_ID_run_input, &end);
+        }
+        size_t run1_len = rw->end;
+        tun_encode(rw, f->req_id, &f->req.run);
+        tun_encode(rw, TUN_ID_exit, NULL);
+        f->run1_segs[0] = (struct seg){buf_head(rw), run1_len - rw->start};
+        f->seed_segs[0] = (struct seg){buf_head(rw) + (run1_len - rw->start),
+                                       rw->end - run1_len};
         break;
     }
     case CONDUIT_FLEET_STAT:
@@ -1161,8 +1273,10 @@ static int build_wire(conduit_fleet *f, const struct conduit_fleet_job *job)
         set_error(f, "Unknown fleet operation %d", (int)job->op);
         return -1;
     }
-    tun_encode(w, TUN_ID_exit, NULL);
-    add_seg(f, mark, w->end);
+    if (job->op != CONDUIT_FLEET_RUN) {
+        tun_encode(w, TUN_ID_exit, NULL);
+        add_seg(f, mark, w->end);
+    }
     for (size_t i = 0; i < f->nsegs; i++)
         f->segs[i].p = f->segs[i].p == NULL && upload_data && f->segs[i].len == job->len &&
                                i == f->job_seg + 1
@@ -1189,6 +1303,10 @@ static void raise_nofile(const conduit_fleet *f)
 static void reset_run(conduit_fleet *f)
 {
     buf_free(&f->wire);
+    buf_free(&f->run_wire);
+    if (f->have_run_tmpl)
+        client_run_free(&f->run_tmpl);
+    f->have_run_tmpl = false;
     free(f->stat_reqs);
     free(f->argv_items);
     f->stat_reqs = NULL;
@@ -1245,7 +1363,7 @@ CONDUIT_API int conduit_fleet_run(conduit_fleet *f, const struct conduit_fleet_j
         h->status = CONDUIT_FLEET_OK;
         h->answers = 0;
         h->start_ms = 0;
-        h->killed = h->dl_streaming = h->diagnosed = false;
+        h->killed = h->dl_streaming = h->diagnosed = h->streaming = false;
         h->dl_errno = 0;
         h->returncode = 0;
         h->size = 0;
