@@ -165,12 +165,40 @@ def test_every_failure_kind_in_one_run():
 
 
 def test_remote_error():
-    proc = fan("-w", "n[1-3]", "-t", NAMED, "run", "--", "/nonexistent/cmd", check=1)
+    proc = fan("-w", "n[1-3]", "-t", NAMED, "run", "--user", "conduit-no-such-user", "--",
+               "true", check=1)
     assert summary(proc) == {"failed": ("n[1-3]", 3)}
     err = lines(proc.stderr)
     assert len([line for line in err if line.startswith("conduit: n")]) == 3
-    assert any(line.startswith("conduit: n1: run: ") and "/nonexistent/cmd" in line
-               for line in err)
+    assert any(line.startswith("conduit: n1: run: ") and "conduit-no-such-user" in line
+               for line in err), err
+    # A command that is not there is the shell's 127, as with one target.
+    proc = fan("-w", "n[1-3]", "-t", NAMED, "run", "--", "/nonexistent/cmd", check=1)
+    assert summary(proc) == {"failed (exit 127)": ("n[1-3]", 3)}
+
+
+def test_output_streams_in_bounded_memory():
+    # 4 x 64 MiB of output pass through; each host holds one packet at a time.
+    proc = subprocess.Popen([CONDUIT, "-w", "n[1-4]", "-t", NAMED, "run", "--", "sh", "-c",
+                             "head -c 67108864 /dev/zero | tr '\\0' 'x' | fold -w 1023"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    total, peak = 0, 0
+    while True:
+        chunk = proc.stdout.read(1 << 20)
+        if not chunk:
+            break
+        total += chunk.count(b"x")
+        try:
+            with open(f"/proc/{proc.pid}/status", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+        except OSError:
+            pass
+    assert proc.wait() == 0, proc.stderr.read()
+    assert total == 4 * 64 << 20
+    # (The sanitizers' shadow memory makes RSS meaningless.)
+    assert peak < 64 << 10 or os.environ.get("CONDUIT_SANITIZED"), peak  # KiB
 
 
 def test_connect_timeout():
