@@ -64,6 +64,7 @@ struct fan {
     unsigned port;        /* -p */
     const char *dispatcher;
     bool sudo, no_reuse;
+    int verbose; /* -v: traces one tunnel, so one target only */
     /* the run */
     const char *command;
     char **cmd_argv;
@@ -98,11 +99,12 @@ static const struct option fan_options[] = {
     {"dispatcher", required_argument, NULL, 'd'},
     {"sudo", no_argument, NULL, 's'},
     {"no-reuse", no_argument, NULL, 'r'},
+    {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
 };
-static const char fan_short[] = "+w:x:t:bo:i:F:p:J:hV";
+static const char fan_short[] = "+w:x:t:bo:i:F:p:J:vhV";
 
 bool fanout_requested(int argc, char **argv)
 {
@@ -113,8 +115,10 @@ bool fanout_requested(int argc, char **argv)
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0 || strcmp(a, "-V") == 0 ||
             strcmp(a, "--version") == 0)
             return false;
-        if (strncmp(a, "-w", 2) == 0 || strncmp(a, "--nodes", 7) == 0 ||
-            strncmp(a, "--hostfile", 10) == 0)
+        /* "-w" apart from its node set: "-web1" is a mistyped target. */
+        if (strcmp(a, "-w") == 0 || strcmp(a, "--nodes") == 0 ||
+            strncmp(a, "--nodes=", 8) == 0 || strcmp(a, "--hostfile") == 0 ||
+            strncmp(a, "--hostfile=", 11) == 0)
             return true;
         /* Skip an option's separate argument. */
         for (const struct option *o = fan_options; o->name; o++) {
@@ -893,6 +897,8 @@ static char **single_target_argv(struct fan *fan, const char *argv0, int argc, c
         strv_push(&v, "--sudo");
     if (fan->no_reuse)
         strv_push(&v, "--no-reuse");
+    for (int i = 0; i < fan->verbose; i++)
+        strv_push(&v, "-v");
     char *target = target_of(fan, fan->nodes.names.v[0]);
     strv_push(&v, strncmp(target, "local:", 6) == 0 ? "local:" : target);
     free(target);
@@ -942,6 +948,7 @@ int fanout_main(int argc, char **argv, int *single_argc, char ***single_argv)
             if (!fan.port)
                 status = cli_usage_error("-p %s: not a port number (1-65535)", optarg);
             break;
+        case 'v': fan.verbose++; break;
         case 'd': fan.dispatcher = optarg; break;
         case 's': fan.sudo = true; break;
         case 'r': fan.no_reuse = true; break;
@@ -952,6 +959,8 @@ int fanout_main(int argc, char **argv, int *single_argc, char ***single_argv)
         status = cli_usage_error("--gather and --json do not go together");
     if (status == 0 && argc - optind < 1)
         status = cli_usage_error("no COMMAND given");
+    if (status == 0 && fan.verbose && fan.nodes.names.n > 1)
+        status = cli_usage_error("-v traces one tunnel: it goes with a single target");
     if (status == 0) {
         nodeset_remove(&fan.nodes, &fan.excluded);
         if (!fan.nodes.names.n)
