@@ -90,7 +90,7 @@ def test_dispatcher_dies_over_ssh(fleet_env):
 
 
 def test_upload_over_ssh(fleet_env, scratch):
-    data = os.urandom(4 << 20)
+    data = os.urandom(1 << 20)
     src = os.path.join(scratch, "up.src")
     with open(src, "wb") as f:
         f.write(data)
