@@ -876,36 +876,40 @@ static int add_hosts(struct fan *fan)
     return 0;
 }
 
+/* The single-target command line, kept until the process ends (main
+ * runs it). */
+static struct strv single_args = STRV_INIT;
+
 /* argv for the single-target path: the global options, TARGET, the rest. */
 static char **single_target_argv(struct fan *fan, const char *argv0, int argc, char **argv,
                                  int *out_argc)
 {
-    struct strv v = STRV_INIT;
-    strv_push(&v, argv0);
-    strv_push_all(&v, fan->ssh_args.v);
+    struct strv *v = &single_args;
+    strv_push(v, argv0);
+    strv_push_all(v, fan->ssh_args.v);
     if (fan->port) {
         char port[16];
         snprintf(port, sizeof port, "%u", fan->port);
-        strv_push(&v, "-p");
-        strv_push(&v, port);
+        strv_push(v, "-p");
+        strv_push(v, port);
     }
     if (fan->dispatcher) {
-        strv_push(&v, "--dispatcher");
-        strv_push(&v, fan->dispatcher);
+        strv_push(v, "--dispatcher");
+        strv_push(v, fan->dispatcher);
     }
     if (fan->sudo)
-        strv_push(&v, "--sudo");
+        strv_push(v, "--sudo");
     if (fan->no_reuse)
-        strv_push(&v, "--no-reuse");
+        strv_push(v, "--no-reuse");
     for (int i = 0; i < fan->verbose; i++)
-        strv_push(&v, "-v");
+        strv_push(v, "-v");
     char *target = target_of(fan, fan->nodes.names.v[0]);
-    strv_push(&v, strncmp(target, "local:", 6) == 0 ? "local:" : target);
+    strv_push(v, strncmp(target, "local:", 6) == 0 ? "local:" : target);
     free(target);
     for (int i = 0; i < argc; i++)
-        strv_push(&v, argv[i]);
-    *out_argc = (int)v.n;
-    return v.v;
+        strv_push(v, argv[i]);
+    *out_argc = (int)v->n;
+    return v->v;
 }
 
 int fanout_main(int argc, char **argv, int *single_argc, char ***single_argv)
