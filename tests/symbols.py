@@ -26,6 +26,7 @@ PREFIXES = {
                      'xalloc_die', 'xmalloc', 'xcalloc', 'xrealloc', 'xreallocarray',
                      'xstrdup', 'xstrndup', 'xmemdup', 'xasprintf', 'xvasprintf'],
     'conduit_loop': ['loop_'],
+    'conduit_nodeset': ['nodeset_'],
     'conduit_tunnel_codec': ['tun_'],
     'conduit_dispatcher': ['dispatch_', 'dispatcher_', 'pyfmt_'],
     'conduit_remctl_core': ['frame_', 'rmsg_', 'token_'],

@@ -245,6 +245,10 @@ static PyMethodDef module_methods[] = {
     {"set_error_factory", pyclient_set_error_factory, METH_O,
      "set_error_factory(fn): fn(kind, errno, strerror, field, value, message, field_message,"
      " exit_status, local_errno) -> exception"},
+    {"fleet_run", (PyCFunction)(void (*)(void))pyclient_fleet_run, METH_VARARGS | METH_KEYWORDS,
+     "fleet_run(hosts, op, *, argv=, stdin=, name=, path=, data=, mode=, fanout=,"
+     " connect_timeout_ms=, timeout_ms=) -> [(status, returncode, stdout, stderr, value,"
+     " error, error_kind, elapsed_ms)]: one job on many hosts (conduit/fleet.py)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -66,4 +66,8 @@ PyObject *pyclient_download_fd(struct pytunnel *self, PyObject *args);
 extern PyTypeObject pystream_type;
 PyObject *pyclient_stream_start(struct pytunnel *self, PyObject *args, PyObject *kwargs);
 
+/* ---- many hosts (client_fleet.c) ---- */
+
+PyObject *pyclient_fleet_run(PyObject *self, PyObject *args, PyObject *kwargs);
+
 #endif

@@ -7,77 +7,77 @@
 #include "cli/conduit-cli.h"
 #include "cli/conduit-output.h"
 
-static void json_list(char **items, size_t n)
+static void json_list(FILE *f, char **items, size_t n)
 {
-    fputs("[", stdout);
+    fputs("[", f);
     for (size_t i = 0; i < n; i++) {
         if (i)
-            fputs(", ", stdout);
-        json_string(stdout, items[i]);
+            fputs(", ", f);
+        json_string(f, items[i]);
     }
-    fputs("]", stdout);
+    fputs("]", f);
 }
 
-static void text_list(char **items, size_t n)
+static void text_list(FILE *f, char **items, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        printf("%s%s", i ? "," : "", items[i]);
-    putchar('\n');
+        fprintf(f, "%s%s", i ? "," : "", items[i]);
+    fputc('\n', f);
 }
 
-static void print_user(const struct conduit_user *u, bool json)
+void print_user(FILE *f, const struct conduit_user *u, bool json)
 {
     if (!json) {
-        printf("name: %s\nuid: %lld\ngroup: %s\ngid: %lld\ngroups: ", u->name, (long long)u->uid,
+        fprintf(f, "name: %s\nuid: %lld\ngroup: %s\ngid: %lld\ngroups: ", u->name, (long long)u->uid,
                u->group, (long long)u->gid);
-        text_list(u->groups, u->ngroups);
+        text_list(f, u->groups, u->ngroups);
         if (u->password_hash)
-            printf("password_hash: %s\n", u->password_hash);
-        printf("gecos: %s\nhome: %s\nshell: %s\n", u->gecos, u->home, u->shell);
+            fprintf(f, "password_hash: %s\n", u->password_hash);
+        fprintf(f, "gecos: %s\nhome: %s\nshell: %s\n", u->gecos, u->home, u->shell);
         return;
     }
     bool first = true;
-    fputs("{", stdout);
-    json_key(stdout, "name", &first);
-    json_string(stdout, u->name);
-    json_key(stdout, "uid", &first);
-    printf("%lld", (long long)u->uid);
-    json_key(stdout, "group", &first);
-    json_string(stdout, u->group);
-    json_key(stdout, "gid", &first);
-    printf("%lld", (long long)u->gid);
-    json_key(stdout, "groups", &first);
-    json_list(u->groups, u->ngroups);
-    json_key(stdout, "password_hash", &first);
+    fputs("{", f);
+    json_key(f, "name", &first);
+    json_string(f, u->name);
+    json_key(f, "uid", &first);
+    fprintf(f, "%lld", (long long)u->uid);
+    json_key(f, "group", &first);
+    json_string(f, u->group);
+    json_key(f, "gid", &first);
+    fprintf(f, "%lld", (long long)u->gid);
+    json_key(f, "groups", &first);
+    json_list(f, u->groups, u->ngroups);
+    json_key(f, "password_hash", &first);
     if (u->password_hash)
-        json_string(stdout, u->password_hash);
+        json_string(f, u->password_hash);
     else
-        fputs("null", stdout);
-    json_key(stdout, "gecos", &first);
-    json_string(stdout, u->gecos);
-    json_key(stdout, "home", &first);
-    json_string(stdout, u->home);
-    json_key(stdout, "shell", &first);
-    json_string(stdout, u->shell);
-    fputs("}\n", stdout);
+        fputs("null", f);
+    json_key(f, "gecos", &first);
+    json_string(f, u->gecos);
+    json_key(f, "home", &first);
+    json_string(f, u->home);
+    json_key(f, "shell", &first);
+    json_string(f, u->shell);
+    fputs("}\n", f);
 }
 
-static void print_group(const struct conduit_group *g, bool json)
+void print_group(FILE *f, const struct conduit_group *g, bool json)
 {
     if (!json) {
-        printf("name: %s\ngid: %lld\nmembers: ", g->name, (long long)g->gid);
-        text_list(g->members, g->nmembers);
+        fprintf(f, "name: %s\ngid: %lld\nmembers: ", g->name, (long long)g->gid);
+        text_list(f, g->members, g->nmembers);
         return;
     }
     bool first = true;
-    fputs("{", stdout);
-    json_key(stdout, "name", &first);
-    json_string(stdout, g->name);
-    json_key(stdout, "gid", &first);
-    printf("%lld", (long long)g->gid);
-    json_key(stdout, "members", &first);
-    json_list(g->members, g->nmembers);
-    fputs("}\n", stdout);
+    fputs("{", f);
+    json_key(f, "name", &first);
+    json_string(f, g->name);
+    json_key(f, "gid", &first);
+    fprintf(f, "%lld", (long long)g->gid);
+    json_key(f, "members", &first);
+    json_list(f, g->members, g->nmembers);
+    fputs("}\n", f);
 }
 
 static int parse(int argc, char **argv, const char *cmd, bool allow_hash, bool *json,
@@ -119,7 +119,7 @@ int cmd_user(struct cli *c, int argc, char **argv)
         snprintf(what, sizeof what, "user %s", name);
         return cli_report(c, what);
     }
-    print_user(&u, json);
+    print_user(stdout, &u, json);
     conduit_user_free(&u);
     return EXIT_OK;
 }
@@ -139,7 +139,7 @@ int cmd_group(struct cli *c, int argc, char **argv)
         snprintf(what, sizeof what, "group %s", name);
         return cli_report(c, what);
     }
-    print_group(&g, json);
+    print_group(stdout, &g, json);
     conduit_group_free(&g);
     return EXIT_OK;
 }

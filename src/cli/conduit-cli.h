@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "conduit/tunnel.h"
 #include "util/strv.h"
@@ -49,6 +50,19 @@ int cmd_run(struct cli *c, int argc, char **argv);
 /* run's options, for the help texts. */
 /* True when a lone run argument is a command line for sh. */
 bool cli_is_shell_line(const char *arg);
+/* Many targets (conduit-fanout.c): true when the options before the
+ * command name some (-w, --nodes, --hostfile). */
+bool fanout_requested(int argc, char **argv);
+/* Run the command on every target and return the exit status; with one
+ * target, return -1 and the equivalent single-target command line. */
+int fanout_main(int argc, char **argv, int *single_argc, char ***single_argv);
+
+/* The single-target commands' output, reused per host by the fan-out. */
+void print_stat_line(FILE *f, const char *path, const struct conduit_stat *st);
+void print_stat_json(FILE *f, const char *path, const struct conduit_stat *st);
+void print_user(FILE *f, const struct conduit_user *u, bool json);
+void print_group(FILE *f, const struct conduit_group *g, bool json);
+
 int cmd_stat(struct cli *c, int argc, char **argv);
 int cmd_upload(struct cli *c, int argc, char **argv);
 int cmd_download(struct cli *c, int argc, char **argv);

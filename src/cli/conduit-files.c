@@ -21,18 +21,18 @@
 
 /* ---- stat ---------------------------------------------------------------- */
 
-static void print_stat_line(const char *path, const struct conduit_stat *st)
+void print_stat_line(FILE *f, const char *path, const struct conduit_stat *st)
 {
     char mtime[64];
     format_time_ns(mtime, sizeof mtime, st->mtime_ns);
-    printf("%04llo %-5s %s:%s %llu %s ", (unsigned long long)st->mode, st->type, st->owner,
+    fprintf(f, "%04llo %-5s %s:%s %llu %s ", (unsigned long long)st->mode, st->type, st->owner,
            st->group, (unsigned long long)st->size, mtime);
     if (st->has_sha512) {
         char hex[129];
         format_hex(hex, st->sha512, sizeof st->sha512);
-        printf("sha512:%s ", hex);
+        fprintf(f, "sha512:%s ", hex);
     }
-    printf("%s\n", path);
+    fprintf(f, "%s\n", path);
 }
 
 /* "HEX  PATH" as sha512sum prints it: a name with a backslash, newline
@@ -57,43 +57,43 @@ static void print_sha512sum_line(const char *path, const struct conduit_stat *st
     putchar('\n');
 }
 
-static void print_stat_json(const char *path, const struct conduit_stat *st)
+void print_stat_json(FILE *f, const char *path, const struct conduit_stat *st)
 {
     char mtime[64], ctime[64], mode[16];
     format_time_ns(mtime, sizeof mtime, st->mtime_ns);
     format_time_ns(ctime, sizeof ctime, st->ctime_ns);
     snprintf(mode, sizeof mode, "%04llo", (unsigned long long)st->mode);
     bool first = true;
-    fputs("{", stdout);
-    json_key(stdout, "path", &first);
-    json_string(stdout, path);
-    json_key(stdout, "type", &first);
-    json_string(stdout, st->type);
-    json_key(stdout, "mode", &first);
-    json_string(stdout, mode);
-    json_key(stdout, "owner", &first);
-    json_string(stdout, st->owner);
-    json_key(stdout, "group", &first);
-    json_string(stdout, st->group);
-    json_key(stdout, "size", &first);
-    printf("%llu", (unsigned long long)st->size);
-    json_key(stdout, "mtime", &first);
-    json_string(stdout, mtime);
-    json_key(stdout, "mtime_ns", &first);
-    printf("%llu", (unsigned long long)st->mtime_ns);
-    json_key(stdout, "ctime", &first);
-    json_string(stdout, ctime);
-    json_key(stdout, "ctime_ns", &first);
-    printf("%llu", (unsigned long long)st->ctime_ns);
-    json_key(stdout, "sha512", &first);
+    fputs("{", f);
+    json_key(f, "path", &first);
+    json_string(f, path);
+    json_key(f, "type", &first);
+    json_string(f, st->type);
+    json_key(f, "mode", &first);
+    json_string(f, mode);
+    json_key(f, "owner", &first);
+    json_string(f, st->owner);
+    json_key(f, "group", &first);
+    json_string(f, st->group);
+    json_key(f, "size", &first);
+    fprintf(f, "%llu", (unsigned long long)st->size);
+    json_key(f, "mtime", &first);
+    json_string(f, mtime);
+    json_key(f, "mtime_ns", &first);
+    fprintf(f, "%llu", (unsigned long long)st->mtime_ns);
+    json_key(f, "ctime", &first);
+    json_string(f, ctime);
+    json_key(f, "ctime_ns", &first);
+    fprintf(f, "%llu", (unsigned long long)st->ctime_ns);
+    json_key(f, "sha512", &first);
     if (st->has_sha512) {
         char hex[129];
         format_hex(hex, st->sha512, sizeof st->sha512);
-        json_string(stdout, hex);
+        json_string(f, hex);
     } else {
-        fputs("null", stdout);
+        fputs("null", f);
     }
-    fputs("}", stdout);
+    fputs("}", f);
 }
 
 int cmd_stat(struct cli *c, int argc, char **argv)
@@ -158,9 +158,9 @@ int cmd_stat(struct cli *c, int argc, char **argv)
                 print_sha512sum_line(paths[i], &results[i]);
             } else if (json) {
                 fputs(first ? "" : ",\n ", stdout);
-                print_stat_json(paths[i], &results[i]);
+                print_stat_json(stdout, paths[i], &results[i]);
             } else {
-                print_stat_line(paths[i], &results[i]);
+                print_stat_line(stdout, paths[i], &results[i]);
             }
             first = false;
         }

@@ -9,10 +9,15 @@
 
 void json_string(FILE *f, const char *str)
 {
-    const unsigned char *s = (const unsigned char *)(str ? str : "");
-    const unsigned char *end = s + strlen((const char *)s);
+    json_bytes(f, str ? str : "", str ? strlen(str) : 0);
+}
+
+void json_bytes(FILE *f, const void *data, size_t len)
+{
+    const unsigned char *s = data;
+    const unsigned char *end = s + len;
     fputc('"', f);
-    while (*s) {
+    while (s < end) {
         unsigned char c = *s;
         if (c == '"' || c == '\\') {
             fputc('\\', f);

@@ -12,6 +12,8 @@
 /* A JSON string literal: quotes, escapes, and invalid UTF-8 replaced by
  * U+FFFD so the output always parses. */
 void json_string(FILE *f, const char *s);
+/* The same for len bytes that may hold NULs (written as \u0000). */
+void json_bytes(FILE *f, const void *data, size_t len);
 /* `"key": ` (with a leading comma unless first). */
 void json_key(FILE *f, const char *key, bool *first);
 

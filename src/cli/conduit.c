@@ -23,6 +23,7 @@
 
 static const char usage_text[] =
     "Usage: conduit [OPTIONS] TARGET [OPTIONS] COMMAND [ARGS...]\n"
+    "       conduit -w NODESET [OPTIONS] COMMAND [ARGS...]   (many targets)\n"
     "\n"
     "Run commands and manage files on TARGET through a conduit dispatcher.\n"
     "\n"
@@ -74,6 +75,27 @@ static const char usage_text[] =
     "  -v, --verbose              show the command that starts the dispatcher (the\n"
     "                             ssh command line) and one line per packet on\n"
     "                             stderr; -vv and more also pass -v to ssh\n"
+    "\n"
+    "Many targets (docs/fanout.md), options before the COMMAND:\n"
+    "  -w, --nodes NODESET        targets as a node set: 'web[01-20,30],db1' (ssh hosts),\n"
+    "                             'ssh://admin@web[01-20]:2222', 'local:n[1-9]', 'exec:...';\n"
+    "                             repeatable; '-' reads them from stdin\n"
+    "      --hostfile FILE        one node set per line ('#' starts a comment)\n"
+    "  -x, --exclude NODESET      leave these out\n"
+    "  -t, --target TEMPLATE      the target of a plain name, {host} replaced by it\n"
+    "                             (default 'ssh://{host}')\n"
+    "      --fanout N             hosts in flight at once (default 64)\n"
+    "      --connect-timeout S    per host: seconds until its dispatcher answers\n"
+    "      --timeout S            per host: seconds for the command's answer\n"
+    "  -b, --gather               print identical outputs once, under their node set\n"
+    "      --json                 one JSON object per host per line (host, status,\n"
+    "                             returncode, stdout, stderr, error, elapsed_ms)\n"
+    "  Output is 'host: line' as lines arrive, then a summary on stderr; download\n"
+    "  writes LOCAL/HOST/NAME, or a LOCAL path with {host} in it.  Exit status: 0\n"
+    "  every host succeeded; 1 some host failed (remote error or a non-zero exit);\n"
+    "  3 some host could not be reached, broke or timed out; 130 interrupted.\n"
+    "  One target behaves exactly as TARGET does.\n"
+    "\n"
     "  -h, --help                 show this help and exit\n"
     "  -V, --version              show the version and exit\n"
     "\n"
@@ -435,6 +457,13 @@ int main(int argc, char **argv)
             return EXIT_TUNNEL;
     /* A closed output pipe must give EPIPE, not kill us mid-transfer. */
     signal(SIGPIPE, SIG_IGN);
+    /* -w NODESET / --hostfile: many targets (conduit-fanout.c); one target
+     * comes back as the usual command line. */
+    if (fanout_requested(argc, argv)) {
+        int fanout_status = fanout_main(argc, argv, &argc, &argv);
+        if (fanout_status >= 0)
+            return fanout_status;
+    }
     struct cli c = {0};
     int status = run_cli(&c, argc, argv);
     fflush(stdout);

@@ -37,6 +37,11 @@ struct conduit_tunnel {
     int trace_fd;     /* conduit_set_trace / CONDUIT_TRACE: where trace lines go, or -1 */
     bool tap_stderr;  /* client_spawn: the process's stderr goes through a tap */
     struct client_tap *tap; /* ssh's stderr, forwarded to ours and kept (client_tap.c) */
+    /* Driven by an event loop (the fleet): failures never wait for the
+     * process; client_exited completes the error once it has ended. */
+    bool event_driven;
+    bool start_failed;    /* the error is client_fail_start's */
+    bool note_ssh_status; /* client_exited appends how ssh ended to the message */
 };
 
 /* Every response packet that is decoded into memory. */
@@ -70,6 +75,12 @@ int client_fail_usage(conduit_tunnel *t, const char *fmt, ...)
  * with_status appends how ssh ended to the message instead. */
 int client_fail_start(conduit_tunnel *t, bool with_status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* An event-driven tunnel's process ended with status (reaped by the
+ * caller), having written said on its stderr: the error recorded while it
+ * ran is completed as the blocking calls would have (the dispatcher's
+ * status, or for ssh its diagnosis).  Returns true when the message is
+ * now ssh's diagnosis. */
+bool client_exited(conduit_tunnel *t, int status, const char *said, size_t said_len);
 /* Turn an OSError / InvalidField / ProcessError response into *e.  For
  * InvalidField the value we sent is looked up in the request packet. */
 void client_error_from_response(struct conduit_error *e, uint32_t id,
@@ -231,8 +242,31 @@ struct client_bootstrap {
 char *client_bootstrap_command(conduit_tunnel *t, const struct conduit_ssh_opts *o,
                                struct client_bootstrap *b, bool direct);
 /* Talk to the spawned bootstrap program until the dispatcher answers
- * CheckAlive.  Returns 0, or -1 with the error recorded. */
+ * CheckAlive (blocking).  Returns 0, or -1 with the error recorded. */
 int client_bootstrap_run(conduit_tunnel *t, struct client_bootstrap *b);
+
+/* The same conversation one step at a time, for an event loop (the
+ * fan-out): client_bootstrap_begin queues the first CheckAlive in t->out;
+ * client_bootstrap_step reads the program's lines from t->in and says
+ * what it needs next. */
+enum client_boot_phase { CLIENT_BOOT_START, CLIENT_BOOT_SENT, CLIENT_BOOT_SUDO };
+struct client_boot_state {
+    enum client_boot_phase phase; /* for the message when ssh ends early */
+    bool check_alive_pending;     /* the first CheckAlive reached the dispatcher */
+    const struct client_shippable *send; /* set by CLIENT_BOOT_SEND */
+    size_t skipped;               /* login-script chatter so far */
+};
+enum client_boot_step {
+    CLIENT_BOOT_NEED_INPUT, /* read more into t->in (eof: nothing more came) */
+    CLIENT_BOOT_SEND,       /* write st->send's content, then step again */
+    CLIENT_BOOT_READY,      /* the dispatcher runs: client_hello(t, check_alive_pending) */
+    CLIENT_BOOT_FAILED,     /* error recorded */
+};
+void client_bootstrap_begin(conduit_tunnel *t, struct client_boot_state *st);
+enum client_boot_step client_bootstrap_step(conduit_tunnel *t, struct client_bootstrap *b,
+                                            struct client_boot_state *st, bool eof);
+/* Record that writing st->send's content failed (the connection ended). */
+int client_bootstrap_send_failed(conduit_tunnel *t, const struct client_boot_state *st);
 void client_bootstrap_free(struct client_bootstrap *b);
 
 /* ---- a session on a live ssh master, without ssh (client_mux.c) ---- */
@@ -250,11 +284,23 @@ int client_mux_open(conduit_tunnel *t, const char *socket_path, const char *comm
  * ssh exits then. */
 int client_mux_wait(conduit_tunnel *t, int grace_ms);
 
+/* The ssh command (argv) that starts a dispatcher as opts ask, and in
+ * *boot what the bootstrap may send.  Returns 0, or -1 with a usage or
+ * start error recorded. */
+struct strv;
+int client_ssh_prepare(conduit_tunnel *t, const struct conduit_ssh_opts *opts, struct strv *argv,
+                       struct client_bootstrap *boot);
+
 /* ---- the tunnel's process (client_open.c, through util/runner) ---- */
 
 /* Start argv as t's process, with pipes on its stdin and stdout.  Returns
  * 0, or -1 with an I/O error recorded. */
 int client_spawn(conduit_tunnel *t, char *const argv[]);
+/* The same for an event loop: non-blocking pipe ends, the process in a
+ * session of its own (so that ending it, kill(-pid, ...), ends what it
+ * started too and a terminal's Ctrl-C reaches only us), and its stderr on
+ * a pipe whose read end goes to *err_fd. */
+int client_spawn_detached(conduit_tunnel *t, char *const argv[], int *err_fd);
 /* Reap t's process unless it is already: wait up to CLIENT_EXIT_GRACE_MS
  * for it to exit, then kill it (SIGKILL); its status goes to
  * t->exit_status.  For a session on an ssh master, wait as long for its
@@ -305,6 +351,8 @@ char *client_ssh_diagnose(const char *text, size_t len);
 /* ---- conversions (client_convert.c) ---- */
 
 void client_stat_from_packet(struct conduit_stat *st, const struct tun_stat_result *p);
+void client_user_from_packet(struct conduit_user *u, const struct tun_user_entry *p);
+void client_group_from_packet(struct conduit_group *g, const struct tun_group_entry *p);
 char **client_str_list(const struct tun_str_list *l, size_t *n);
 void client_str_list_free(char **items, size_t n);
 

@@ -232,55 +232,47 @@ char *client_bootstrap_command(conduit_tunnel *t, const struct conduit_ssh_opts 
     return (char *)buf_steal(&cmd, NULL);
 }
 
-/* Where the conversation is, for the message when ssh ends early. */
-enum phase { PHASE_START, PHASE_SENT, PHASE_SUDO };
-
 /* Next line from the program, without MARK and newline, in *line (valid
- * until the next read; consumed by the caller).  Returns 1, 0 at EOF, -1
- * on a read error or too much chatter (recorded). */
-static int next_line(conduit_tunnel *t, const char **line, size_t *len)
+ * until it is consumed by the caller), from what is buffered.  Returns 1
+ * with a line, 0 when more input is needed, -1 on too much chatter
+ * (recorded). */
+static int next_line(conduit_tunnel *t, struct client_boot_state *st, const char **line,
+                     size_t *len)
 {
-    size_t skipped = 0;
     for (;;) {
         const char *p = (const char *)buf_head(&t->in);
         const char *nl = buf_len(&t->in) ? memchr(p, '\n', buf_len(&t->in)) : NULL;
-        if (nl) {
-            size_t n = (size_t)(nl - p);
-            if (n >= strlen(MARK) && memcmp(p, MARK, strlen(MARK)) == 0) {
-                *line = p + strlen(MARK);
-                *len = n - strlen(MARK);
-                return 1;
-            }
-            skipped += n + 1;
-            buf_consume(&t->in, n + 1);
-            if (skipped > CHATTER_MAX)
-                break;
-            continue;
-        }
-        if (buf_len(&t->in) > CHATTER_MAX)
+        if (!nl)
             break;
-        ssize_t got = client_read_some(t);
-        if (got == 0)
-            return 0;
-        if (got < 0)
-            return client_fail_start(t, false, "Cannot read from ssh: %s", strerror(errno));
+        size_t n = (size_t)(nl - p);
+        if (n >= strlen(MARK) && memcmp(p, MARK, strlen(MARK)) == 0) {
+            *line = p + strlen(MARK);
+            *len = n - strlen(MARK);
+            return 1;
+        }
+        st->skipped += n + 1;
+        buf_consume(&t->in, n + 1);
+        if (st->skipped > CHATTER_MAX)
+            break;
     }
+    if (st->skipped <= CHATTER_MAX && buf_len(&t->in) <= CHATTER_MAX)
+        return 0;
     return client_fail_start(t, false, "The host's login shell printed more than %d bytes "
                                        "without starting the bootstrap",
                              CHATTER_MAX);
 }
 
-static int ended_early(conduit_tunnel *t, enum phase phase)
+static int ended_early(conduit_tunnel *t, enum client_boot_phase phase)
 {
     switch (phase) {
-    case PHASE_SUDO:
+    case CLIENT_BOOT_SUDO:
         return client_fail_start(t, true, "sudo -n did not start the dispatcher: sudo wants a "
                                           "password here or does not allow it; give the user "
                                           "a NOPASSWD sudoers rule, or do without sudo");
-    case PHASE_SENT:
+    case CLIENT_BOOT_SENT:
         return client_fail_start(t, true, "The connection ended while the dispatcher was "
                                           "being sent");
-    case PHASE_START:
+    case CLIENT_BOOT_START:
         break;
     }
     return client_fail_start(t, true, "The connection ended before the dispatcher started");
@@ -359,52 +351,93 @@ static int send_binary(conduit_tunnel *t, const struct client_shippable *s)
     if (rc == 0)
         return 0;
     if (res.write_errno)
-        return ended_early(t, PHASE_SENT);
+        return ended_early(t, CLIENT_BOOT_SENT);
     return client_fail_start(t, false, "Cannot read %s: %s", s->path,
                              res.eof ? "it is shorter than listed" : strerror(res.read_errno));
 }
 
-int client_bootstrap_run(conduit_tunnel *t, struct client_bootstrap *b)
+void client_bootstrap_begin(conduit_tunnel *t, struct client_boot_state *st)
 {
+    *st = (struct client_boot_state){.phase = CLIENT_BOOT_START, .check_alive_pending = true};
     client_encode(t, TUN_ID_check_alive, NULL);
-    if (client_flush(t) < 0)
-        return ended_early(t, PHASE_START);
-    bool check_alive_pending = true, sent = false;
-    enum phase phase = PHASE_START;
+}
+
+enum client_boot_step client_bootstrap_step(conduit_tunnel *t, struct client_bootstrap *b,
+                                            struct client_boot_state *st, bool eof)
+{
     for (;;) {
         const char *line = NULL;
         size_t len = 0;
-        int got = next_line(t, &line, &len);
+        int got = next_line(t, st, &line, &len);
         if (got < 0)
-            return -1;
-        if (got == 0)
-            return ended_early(t, phase);
+            return CLIENT_BOOT_FAILED;
+        if (got == 0) {
+            if (!eof)
+                return CLIENT_BOOT_NEED_INPUT;
+            ended_early(t, st->phase);
+            return CLIENT_BOOT_FAILED;
+        }
         b->seen_line = true;
         char word[4096];
         snprintf(word, sizeof word, "%.*s", (int)len, line);
         buf_consume(&t->in, strlen(MARK) + len + 1);
         if (strcmp(word, "ready") == 0)
-            break;
+            return CLIENT_BOOT_READY;
         if (strcmp(word, "posix") == 0) {
             b->posix_login = true;
         } else if (strcmp(word, "sudo") == 0) {
-            phase = PHASE_SUDO;
+            st->phase = CLIENT_BOOT_SUDO;
         } else if (strncmp(word, "send ", 5) == 0) {
             const struct client_shippable *s = find_arch(b, word + 5, strlen(word + 5));
-            if (!s || sent)
-                return client_fail_start(t, false, "The bootstrap asked for '%s'", word);
+            if (!s || st->send) {
+                client_fail_start(t, false, "The bootstrap asked for '%s'", word);
+                return CLIENT_BOOT_FAILED;
+            }
             /* The program drops the CheckAlive written before it asked. */
-            if (send_binary(t, s) < 0)
-                return -1;
-            sent = true;
-            check_alive_pending = false;
-            phase = PHASE_SENT;
+            st->send = s;
+            st->check_alive_pending = false;
+            st->phase = CLIENT_BOOT_SENT;
+            return CLIENT_BOOT_SEND;
         } else if (strncmp(word, "error ", 6) == 0) {
             b->shell_refused = strcmp(word + 6, "shell") == 0;
-            return remote_error(t, b, word + 6);
+            remote_error(t, b, word + 6);
+            return CLIENT_BOOT_FAILED;
         } else {
-            return client_fail_start(t, false, "Unexpected line from the bootstrap: '%s'", word);
+            client_fail_start(t, false, "Unexpected line from the bootstrap: '%s'", word);
+            return CLIENT_BOOT_FAILED;
         }
     }
-    return client_hello(t, check_alive_pending);
+}
+
+int client_bootstrap_send_failed(conduit_tunnel *t, const struct client_boot_state *st)
+{
+    return ended_early(t, st->phase);
+}
+
+int client_bootstrap_run(conduit_tunnel *t, struct client_bootstrap *b)
+{
+    struct client_boot_state st;
+    client_bootstrap_begin(t, &st);
+    if (client_flush(t) < 0)
+        return ended_early(t, st.phase);
+    bool eof = false;
+    for (;;) {
+        switch (client_bootstrap_step(t, b, &st, eof)) {
+        case CLIENT_BOOT_NEED_INPUT: {
+            ssize_t got = client_read_some(t);
+            if (got < 0)
+                return client_fail_start(t, false, "Cannot read from ssh: %s", strerror(errno));
+            eof = got == 0;
+            break;
+        }
+        case CLIENT_BOOT_SEND:
+            if (send_binary(t, st.send) < 0)
+                return -1;
+            break;
+        case CLIENT_BOOT_READY:
+            return client_hello(t, st.check_alive_pending);
+        case CLIENT_BOOT_FAILED:
+            return -1;
+        }
+    }
 }

@@ -62,3 +62,23 @@ void client_str_list_free(char **items, size_t n)
         free(items[i]);
     free(items);
 }
+
+void client_user_from_packet(struct conduit_user *u, const struct tun_user_entry *p)
+{
+    u->name = tun_strdup(p->name);
+    u->uid = p->uid;
+    u->group = tun_strdup(p->group);
+    u->gid = p->gid;
+    u->groups = client_str_list(&p->groups, &u->ngroups);
+    u->password_hash = tun_strdup(p->password_hash);
+    u->gecos = tun_strdup(p->gecos);
+    u->home = tun_strdup(p->home);
+    u->shell = tun_strdup(p->shell);
+}
+
+void client_group_from_packet(struct conduit_group *g, const struct tun_group_entry *p)
+{
+    g->name = tun_strdup(p->name);
+    g->gid = p->gid;
+    g->members = client_str_list(&p->members, &g->nmembers);
+}

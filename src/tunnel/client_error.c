@@ -50,11 +50,52 @@ int client_fail_io(conduit_tunnel *t, const char *fmt, ...)
             close(t->from_fd);
             t->from_fd = -1;
         }
-        client_reap(t);
+        if (!t->event_driven)
+            client_reap(t);
     }
     if (t->reaped)
         t->err.exit_status = t->exit_status;
     return -1;
+}
+
+/* Why ssh failed before the dispatcher ran: in ssh's own words when what
+ * it wrote on stderr (said) names a known cause, else msg and how ssh
+ * ended.  Returns true when ssh's words were used. */
+static bool ssh_outcome(conduit_tunnel *t, const char *msg, const char *said, size_t said_len)
+{
+    char *cause = said_len ? client_ssh_diagnose(said, said_len) : NULL;
+    if (cause) {
+        free(t->err.message);
+        t->err.message = cause;
+        return true;
+    }
+    if (t->exit_status >= 0) {
+        free(t->err.message);
+        t->err.message = xasprintf("%s (ssh exited with status %d)", msg, t->exit_status);
+    } else if (t->exit_status < -1) {
+        free(t->err.message);
+        t->err.message = xasprintf("%s (ssh was killed by signal %d)", msg, -t->exit_status);
+    }
+    return false;
+}
+
+bool client_exited(conduit_tunnel *t, int status, const char *said, size_t said_len)
+{
+    if (t->reaped)
+        return false;
+    t->reaped = true;
+    t->exit_status = status;
+    if (t->err.kind != CONDUIT_ERR_IO)
+        return false;
+    bool diagnosed = false;
+    if (t->note_ssh_status) {
+        char *msg = xstrdup(t->err.message);
+        diagnosed = ssh_outcome(t, msg, said, said_len);
+        free(msg);
+    } else if (!t->start_failed && t->err.exit_status == -1) {
+        t->err.exit_status = status;
+    }
+    return diagnosed;
 }
 
 int client_fail_start(conduit_tunnel *t, bool with_status, const char *fmt, ...)
@@ -67,20 +108,14 @@ int client_fail_start(conduit_tunnel *t, bool with_status, const char *fmt, ...)
     /* ssh has ended and been reaped: all it said is in its stderr pipe, and
      * its own words name the cause better than "the connection ended". */
     char *said = with_status && t->reaped ? client_tap_stop(t) : NULL;
-    char *cause = said ? client_ssh_diagnose(said, strlen(said)) : NULL;
-    if (cause) {
-        free(t->err.message);
-        t->err.message = cause;
-    } else if (with_status && t->reaped && t->exit_status >= 0) {
-        free(t->err.message);
-        t->err.message = xasprintf("%s (ssh exited with status %d)", msg, t->exit_status);
-    } else if (with_status && t->reaped && t->exit_status < -1) {
-        free(t->err.message);
-        t->err.message = xasprintf("%s (ssh was killed by signal %d)", msg, -t->exit_status);
-    }
+    if (with_status && t->reaped)
+        ssh_outcome(t, msg, said, said ? strlen(said) : 0);
     free(said);
     free(msg);
     t->err.exit_status = -1;
+    /* ssh's status, not the dispatcher's: client_exited only names it. */
+    t->start_failed = true;
+    t->note_ssh_status = with_status;
     return -1;
 }
 

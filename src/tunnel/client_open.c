@@ -111,7 +111,7 @@ void client_reset(conduit_tunnel *t)
     client_error_reset(&t->err);
 }
 
-int client_spawn(conduit_tunnel *t, char *const argv[])
+static int spawn(conduit_tunnel *t, char *const argv[], bool detached, int *err_fd)
 {
     /* The caller's ignored signals stay ignored (nohup), all but SIGPIPE,
      * which the dispatcher and ssh expect at its default. */
@@ -131,11 +131,12 @@ int client_spawn(conduit_tunnel *t, char *const argv[])
             sigaddset(&blocked, terminal_signals[i]);
     }
     /* Blocking ends: the client writes and reads in turn.  stderr stays
-     * the caller's, where ssh and the dispatcher report. */
+     * the caller's, where ssh and the dispatcher report, unless the caller
+     * takes it (the fan-out turns it into each host's reason). */
     struct runner_spec spec = {.argv = argv, .in = RUNNER_PIPE, .out = RUNNER_PIPE,
-                               .err = t->tap_stderr ? RUNNER_PIPE : RUNNER_KEEP,
-                               .blocking_pipes = true, .reset_signals = &reset,
-                               .blocked_signals = &blocked};
+                               .err = err_fd || t->tap_stderr ? RUNNER_PIPE : RUNNER_KEEP,
+                               .blocking_pipes = !detached, .new_session = detached,
+                               .reset_signals = &reset, .blocked_signals = &blocked};
     struct runner_child child;
     struct runner_failure fail;
     client_trace_argv(t, argv);
@@ -145,7 +146,7 @@ int client_spawn(conduit_tunnel *t, char *const argv[])
      * a download's) on both sides (best effort, as the dispatcher's). */
     fcntl(child.out_fd, F_SETPIPE_SZ, CLIENT_PIPE_SIZE);
     fcntl(child.in_fd, F_SETPIPE_SZ, CLIENT_PIPE_SIZE);
-    if (t->tap_stderr && client_tap_start(t, child.err_fd) < 0) {
+    if (!err_fd && t->tap_stderr && client_tap_start(t, child.err_fd) < 0) {
         int e = errno;
         t->pid = child.pid;
         t->to_fd = child.in_fd;
@@ -157,7 +158,19 @@ int client_spawn(conduit_tunnel *t, char *const argv[])
     t->to_fd = child.in_fd;
     t->from_fd = child.out_fd;
     t->own_fds = true;
+    if (err_fd)
+        *err_fd = child.err_fd;
     return 0;
+}
+
+int client_spawn(conduit_tunnel *t, char *const argv[])
+{
+    return spawn(t, argv, false, NULL);
+}
+
+int client_spawn_detached(conduit_tunnel *t, char *const argv[], int *err_fd)
+{
+    return spawn(t, argv, true, err_fd);
 }
 
 void client_reap(conduit_tunnel *t)

@@ -121,16 +121,7 @@ CONDUIT_API int conduit_query_user(conduit_tunnel *t, const char *user, bool pas
     size_t used;
     if (client_transact(t, TUN_ID_query_user, &req, TUN_ID_user_entry, &r, &id, &used) != 0)
         return -1;
-    const struct tun_user_entry *p = &r.user_entry;
-    u->name = tun_strdup(p->name);
-    u->uid = p->uid;
-    u->group = tun_strdup(p->group);
-    u->gid = p->gid;
-    u->groups = client_str_list(&p->groups, &u->ngroups);
-    u->password_hash = tun_strdup(p->password_hash);
-    u->gecos = tun_strdup(p->gecos);
-    u->home = tun_strdup(p->home);
-    u->shell = tun_strdup(p->shell);
+    client_user_from_packet(u, &r.user_entry);
     client_consume(t, id, &r, used);
     return 0;
 }
@@ -161,9 +152,7 @@ CONDUIT_API int conduit_query_group(conduit_tunnel *t, const char *group,
     size_t used;
     if (client_transact(t, TUN_ID_query_group, &req, TUN_ID_group_entry, &r, &id, &used) != 0)
         return -1;
-    g->name = tun_strdup(r.group_entry.name);
-    g->gid = r.group_entry.gid;
-    g->members = client_str_list(&r.group_entry.members, &g->nmembers);
+    client_group_from_packet(g, &r.group_entry);
     client_consume(t, id, &r, used);
     return 0;
 }

@@ -279,6 +279,35 @@ static bool mux_without_ssh(const struct conduit_ssh_opts *o)
     return true;
 }
 
+/* The ssh command line that runs remote (the bootstrap program) as o
+ * asks, into *argv; true when it shares the connection on control. */
+static bool ssh_argv(struct strv *argv, const struct conduit_ssh_opts *o, const char *control,
+                     const char *remote)
+{
+    *argv = (struct strv)STRV_INIT;
+    if (o->ssh_command && o->ssh_command[0])
+        strv_push_all(argv, o->ssh_command);
+    else
+        strv_push(argv, "ssh");
+    strv_push(argv, "-T"); /* a terminal would mangle the protocol */
+    bool sharing = control && push_sharing(argv, o, control);
+    strv_push_all(argv, o->ssh_args);
+    char number[16];
+    if (o->port) {
+        snprintf(number, sizeof number, "%u", o->port);
+        strv_push(argv, "-p");
+        strv_push(argv, number);
+    }
+    if (o->user && *o->user) {
+        strv_push(argv, "-l");
+        strv_push(argv, o->user);
+    }
+    strv_push(argv, "--");
+    strv_push(argv, o->host);
+    strv_push(argv, remote);
+    return sharing;
+}
+
 /* One start of the bootstrap (direct: in the login shell itself) up to
  * the dispatcher's first Ack; *boot says how it went. */
 static int open_attempt(conduit_tunnel *t, const struct conduit_ssh_opts *o, const char *control,
@@ -287,27 +316,8 @@ static int open_attempt(conduit_tunnel *t, const struct conduit_ssh_opts *o, con
     char *remote = client_bootstrap_command(t, o, boot, direct);
     if (!remote)
         return -1;
-    struct strv argv = STRV_INIT;
-    if (o->ssh_command && o->ssh_command[0])
-        strv_push_all(&argv, o->ssh_command);
-    else
-        strv_push(&argv, "ssh");
-    strv_push(&argv, "-T"); /* a terminal would mangle the protocol */
-    bool sharing = control && push_sharing(&argv, o, control);
-    strv_push_all(&argv, o->ssh_args);
-    char number[16];
-    if (o->port) {
-        snprintf(number, sizeof number, "%u", o->port);
-        strv_push(&argv, "-p");
-        strv_push(&argv, number);
-    }
-    if (o->user && *o->user) {
-        strv_push(&argv, "-l");
-        strv_push(&argv, o->user);
-    }
-    strv_push(&argv, "--");
-    strv_push(&argv, o->host);
-    strv_push(&argv, remote);
+    struct strv argv;
+    bool sharing = ssh_argv(&argv, o, control, remote);
 
     /* On a live master of ours the session needs no ssh process; without
      * one ssh starts it (or removes a stale socket and becomes it). */
@@ -323,20 +333,50 @@ static int open_attempt(conduit_tunnel *t, const struct conduit_ssh_opts *o, con
     return rc;
 }
 
+/* opts as this build's struct (a caller built against an older, shorter
+ * one leaves the newer fields zero).  Returns 0, or -1 with a usage error
+ * recorded. */
+static int copy_opts(conduit_tunnel *t, const struct conduit_ssh_opts *opts,
+                     struct conduit_ssh_opts *o)
+{
+    if (!opts || opts->size == 0)
+        return client_fail_usage(t, "conduit_ssh_opts.size is not set "
+                                    "(initialise with CONDUIT_SSH_OPTS_INIT)");
+    memset(o, 0, sizeof *o);
+    memcpy(o, opts, opts->size < sizeof *o ? opts->size : sizeof *o);
+    if (!o->host || !*o->host)
+        return client_fail_usage(t, "No ssh host given");
+    return 0;
+}
+
+int client_ssh_prepare(conduit_tunnel *t, const struct conduit_ssh_opts *opts, struct strv *argv,
+                       struct client_bootstrap *boot)
+{
+    struct conduit_ssh_opts o;
+    if (copy_opts(t, opts, &o) < 0)
+        return -1;
+    /* An event loop spawns ssh itself (no mux session, the portable
+     * bootstrap through /bin/sh). */
+    char *control = control_socket(&o);
+    char *remote = client_bootstrap_command(t, &o, boot, false);
+    if (!remote) {
+        free(control);
+        return -1;
+    }
+    ssh_argv(argv, &o, control, remote);
+    free(remote);
+    free(control);
+    return 0;
+}
+
 CONDUIT_API int conduit_open_ssh(conduit_tunnel *t, const struct conduit_ssh_opts *opts)
 {
     client_error_reset(&t->err);
     if (client_check_not_open(t) < 0)
         return -1;
-    if (!opts || opts->size == 0)
-        return client_fail_usage(t, "conduit_ssh_opts.size is not set "
-                                    "(initialise with CONDUIT_SSH_OPTS_INIT)");
-    /* A caller built against an older, shorter struct leaves the newer
-     * fields zero. */
-    struct conduit_ssh_opts o = {0};
-    memcpy(&o, opts, opts->size < sizeof o ? opts->size : sizeof o);
-    if (!o.host || !*o.host)
-        return client_fail_usage(t, "No ssh host given");
+    struct conduit_ssh_opts o;
+    if (copy_opts(t, opts, &o) < 0)
+        return -1;
 
     /* What this host's login shell is, learned by an earlier call, lives
      * next to the control socket (our private directory). */

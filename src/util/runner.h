@@ -142,6 +142,11 @@ int runner_spawn(const struct runner_spec *spec, struct runner_child *child,
  * all).  Never blocks. */
 pid_t runner_exited(int *status);
 
+/* A descriptor (a pidfd, close-on-exec) that becomes readable once child
+ * pid has exited, for an event loop that does not take SIGCHLD; -1 with
+ * errno before Linux 5.3. */
+int runner_exit_fd(pid_t pid);
+
 /* Reap pid if it has exited: returns 1 with *status set, 0 while it runs,
  * -1 with errno (ECHILD: not our child, or reaped already).  Never blocks. */
 int runner_reap(pid_t pid, int *status);

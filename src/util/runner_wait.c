@@ -23,6 +23,11 @@ static int decode_status(int status)
     return WEXITSTATUS(status);
 }
 
+int runner_exit_fd(pid_t pid)
+{
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
 pid_t runner_exited(int *status)
 {
     siginfo_t info;
@@ -126,7 +131,7 @@ int runner_run(const struct runner_spec *spec, const void *stdin_data, size_t st
      * (before Linux 5.3) the pipes' end is waited for instead. */
     int exit_fd = -1;
     if (spec->stop_at_exit)
-        exit_fd = (int)syscall(SYS_pidfd_open, ch.pid, 0);
+        exit_fd = runner_exit_fd(ch.pid);
     bool exited = false;
 
     uint8_t *chunk = xmalloc(READ_CHUNK);
