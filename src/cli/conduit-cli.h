@@ -27,6 +27,7 @@ struct cli {
     const char *dispatcher; /* --dispatcher */
     bool sudo;              /* --sudo */
     bool no_reuse;          /* --no-reuse */
+    unsigned connect_timeout; /* --connect-timeout, whole seconds (0: ssh's default) */
     conduit_tunnel *t;      /* NULL until cli_open */
 };
 

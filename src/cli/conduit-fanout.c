@@ -901,6 +901,12 @@ static char **single_target_argv(struct fan *fan, const char *argv0, int argc, c
         strv_push(v, "--sudo");
     if (fan->no_reuse)
         strv_push(v, "--no-reuse");
+    char seconds[32];
+    if (fan->connect_timeout > 0) {
+        snprintf(seconds, sizeof seconds, "%.3f", fan->connect_timeout);
+        strv_push(v, "--connect-timeout");
+        strv_push(v, seconds);
+    }
     for (int i = 0; i < fan->verbose; i++)
         strv_push(v, "-v");
     char *target = target_of(fan, fan->nodes.names.v[0]);

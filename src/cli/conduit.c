@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -72,6 +73,8 @@ static const char usage_text[] =
     "                             sending one ($CONDUIT_REMOTE_DISPATCHER)\n"
     "      --sudo                 run the dispatcher as root through 'sudo -n'\n"
     "      --no-reuse             a connection of its own, not a shared one\n"
+    "      --connect-timeout S    give up when the ssh connection (TCP and ssh's\n"
+    "                             greeting) takes over S seconds (ssh ConnectTimeout)\n"
     "  -v, --verbose              show the command that starts the dispatcher (the\n"
     "                             ssh command line) and one line per packet on\n"
     "                             stderr; -vv and more also pass -v to ssh\n"
@@ -242,6 +245,19 @@ int cli_open(struct cli *c)
     char err[512];
     if (target_parse(c->target, &to, &target, err, sizeof err) < 0)
         return cli_usage_error("%s", err);
+    if (target.ssh && c->connect_timeout) {
+        /* ssh's ConnectTimeout covers the TCP connection and the banner
+         * exchange; it is an ssh option, so the target is parsed again
+         * with it (it makes no sense for local: or exec:). */
+        target_free(&target);
+        char value[40];
+        snprintf(value, sizeof value, "ConnectTimeout=%u", c->connect_timeout);
+        strv_push(&c->ssh_args, "-o");
+        strv_push(&c->ssh_args, value);
+        to.ssh_args = c->ssh_args.v;
+        if (target_parse(c->target, &to, &target, err, sizeof err) < 0)
+            return cli_usage_error("%s", err);
+    }
     c->t = conduit_new();
     if (!c->t) {
         target_free(&target);
@@ -344,6 +360,7 @@ static const struct option global_opts[] = {
     {"dispatcher", required_argument, NULL, 'd'},
     {"sudo", no_argument, NULL, 's'},
     {"no-reuse", no_argument, NULL, 'r'},
+    {"connect-timeout", required_argument, NULL, 'T'},
     {NULL, 0, NULL, 0},
 };
 
@@ -390,6 +407,15 @@ static int parse_globals(struct cli *c, int argc, char **argv, int *next)
         case 'r':
             c->no_reuse = true;
             break;
+        case 'T': {
+            char *end;
+            errno = 0;
+            double secs = strtod(optarg, &end);
+            if (errno || end == optarg || *end || !(secs > 0) || secs > 86400)
+                return cli_usage_error("--connect-timeout %s: not a number of seconds", optarg);
+            c->connect_timeout = (unsigned)ceil(secs);
+            break;
+        }
         default:
             return cli_bad_option(NULL, argv);
         }

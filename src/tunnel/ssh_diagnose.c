@@ -117,6 +117,17 @@ char *client_ssh_diagnose(const char *text, size_t len)
             return xasprintf(connect_errors[i].phrase, SPAN(where));
         }
     }
+    /* ConnectTimeout also bounds the greeting: "Connection timed out during
+     * banner exchange", then "Connection to HOST port N timed out". */
+    if (find_line(text, len, "timed out during banner exchange").p) {
+        struct span where = {0};
+        if ((line = find_line(text, len, "Connection to ")).p)
+            where = between(line, "Connection to ", " timed out");
+        if (!where.p)
+            where = (struct span){"the host", 8};
+        return xasprintf("The ssh server at %.*s did not greet within the connect timeout",
+                         SPAN(where));
+    }
     if ((line = find_line(text, len, "Bad configuration option")).p ||
         (line = find_line(text, len, "Bad owner or permissions on")).p ||
         (line = find_line(text, len, "terminating, ")).p)

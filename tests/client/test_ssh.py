@@ -402,3 +402,31 @@ def test_a_socket_that_is_no_master_falls_back(conduit, user, runtime_dir):
         pass
     third = connection(conduit, user)
     assert third != first
+
+
+def test_connect_timeout(sshd, dispatchers, runtime_dir):
+    # A server that accepts and never greets: --connect-timeout (ssh's
+    # ConnectTimeout) ends the call, named as such, with one target or -w.
+    import socket
+    import time
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        settings = ["BatchMode=yes", "StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null"]
+        for lead in ([], ["-w", "root@127.0.0.1"]):
+            start = time.monotonic()
+            args = lead + ["--no-reuse", "--connect-timeout", "1", "-p", str(port)]
+            if not lead:
+                args.append("root@127.0.0.1")
+            proc = plain(sshd, dispatchers, runtime_dir, *args, "ping", settings=settings,
+                         timeout=60)
+            assert proc.returncode == 3, proc
+            assert time.monotonic() - start < 30
+            last = proc.stderr.decode().splitlines()[-1]
+            assert last.endswith(f"The ssh server at 127.0.0.1 port {port} did not greet "
+                                 "within the connect timeout"), last
+    proc = plain(sshd, dispatchers, runtime_dir, "--connect-timeout", "soon", "root@127.0.0.1",
+                 "ping", settings=[])
+    assert proc.returncode == 2
+    assert b"--connect-timeout soon: not a number of seconds" in proc.stderr

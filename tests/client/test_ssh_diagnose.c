@@ -24,6 +24,9 @@ int main(void)
            "Cannot resolve the host name 'web9' (Temporary failure in name resolution)");
     expect("ssh: connect to host 10.1.2.3 port 22: Connection timed out\r\n",
            "Connection to 10.1.2.3 port 22 timed out");
+    expect("Connection timed out during banner exchange\r\n"
+           "Connection to 10.1.2.3 port 2222 timed out\r\n",
+           "The ssh server at 10.1.2.3 port 2222 did not greet within the connect timeout");
     expect("ssh: connect to host 10.1.2.3 port 22: No route to host\r\n",
            "No route to 10.1.2.3 port 22");
     expect("ssh: connect to host 2001:db8::1 port 22: Network is unreachable\r\n",
