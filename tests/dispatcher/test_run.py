@@ -132,6 +132,11 @@ def test_input_env_shell(disp):
     assert exited == (0, 0, False)
 
 
+# As in test_process.py: under qemu-user (the aarch64 static dispatcher) a
+# vfork-style clone is a plain fork, so an exec failure cannot be reported
+# by the child; the status is still 127, but without sh's message.
+@pytest.mark.skipif(bool(os.environ.get('CONDUIT_DISPATCHER_EMULATED')),
+                    reason='qemu-user runs a vfork-style clone as a plain fork')
 def test_exec_failures_as_sh(disp, tmp_path):
     disp.send(run_start(['conduit-missing-program'], stdin=False))
     assert collect(disp)[1:] == ([(2, b'conduit-missing-program: command not found\n')],
