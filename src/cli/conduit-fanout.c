@@ -672,11 +672,11 @@ static int load_content(const char *path, const uint8_t **data, size_t *len, voi
     if (fd < 0)
         return -1;
     struct stat st;
-    if (fstat(fd, &st) < 0)
-        return -1;
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
-        errno = EISDIR;
+    int bad = fstat(fd, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+    if (bad) {
+        if (fd != STDIN_FILENO)
+            close(fd);
+        errno = bad;
         return -1;
     }
     if (S_ISREG(st.st_mode) && st.st_size > 0 && fd != STDIN_FILENO) {

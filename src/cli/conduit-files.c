@@ -396,11 +396,11 @@ static int open_upload_source(const char *local, uint64_t *size, int *perm)
     if (fd < 0)
         return -1;
     struct stat st;
-    if (fstat(fd, &st) < 0)
-        return -1;
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
-        errno = EISDIR;
+    int bad = fstat(fd, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+    if (bad) {
+        if (fd != STDIN_FILENO)
+            close(fd);
+        errno = bad;
         return -1;
     }
     if (S_ISREG(st.st_mode)) {
