@@ -58,7 +58,7 @@ def running(marker):
     return [int(p) for p in out.split()]
 
 
-def wait_for(cond, seconds=10.0):
+def wait_for(cond, seconds=30.0):
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         if cond():
@@ -128,7 +128,9 @@ def test_timeout_ends_the_whole_group(target):
 def test_client_killed_ends_the_command(target):
     marker = f"sleep 5{uuid.uuid4().int % 1000}.5"
     proc = start(target, f"{marker} & {marker}; echo never")
-    assert wait_for(lambda: len(running(marker)) >= 2)
+    # Connecting (ssh, bootstrap) is not what is measured here: a loaded
+    # sanitizer build may take long to get the command going.
+    assert wait_for(lambda: len(running(marker)) >= 2, 90)
     proc.kill()
     proc.wait()
     assert wait_for(lambda: not running(marker)), running(marker)
