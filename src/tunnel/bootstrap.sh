@@ -21,6 +21,9 @@
 #                   client wrote before it knew; both are read here)
 #   sudo            sudo -n comes next; "ready" follows only if it ran
 #   posix           the login shell can run this program itself
+#   cached PATH OK  PATH is the cached dispatcher, checked, with OK its
+#                   marker, and this shell's test knows -O: a later call may
+#                   start it directly for a while (client_bootstrap.c)
 #   ready           the dispatcher's protocol starts after this line
 #   error CODE ...  nothing will start; CODE is one of arch, cache, tools,
 #                   transfer, dispatcher, sudo, shell
@@ -203,4 +206,8 @@ done;
 for g in "$d"/.conduit-dispatcher-*; do
     [ -f "$g" ] && [ -n "$(find "$g" -mtime +0 2>/dev/null)" ] && rm -f "$g" 2>/dev/null;
 done;
+# The quick start's facts, for a plain start of a file whose digest is
+# on record and whose path needs no quoting.
+k=$d/.ok-$h-$stamp;
+case $flags in *s*) ;; *) case $k in *[!A-Za-z0-9_./-]*) ;; *) [ -n "$stamp" ] && [ -f "$k" ] && [ -O "$f" ] 2>/dev/null && say cached "$f" "$k";; esac;; esac;
 start "$f";

@@ -228,19 +228,26 @@ struct client_bootstrap {
     struct client_shippable items[CLIENT_MAX_SHIPPABLE];
     size_t n;
     bool direct;        /* the login shell runs the program itself */
+    bool quick;         /* the command is the quick start of a cached path */
     /* What the conversation showed (client_bootstrap_run): */
     bool seen_line;     /* the program wrote a line */
     bool posix_login;   /* it says the login shell is a POSIX sh */
     bool shell_refused; /* direct, and the login shell splits words otherwise */
+    bool stale;         /* quick, but the program ran: the path failed a check */
+    char *cached;       /* the checked dispatcher's path it reported, or NULL */
 };
 
 /* The ssh remote command that starts a dispatcher as o asks: the bootstrap
  * program with what it needs, run through `exec /bin/sh -c '...'` so that
  * any login shell starts it, or (direct) by the login shell itself, which
- * an earlier call found to be a POSIX sh.  Fills *b with what may be sent.
- * Returns a malloc'ed string, or NULL with a usage error recorded. */
+ * an earlier call found to be a POSIX sh.  With quick (direct only: what
+ * an earlier full run reported as checked, see client_ssh.c), when it
+ * names this build's dispatcher for the host's architecture, a few shell
+ * builtins come first that start it without the program when its checks
+ * hold (b->quick).  Fills *b with what may be sent.  Returns a malloc'ed
+ * string, or NULL with a usage error recorded. */
 char *client_bootstrap_command(conduit_tunnel *t, const struct conduit_ssh_opts *o,
-                               struct client_bootstrap *b, bool direct);
+                               struct client_bootstrap *b, bool direct, const char *quick);
 /* Talk to the spawned bootstrap program until the dispatcher answers
  * CheckAlive (blocking).  Returns 0, or -1 with the error recorded. */
 int client_bootstrap_run(conduit_tunnel *t, struct client_bootstrap *b);

@@ -36,6 +36,7 @@ void client_bootstrap_free(struct client_bootstrap *b)
     for (size_t i = 0; i < b->n; i++)
         free(b->items[i].path);
     free(b->dir);
+    free(b->cached);
     *b = (struct client_bootstrap){0};
 }
 
@@ -178,8 +179,60 @@ static int append_quoted(conduit_tunnel *t, struct buf *cmd, const char *word)
     return 0;
 }
 
+/* Is path absolute, with only characters no shell needs quoted? */
+static bool plain_path(const char *path)
+{
+    if (!path || path[0] != '/' || strlen(path) > 4096)
+        return false;
+    for (const char *c = path; *c; c++)
+        if (!isalnum((unsigned char)*c) && !strchr("_./-", *c))
+            return false;
+    return true;
+}
+
+/* The quick start (quick = "PATH OK" as the full program reported them)
+ * when PATH names one of b's binaries by its architecture and content hash
+ * (the cache's naming, bootstrap.sh) and OK is its digest's marker beside
+ * it, else NULL: a shell command to put before the direct program.  Shell
+ * builtins only, no process: the directory, the file and the marker are
+ * the user's own and no symlinks (a cache under /tmp removed and
+ * re-created by someone else fails), and the file was not modified after
+ * its digest was found right (test's -nt compares nanoseconds in dash and
+ * bash).  The modes were checked by the full run; only the user can have
+ * changed them since.  On any doubt it says "stale" and goes on to the
+ * program, which the shell has not even parsed when the start succeeds
+ * (sh -c reads one command at a time). */
+static char *quick_command(const struct client_bootstrap *b, const char *quick)
+{
+    const char *sp = strchr(quick, ' ');
+    if (!sp)
+        return NULL;
+    char *path = xstrndup(quick, (size_t)(sp - quick));
+    const char *ok = sp + 1;
+    const char *base = strrchr(path, '/');
+    char *cmd = NULL;
+    for (size_t i = 0; base && i < b->n && !cmd; i++) {
+        char name[160], mark[160];
+        snprintf(name, sizeof name, "/" BINARY_PREFIX "%s-%s", b->items[i].arch,
+                 b->items[i].sha256);
+        snprintf(mark, sizeof mark, "/.ok-%s-", b->items[i].sha256);
+        size_t dir_len = (size_t)(base - path);
+        if (base > path && strcmp(base, name) == 0 && plain_path(path) &&
+            plain_path(ok) && strncmp(ok, path, dir_len) == 0 &&
+            strncmp(ok + dir_len, mark, strlen(mark)) == 0 && !strchr(ok + dir_len + 1, '/'))
+            cmd = xasprintf("f=%s; k=%s; d=${f%%/*}; "
+                            "if [ -O \"$d\" ] && [ ! -L \"$d\" ] && [ -O \"$f\" ] && "
+                            "[ ! -L \"$f\" ] && [ -f \"$f\" ] && [ -x \"$f\" ] && "
+                            "[ -O \"$k\" ] && [ ! -L \"$k\" ] && [ ! \"$f\" -nt \"$k\" ]; "
+                            "then echo " MARK "ready; exec \"$f\"; fi; echo " MARK "stale; ",
+                            path, ok);
+    }
+    free(path);
+    return cmd;
+}
+
 char *client_bootstrap_command(conduit_tunnel *t, const struct conduit_ssh_opts *o,
-                               struct client_bootstrap *b, bool direct)
+                               struct client_bootstrap *b, bool direct, const char *quick)
 {
     *b = (struct client_bootstrap){.direct = direct};
     bool named = o->dispatcher && o->dispatcher[0];
@@ -198,6 +251,14 @@ char *client_bootstrap_command(conduit_tunnel *t, const struct conduit_ssh_opts 
         }
     }
     struct buf cmd = BUF_INIT;
+    char *quick_start = direct && quick && !named && !(o->flags & CONDUIT_SSH_SUDO)
+                            ? quick_command(b, quick)
+                            : NULL;
+    if (quick_start) {
+        b->quick = true;
+        buf_append(&cmd, quick_start, strlen(quick_start));
+        free(quick_start);
+    }
     /* The program's arguments: set by `set --` for the login shell itself,
      * else after the program and $0 for the /bin/sh that runs it. */
     if (direct) {
@@ -385,6 +446,12 @@ enum client_boot_step client_bootstrap_step(conduit_tunnel *t, struct client_boo
             return CLIENT_BOOT_READY;
         if (strcmp(word, "posix") == 0) {
             b->posix_login = true;
+        } else if (strcmp(word, "stale") == 0) {
+            b->stale = true;
+        } else if (strncmp(word, "cached ", 7) == 0) {
+            /* "PATH OK", kept as it is: quick_command checks it on use. */
+            free(b->cached);
+            b->cached = xstrdup(word + 7);
         } else if (strcmp(word, "sudo") == 0) {
             st->phase = CLIENT_BOOT_SUDO;
         } else if (strncmp(word, "send ", 5) == 0) {

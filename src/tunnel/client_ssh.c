@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tunnel/client.h"
@@ -308,12 +309,59 @@ static bool ssh_argv(struct strv *argv, const struct conduit_ssh_opts *o, const 
     return sharing;
 }
 
+/* How long a full run's check lets later calls start the cached
+ * dispatcher directly.  The full run also marks the build as in use on
+ * the host, which keeps other builds' clean-up from removing it. */
+#define QUICK_SECONDS 600
+
+/* What the quick-start mark at path says ("PATH OK", bootstrap.sh's
+ * `cached` line) when it is ours, a plain file and recent, else NULL. */
+static char *read_quick_mark(const char *path)
+{
+    if (!path)
+        return NULL;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    struct buf text = BUF_INIT;
+    char *found = NULL;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+        time(NULL) - st.st_mtime < QUICK_SECONDS && time(NULL) >= st.st_mtime &&
+        fdio_read_all(fd, &text, 8192) == 0) {
+        buf_append_lit0(&text, "");
+        char *line = (char *)buf_head(&text);
+        line[strcspn(line, "\n")] = 0;
+        found = xstrdup(line); /* client_bootstrap_command checks it */
+    }
+    close(fd);
+    buf_free(&text);
+    return found;
+}
+
+/* Record the full run's `cached` line: written whole under another name,
+ * then renamed, so a reader sees all or none. */
+static void write_quick_mark(const char *path, const char *cached)
+{
+    char *tmp = xasprintf("%s.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        char *line = xasprintf("%s\n", cached);
+        bool ok = fdio_write_all(fd, line, strlen(line)) == 0;
+        ok = close(fd) == 0 && ok;
+        if (!ok || rename(tmp, path) < 0)
+            unlink(tmp);
+        free(line);
+    }
+    free(tmp);
+}
+
 /* One start of the bootstrap (direct: in the login shell itself) up to
  * the dispatcher's first Ack; *boot says how it went. */
 static int open_attempt(conduit_tunnel *t, const struct conduit_ssh_opts *o, const char *control,
-                        bool direct, struct client_bootstrap *boot)
+                        bool direct, const char *quick, struct client_bootstrap *boot)
 {
-    char *remote = client_bootstrap_command(t, o, boot, direct);
+    char *remote = client_bootstrap_command(t, o, boot, direct, quick);
     if (!remote)
         return -1;
     struct strv argv;
@@ -358,7 +406,7 @@ int client_ssh_prepare(conduit_tunnel *t, const struct conduit_ssh_opts *opts, s
     /* An event loop spawns ssh itself (no mux session, the portable
      * bootstrap through /bin/sh). */
     char *control = control_socket(&o);
-    char *remote = client_bootstrap_command(t, &o, boot, false);
+    char *remote = client_bootstrap_command(t, &o, boot, false, NULL);
     if (!remote) {
         free(control);
         return -1;
@@ -379,20 +427,29 @@ CONDUIT_API int conduit_open_ssh(conduit_tunnel *t, const struct conduit_ssh_opt
         return -1;
 
     /* What this host's login shell is, learned by an earlier call, lives
-     * next to the control socket (our private directory). */
+     * next to the control socket (our private directory), and so does the
+     * cached dispatcher a recent full run checked (the quick start). */
     char *control = control_socket(&o);
     char *posix_mark = control ? xasprintf("%s.posix", control) : NULL;
+    char *quick_mark = control ? xasprintf("%s.quick", control) : NULL;
     struct stat st;
     bool direct = posix_mark && lstat(posix_mark, &st) == 0 && S_ISREG(st.st_mode);
+    char *quick = direct ? read_quick_mark(quick_mark) : NULL;
     int rc;
     for (;;) {
         struct client_bootstrap boot;
-        rc = open_attempt(t, &o, control, direct, &boot);
+        rc = open_attempt(t, &o, control, direct, quick, &boot);
         if (rc == 0 && !direct && boot.posix_login && posix_mark) {
             int fd = open(posix_mark, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
             if (fd >= 0)
                 close(fd);
         }
+        /* A full run (not a quick start that held) tells what a later
+         * quick start may use, or that nothing may. */
+        if (rc == 0 && boot.cached && quick_mark)
+            write_quick_mark(quick_mark, boot.cached);
+        else if (quick_mark && boot.stale)
+            unlink(quick_mark);
         /* The login shell changed since we learned it (or it is no POSIX
          * sh after all): forget it and start over the portable way.  A
          * connection that failed (ssh's 255) is not retried. */
@@ -403,9 +460,14 @@ CONDUIT_API int conduit_open_ssh(conduit_tunnel *t, const struct conduit_ssh_opt
         if (!retry)
             break;
         unlink(posix_mark);
+        unlink(quick_mark);
+        free(quick);
+        quick = NULL;
         client_reset(t);
         direct = false;
     }
+    free(quick);
+    free(quick_mark);
     free(posix_mark);
     free(control);
     return rc;

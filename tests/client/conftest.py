@@ -12,7 +12,7 @@ import tempfile
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ssh"))
-from sshd import Sshd, ThrowawayUser, available, make_dispatcher_dir, stop_masters  # noqa: E402
+from sshd import MARKS, Sshd, ThrowawayUser, available, make_dispatcher_dir, stop_masters  # noqa: E402
 
 CONDUIT = os.environ["CONDUIT"]
 DISPATCHER = os.environ["CONDUIT_DISPATCHER"]
@@ -64,10 +64,11 @@ def module_user():
 
 
 def forget_login_shells(runtime_dir):
-    """Remove the marks with which conduit remembers POSIX login shells."""
+    """Remove the marks with which conduit remembers POSIX login shells and
+    the cached dispatchers it checked."""
     path = os.path.join(runtime_dir, "conduit")
     for name in os.listdir(path) if os.path.isdir(path) else []:
-        if name.endswith(".posix"):
+        if name.endswith(MARKS):
             os.unlink(os.path.join(path, name))
 
 

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import DISPATCHER
+from conftest import DISPATCHER, forget_login_shells
 from sshd import host_arch, make_dispatcher_dir, stop_masters, sudoers
 
 ARCH = host_arch()
@@ -133,6 +133,75 @@ def test_checked_copy_starts_no_digest(conduit, user, dispatchers, scratch):
         subprocess.run(["usermod", "--shell", "/bin/sh", user.name], check=True)
 
 
+def quick_mark(runtime_dir, user):
+    """The path of the quick-start mark for the user's connection, or None."""
+    path = os.path.join(runtime_dir, "conduit")
+    found = [n for n in os.listdir(path) if n.startswith(user.name + "@") and
+             n.endswith(".quick")]
+    assert len(found) <= 1, found
+    return os.path.join(path, found[0]) if found else None
+
+
+def test_quick_start_of_the_checked_copy(conduit, user, dispatchers, runtime_dir, scratch):
+    digest = dispatchers[1]
+    cached = os.path.join(cache_dir(user), cached_name(digest))
+    used = os.path.join(cache_dir(user), f".used-{digest}")
+    conduit(user.name, "ping", check=0)  # ships: no digest on record yet
+    assert quick_mark(runtime_dir, user) is None
+    conduit(user.name, "ping", check=0)  # checks in full, records the digest
+    mark = quick_mark(runtime_dir, user)
+    assert stat.S_IMODE(os.stat(mark).st_mode) == 0o600
+    with open(mark, encoding="ascii") as f:
+        path, ok = f.read().split()
+    assert path == cached and os.path.dirname(ok) == cache_dir(user)
+    assert os.path.basename(ok).startswith(f".ok-{digest}-")
+    # Later calls start it without the program, which would mark the build
+    # as used: shared connection or not.
+    os.utime(used, ns=(0, 0))
+    assert ran_from(conduit, user) == cached
+    assert ran_from(conduit, user, flags=("--no-reuse",)) == cached
+    assert os.stat(used).st_mtime_ns == 0
+    # An old mark is not used: the full program runs and writes it anew.
+    os.utime(mark, (time.time() - 3600,) * 2)
+    assert ran_from(conduit, user) == cached
+    assert os.stat(used).st_mtime_ns != 0
+    assert time.time() - os.stat(mark).st_mtime < 60
+    # A cache that someone else re-created with the same names (a /tmp
+    # cleaned, then taken): the owner test refuses it before anything runs,
+    # even with the file's times set back; the program refuses it too and
+    # the dispatcher is sent to the next place.
+    witness = os.path.join(scratch, f"quick-ran-{os.getpid()}")
+    with open(cached, "wb") as f:
+        f.write(f"#!/bin/sh\ntouch {witness}\nexit 1\n".encode())
+    os.utime(cached, ns=(0, 0))
+    for p in (cache_dir(user), cached, ok):
+        os.chown(p, 0, 0)
+    # The next place is /tmp's (TMPDIR through SetEnv would make this
+    # another connection, with no quick start).
+    fallback = f"/tmp/conduit-cache-{user.uid}"
+    subprocess.run(["rm", "-rf", fallback], check=True)
+    try:
+        assert ran_from(conduit, user) == os.path.join(fallback, cached_name(digest))
+    finally:
+        subprocess.run(["rm", "-rf", fallback], check=True)
+    assert not os.path.exists(witness)
+
+
+def test_quick_start_notices_a_modified_copy(conduit, user, dispatchers, scratch):
+    digest = dispatchers[1]
+    cached = os.path.join(cache_dir(user), cached_name(digest))
+    conduit(user.name, "ping", check=0)
+    conduit(user.name, "ping", check=0)
+    witness = os.path.join(scratch, f"modified-ran-{os.getpid()}")
+    # Written in place a moment after the digest was recorded: newer than
+    # its marker, so not started quick; the full check replaces it.
+    with open(cached, "r+b") as f:
+        f.write(f"#!/bin/sh\ntouch {witness}\nexit 1\n".encode())
+    assert ran_from(conduit, user) == cached
+    assert not os.path.exists(witness)
+    assert sha256(cached) == digest
+
+
 def test_login_shell_chatter_is_skipped(conduit, user):
     subprocess.run(["usermod", "--shell", "/bin/bash", user.name], check=True)
     try:
@@ -167,32 +236,41 @@ def test_a_posix_login_shell_runs_the_program_itself(conduit, user, scratch, run
         return [n for n in os.listdir(os.path.join(runtime_dir, "conduit"))
                 if n.startswith(user.name + "@") and n.endswith(".posix")]
 
-    wrapped, direct = "exec /bin/sh -c ", "set -- - " + ARCH + ":"
+    wrapped, direct, quick = "exec /bin/sh -c ", "set -- - " + ARCH + ":", "f=/"
+
+    def kinds():
+        """How each command since the last look started."""
+        return [next(k for k in (wrapped, direct, quick) if c.startswith(k[:16]))
+                for c in commands()]
     try:
         # Named sh: the first contact learns that it is a POSIX sh, later
-        # ones let it run the program (through ssh, then on the master).
+        # ones let it run the program (through ssh, then on the master),
+        # and once a full run has the digest on record, the quick start.
         login_shell("sh", 'exec /bin/sh "$@"')
         assert conduit(user.name, "whoami", check=0).stdout.decode() == f"{user.name}\n"
         assert commands() == [wrapped] and len(marks()) == 1
         assert conduit(user.name, "whoami", check=0).stdout.decode() == f"{user.name}\n"
         assert conduit(user.name, "whoami", flags=("--no-reuse",), check=0).returncode == 0
-        assert [c[:len(direct)] for c in commands()] == [direct, direct]
-        # The shell changed to one that cannot run it: that call starts over
-        # through /bin/sh, and the knowledge is gone.
-        login_shell("fish", 'case $2 in "set -- "*) echo "fish: no" >&2; exit 127;; esac\n'
-                            'exec /bin/sh "$@"')
+        assert kinds() == [direct, quick]
+        # The shell changed to one that runs only sh -c: the quick start
+        # (the direct program after it) fails, and that call starts over
+        # through /bin/sh; the knowledge is gone.
+        login_shell("fish", 'case $2 in "exec /bin/sh -c "*) ;; *) echo "fish: no" >&2; '
+                            'exit 127;; esac\nexec /bin/sh "$@"')
         assert conduit(user.name, "whoami", check=0).stdout.decode() == f"{user.name}\n"
-        assert [c[:len(direct)] for c in commands()] == [direct, wrapped[:len(direct)]]
+        assert kinds() == [quick, wrapped]
         assert marks() == []
         assert conduit(user.name, "whoami", check=0).returncode == 0
         assert commands() == [wrapped]
         # A shell named sh that splits words otherwise: the program notices
         # before doing anything, and the call starts over too.
         login_shell("sh", 'exec /bin/sh -c "IFS=x; $2"')
+        forget_login_shells(runtime_dir)
         assert conduit(user.name, "whoami", check=0).returncode == 0
         assert commands() == [wrapped] and len(marks()) == 1
+        os.unlink(os.path.join(runtime_dir, "conduit", marks()[0][:-len(".posix")] + ".quick"))
         assert conduit(user.name, "whoami", check=0).stdout.decode() == f"{user.name}\n"
-        assert [c[:len(direct)] for c in commands()] == [direct, wrapped[:len(direct)]]
+        assert kinds() == [direct, wrapped]
     finally:
         subprocess.run(["usermod", "--shell", "/bin/sh", user.name], check=True)
 

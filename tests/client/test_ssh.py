@@ -15,7 +15,7 @@ import threading
 import time
 
 from conftest import CONDUIT, DISPATCHER
-from sshd import free_port
+from sshd import MARKS, free_port
 
 
 def named(conduit, *args, check=None, **kw):
@@ -107,7 +107,7 @@ def connection(conduit, user, **kw):
 def sockets(runtime_dir):
     """The control sockets (not what conduit learned about login shells)."""
     path = os.path.join(runtime_dir, "conduit")
-    return sorted(name for name in os.listdir(path) if not name.endswith(".posix")) \
+    return sorted(name for name in os.listdir(path) if not name.endswith(MARKS)) \
         if os.path.isdir(path) else []
 
 

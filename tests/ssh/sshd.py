@@ -200,12 +200,17 @@ def sudoers(rule: str):
         os.unlink(path)
 
 
+# What conduit keeps next to a control socket: the login shell is a POSIX
+# sh; the cached dispatcher a full bootstrap checked (the quick start).
+MARKS = (".posix", ".quick")
+
+
 def stop_masters(runtime_dir: str) -> None:
     """End the shared ssh connections conduit left in runtime_dir/conduit
     (its XDG_RUNTIME_DIR)."""
     sockets = os.path.join(runtime_dir, "conduit")
     for name in os.listdir(sockets) if os.path.isdir(sockets) else []:
-        if name.endswith(".posix"):  # what conduit learned of a login shell
+        if name.endswith(MARKS):
             continue
         subprocess.run(["ssh", "-S", os.path.join(sockets, name), "-O", "exit", "x"],
                        capture_output=True, check=False, timeout=30)
