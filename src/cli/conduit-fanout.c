@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -995,8 +994,9 @@ int fanout_main(int argc, char **argv, int *single_argc, char ***single_argv)
                                &owned);
     struct conduit_fleet_opts fo = CONDUIT_FLEET_OPTS_INIT;
     fo.fanout = fan.fanout;
-    fo.connect_timeout_ms = (unsigned)llround(fan.connect_timeout * 1000);
-    fo.timeout_ms = (unsigned)llround(fan.timeout * 1000);
+    /* Rounded to the millisecond (both are checked to be >= 0). */
+    fo.connect_timeout_ms = (unsigned)(fan.connect_timeout * 1000 + 0.5);
+    fo.timeout_ms = (unsigned)(fan.timeout * 1000 + 0.5);
     fo.handle_signals = true;
     if (status == 0) {
         fan.fleet = conduit_fleet_new(&fo);

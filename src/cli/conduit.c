@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -413,7 +412,8 @@ static int parse_globals(struct cli *c, int argc, char **argv, int *next)
             double secs = strtod(optarg, &end);
             if (errno || end == optarg || *end || !(secs > 0) || secs > 86400)
                 return cli_usage_error("--connect-timeout %s: not a number of seconds", optarg);
-            c->connect_timeout = (unsigned)ceil(secs);
+            /* Whole seconds for ssh, rounded up (no libm for one call). */
+            c->connect_timeout = (unsigned)secs + ((double)(unsigned)secs < secs);
             break;
         }
         default:
