@@ -200,8 +200,9 @@ static bool plain_path(const char *path)
  * its digest was found right (test's -nt compares nanoseconds in dash and
  * bash).  The modes were checked by the full run; only the user can have
  * changed them since.  On any doubt it says "stale" and goes on to the
- * program, which the shell has not even parsed when the start succeeds
- * (sh -c reads one command at a time). */
+ * program, which the shell has not even parsed when the start succeeds:
+ * sh -c parses a line at a time, hence the newline (only POSIX login
+ * shells see this command). */
 static char *quick_command(const struct client_bootstrap *b, const char *quick)
 {
     const char *sp = strchr(quick, ' ');
@@ -224,7 +225,7 @@ static char *quick_command(const struct client_bootstrap *b, const char *quick)
                             "if [ -O \"$d\" ] && [ ! -L \"$d\" ] && [ -O \"$f\" ] && "
                             "[ ! -L \"$f\" ] && [ -f \"$f\" ] && [ -x \"$f\" ] && "
                             "[ -O \"$k\" ] && [ ! -L \"$k\" ] && [ ! \"$f\" -nt \"$k\" ]; "
-                            "then echo " MARK "ready; exec \"$f\"; fi; echo " MARK "stale; ",
+                            "then echo " MARK "ready; exec \"$f\"; fi\necho " MARK "stale; ",
                             path, ok);
     }
     free(path);
