@@ -199,8 +199,11 @@ int fdio_discard(int in, uint64_t len)
 int fdio_read_all(int fd, struct buf *b, size_t limit)
 {
     for (;;) {
-        uint8_t *p = buf_reserve(b, 64 * 1024);
-        ssize_t n = fdio_read(fd, p, 64 * 1024);
+        /* Reads grow with what came so far: a small file costs no 64 KiB
+         * buffer (and no realloc copying one), a large one few reads. */
+        size_t chunk = buf_len(b) < 4096 ? 4096 : buf_len(b) < (1u << 20) ? buf_len(b) : 1u << 20;
+        uint8_t *p = buf_reserve(b, chunk);
+        ssize_t n = fdio_read(fd, p, chunk);
         if (n < 0)
             return -1;
         if (n == 0)
