@@ -101,6 +101,14 @@ struct conduit_ssh_opts {
 #define CONDUIT_SSH_SUDO (1u << 0)     /* start the dispatcher through `sudo -n`, as root */
 #define CONDUIT_SSH_NO_REUSE (1u << 1) /* a connection of its own, not shared */
 int conduit_open_ssh(conduit_tunnel *t, const struct conduit_ssh_opts *opts);
+/* The static dispatcher built for this machine's architecture (as uname -m
+ * names it) among those conduit_open_ssh sends: in dispatcher_dir, else
+ * the directory it would use (see conduit_ssh_opts.dispatcher_dir), and
+ * listed in its SHA256SUMS.  It starts faster than a dynamically linked
+ * conduit-dispatcher (no shared library to load), so the conduit command
+ * starts it for local: targets.  Returns a path to free(), or NULL when
+ * there is none. */
+char *conduit_static_dispatcher(const char *dispatcher_dir);
 /* Send Exit, close the descriptors, reap a spawned dispatcher, free t.
  * A dispatcher still running 2 seconds after Exit and EOF is killed.
  * Returns the dispatcher's exit status when it was spawned (minus the

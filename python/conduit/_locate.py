@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: MIT
-"""Finding the conduit-dispatcher program for Tunnel.local(), the way the
-conduit command does: $CONDUIT_DISPATCHER, else the one built next to this
-package (a meson build tree), else PATH."""
+"""Finding the conduit-dispatcher program for Tunnel.local():
+$CONDUIT_DISPATCHER, else the one built next to this package (a meson build
+tree), else PATH.  (The conduit command's local: targets prefer the static
+dispatcher built for this machine before the one next to it:
+conduit_static_dispatcher in libconduit.)"""
 
 from __future__ import annotations
 

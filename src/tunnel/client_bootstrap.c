@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "tunnel/bootstrap_program.h"
@@ -118,7 +119,8 @@ static const struct client_shippable *find_arch(const struct client_bootstrap *b
 }
 
 /* Fill b with the binaries listed in dir/SHA256SUMS that are there (the
- * first line of an architecture counts). */
+ * first line of an architecture counts).  Failures are recorded in t
+ * (when not NULL). */
 static int load_shippable(conduit_tunnel *t, struct client_bootstrap *b)
 {
     char *manifest = path_join(b->dir, MANIFEST);
@@ -129,7 +131,8 @@ static int load_shippable(conduit_tunnel *t, struct client_bootstrap *b)
     if (fd >= 0)
         close(fd);
     if (rc < 0) {
-        client_fail_start(t, false, "Cannot read %s: %s", manifest, strerror(e));
+        if (t)
+            client_fail_start(t, false, "Cannot read %s: %s", manifest, strerror(e));
         free(manifest);
         buf_free(&text);
         return -1;
@@ -156,13 +159,29 @@ static int load_shippable(conduit_tunnel *t, struct client_bootstrap *b)
     }
     buf_free(&text);
     if (b->n == 0) {
-        client_fail_start(t, false, "%s lists no " BINARY_PREFIX "ARCH binary that is there",
-                          manifest);
+        if (t)
+            client_fail_start(t, false, "%s lists no " BINARY_PREFIX "ARCH binary that is there",
+                              manifest);
         free(manifest);
         return -1;
     }
     free(manifest);
     return 0;
+}
+
+CONDUIT_API char *conduit_static_dispatcher(const char *dispatcher_dir)
+{
+    struct client_bootstrap b = {0};
+    struct utsname u;
+    char *path = NULL;
+    b.dir = shippable_dir(dispatcher_dir);
+    if (b.dir && uname(&u) == 0 && load_shippable(NULL, &b) == 0) {
+        const struct client_shippable *s = find_arch(&b, u.machine, strlen(u.machine));
+        if (s && access(s->path, X_OK) == 0)
+            path = xstrdup(s->path);
+    }
+    client_bootstrap_free(&b);
+    return path;
 }
 
 /* A word for the remote command line, single-quoted: it is read by the

@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -28,6 +29,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "util/buf.h"
 #include "util/fdio.h"
 
 extern char **environ;
@@ -357,8 +359,70 @@ static int open_pty(bool blocking, unsigned short cols, unsigned short rows, int
     return 0;
 }
 
+/* The 64-bit signal mask on the line starting with key in a
+ * /proc/PID/status text, bit N-1 for signal N; false when it is not
+ * there. */
+static bool status_mask(const struct buf *status, const char *key, uint64_t *mask)
+{
+    const char *text = (const char *)buf_head(status), *end = text + buf_len(status);
+    size_t key_len = strlen(key);
+    for (const char *line = text; line < end;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        const char *line_end = nl ? nl : end;
+        if ((size_t)(line_end - line) > key_len && memcmp(line, key, key_len) == 0) {
+            uint64_t m = 0;
+            const char *p = line + key_len;
+            while (p < line_end && (*p == ' ' || *p == '\t'))
+                p++;
+            int digits = 0;
+            for (; p < line_end && digits <= 16; p++, digits++) {
+                int v = *p >= '0' && *p <= '9'   ? *p - '0'
+                        : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+                                                 : -1;
+                if (v < 0)
+                    return false;
+                m = m << 4 | (uint64_t)v;
+            }
+            if (digits == 0 || digits > 16)
+                return false;
+            *mask = m;
+            return true;
+        }
+        line = line_end + 1;
+    }
+    return false;
+}
+
+/* The kernel lists the ignored (SigIgn) and caught (SigCgt) signals in
+ * /proc/self/status: one read instead of 64 sigaction queries, which a
+ * fan-out pays at each of its thousand spawns (about 8 us against 64 us
+ * on a virtual machine).  False without /proc. */
+static bool signals_from_proc(sigset_t *set, bool with_ignored)
+{
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    struct buf status = BUF_INIT;
+    int rc = fdio_read_all(fd, &status, 1 << 20);
+    close(fd);
+    uint64_t ignored = 0, caught = 0;
+    bool ok = rc == 0 && status_mask(&status, "SigIgn:", &ignored) &&
+              status_mask(&status, "SigCgt:", &caught);
+    buf_free(&status);
+    if (!ok)
+        return false;
+    uint64_t reset = caught | (with_ignored ? ignored : 0);
+    sigemptyset(set);
+    for (int sig = 1; sig < NSIG && sig <= 64; sig++)
+        if (reset >> (sig - 1) & 1 && sig != SIGKILL && sig != SIGSTOP)
+            sigaddset(set, sig); /* refuses the C library's own, as sigaction does */
+    return true;
+}
+
 void runner_signals_to_reset(sigset_t *set, bool with_ignored)
 {
+    if (signals_from_proc(set, with_ignored))
+        return;
     sigemptyset(set);
     for (int sig = 1; sig < NSIG; sig++) {
         struct sigaction sa;

@@ -65,7 +65,8 @@ struct runner_spec {
     bool stop_at_exit;
     /* Signals whose disposition the child resets to SIG_DFL, from
      * runner_signals_to_reset; NULL: every one not at SIG_DFL here, found
-     * at each spawn (one sigaction query per signal, 64 system calls). */
+     * at each spawn (one read of /proc/self/status, else one sigaction
+     * query per signal). */
     const sigset_t *reset_signals;
     /* Signals the child starts with blocked; NULL: none.  (A program that
      * installs handlers whatever it inherits, as ssh does as a multiplexing

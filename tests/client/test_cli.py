@@ -61,11 +61,51 @@ def test_ping():
     assert conduit("ping", check=0).stdout.startswith(b"ok: local: answered in ")
 
 
-def test_local_finds_dispatcher_next_to_the_program():
-    env = dict(os.environ)
-    env.pop("CONDUIT_DISPATCHER", None)
+def started_dispatcher(env):
+    """The program `conduit local: ping` started (its -v trace), after
+    checking that it answered."""
+    proc = conduit("-v", "ping", env=env, check=0)
+    found = re.search(rb"^conduit: starting: (.*)$", proc.stderr, re.M)
+    assert found, proc.stderr
+    return found.group(1).decode()
+
+
+def dispatcher_dir(path, arch):
+    """A directory of shippable dispatchers holding a copy of the real one
+    as conduit-dispatcher-ARCH, with its SHA256SUMS."""
+    path.mkdir()
+    name = f"conduit-dispatcher-{arch}"
+    data = open(os.environ["CONDUIT_DISPATCHER"], "rb").read()
+    (path / name).write_bytes(data)
+    (path / name).chmod(0o755)
+    (path / "SHA256SUMS").write_text(f"{hashlib.sha256(data).hexdigest()}  {name}\n")
+    return str(path / name)
+
+
+def test_local_starts_the_static_dispatcher_for_this_machine(tmp_path):
+    # Without CONDUIT_DISPATCHER, local: starts the static build for this
+    # machine's architecture among the dispatchers ssh targets are sent
+    # (here a directory of our own), the quickest to start.
+    env = {k: v for k, v in os.environ.items() if k != "CONDUIT_DISPATCHER"}
+    env["CONDUIT_DISPATCHER_DIR"] = str(tmp_path / "dispatchers")
+    shipped = dispatcher_dir(tmp_path / "dispatchers", os.uname().machine)
+    assert started_dispatcher(env) == shipped
+    # CONDUIT_DISPATCHER still picks another one.
+    env["CONDUIT_DISPATCHER"] = os.environ["CONDUIT_DISPATCHER"]
+    assert started_dispatcher(env) == os.environ["CONDUIT_DISPATCHER"]
+
+
+def test_local_finds_dispatcher_next_to_the_program(tmp_path):
+    # No static build for this machine (only another architecture's, or no
+    # directory at all): the conduit-dispatcher next to the program.
+    env = {k: v for k, v in os.environ.items() if k != "CONDUIT_DISPATCHER"}
     env["PATH"] = "/nonexistent"
-    conduit("ping", env=env, check=0)
+    next_to = os.path.join(os.path.dirname(os.path.realpath(CONDUIT)), "conduit-dispatcher")
+    env["CONDUIT_DISPATCHER_DIR"] = str(tmp_path / "dispatchers")
+    dispatcher_dir(tmp_path / "dispatchers", "sparc64")
+    assert started_dispatcher(env) == next_to
+    env["CONDUIT_DISPATCHER_DIR"] = str(tmp_path / "none")
+    assert started_dispatcher(env) == next_to
 
 
 def test_tunnel_failures_exit_3():

@@ -60,6 +60,11 @@ static size_t read_all(int fd, char *text, size_t size)
     return got;
 }
 
+static void on_signal(int sig)
+{
+    (void)sig;
+}
+
 /* The SigIgn line a program started with these reset signals sees. */
 static void ignored_in_child(const sigset_t *reset, char *line, size_t size)
 {
@@ -241,6 +246,32 @@ int main(void)
     ignored_in_child(&keep_ignored, line, sizeof line);
     CHECK_MSG(strcmp(line, "SigIgn:\t0000000000000001\n") == 0, "%s", line);
     signal(SIGHUP, SIG_DFL);
+
+    /* The set is read from /proc/self/status: it must be what sigaction
+     * says of every signal, handlers (real-time ones too) and ignored. */
+    struct sigaction handled = {.sa_handler = on_signal};
+    sigemptyset(&handled.sa_mask);
+    sigaction(SIGUSR1, &handled, NULL);
+    sigaction(SIGRTMIN + 3, &handled, NULL);
+    signal(SIGUSR2, SIG_IGN);
+    for (int with_ignored = 0; with_ignored < 2; with_ignored++) {
+        sigset_t got;
+        runner_signals_to_reset(&got, with_ignored);
+        for (int sig = 1; sig < NSIG; sig++) {
+            struct sigaction sa;
+            bool want = sig != SIGKILL && sig != SIGSTOP && sigaction(sig, NULL, &sa) == 0 &&
+                        (sa.sa_handler == SIG_IGN ? with_ignored : sa.sa_handler != SIG_DFL);
+            CHECK_MSG(sigismember(&got, sig) == (want ? 1 : 0), "signal %d, with_ignored %d",
+                      sig, with_ignored);
+        }
+        CHECK(sigismember(&got, SIGUSR1) == 1 && sigismember(&got, SIGRTMIN + 3) == 1);
+        CHECK(sigismember(&got, SIGUSR2) == with_ignored);
+    }
+    ignored_in_child(NULL, line, sizeof line);
+    CHECK_MSG(strcmp(line, "SigIgn:\t0000000000000000\n") == 0, "%s", line);
+    signal(SIGUSR1, SIG_DFL);
+    signal(SIGRTMIN + 3, SIG_DFL);
+    signal(SIGUSR2, SIG_DFL);
 
     /* Reaping for an event loop: nothing blocks.  An exited child is seen
      * by runner_exited and left for runner_reap; once reaped it is gone. */
