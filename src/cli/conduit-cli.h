@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "conduit/tunnel.h"
 #include "util/strv.h"
@@ -66,6 +67,10 @@ void print_group(FILE *f, const struct conduit_group *g, bool json);
 
 int cmd_stat(struct cli *c, int argc, char **argv);
 int cmd_upload(struct cli *c, int argc, char **argv);
+/* Open the local file an upload sends ("-": standard input, not dup'ed)
+ * and fstat it into *st.  Returns the descriptor, or -1 with errno set
+ * (EISDIR for a directory; nothing is left open). */
+int cli_open_source(const char *path, struct stat *st);
 int cmd_download(struct cli *c, int argc, char **argv);
 int cmd_user(struct cli *c, int argc, char **argv);
 int cmd_group(struct cli *c, int argc, char **argv);

@@ -667,17 +667,10 @@ static int load_content(const char *path, const uint8_t **data, size_t *len, voi
 {
     *map = NULL;
     *owned = NULL;
-    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    int fd = cli_open_source(path, &st);
     if (fd < 0)
         return -1;
-    struct stat st;
-    int bad = fstat(fd, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
-    if (bad) {
-        if (fd != STDIN_FILENO)
-            close(fd);
-        errno = bad;
-        return -1;
-    }
     if (S_ISREG(st.st_mode) && st.st_size > 0 && fd != STDIN_FILENO) {
         void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
         close(fd);

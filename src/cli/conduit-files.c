@@ -387,22 +387,30 @@ static int spool(int in, uint64_t *size)
     return fd;
 }
 
-/* A readable, seekable descriptor for LOCAL, the number of bytes to send,
- * and LOCAL's permission bits (-1: none, for a pipe). */
-static int open_upload_source(const char *local, uint64_t *size, int *perm)
+int cli_open_source(const char *path, struct stat *st)
 {
-    *perm = -1;
-    int fd = strcmp(local, "-") == 0 ? STDIN_FILENO : open(local, O_RDONLY | O_CLOEXEC);
+    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    struct stat st;
-    int bad = fstat(fd, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+    int bad = fstat(fd, st) < 0 ? errno : S_ISDIR(st->st_mode) ? EISDIR : 0;
     if (bad) {
         if (fd != STDIN_FILENO)
             close(fd);
         errno = bad;
         return -1;
     }
+    return fd;
+}
+
+/* A readable, seekable descriptor for LOCAL, the number of bytes to send,
+ * and LOCAL's permission bits (-1: none, for a pipe). */
+static int open_upload_source(const char *local, uint64_t *size, int *perm)
+{
+    *perm = -1;
+    struct stat st;
+    int fd = cli_open_source(local, &st);
+    if (fd < 0)
+        return -1;
     if (S_ISREG(st.st_mode)) {
         off_t pos = lseek(fd, 0, SEEK_CUR);
         *size = (uint64_t)(st.st_size - (pos > 0 ? pos : 0));
