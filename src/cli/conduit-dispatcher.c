@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 static void usage(FILE *to)
 {
     fputs("Usage: conduit-dispatcher [--debug]\n"
+          "       conduit-dispatcher --serve SOCKET [IDLE_SECONDS]\n"
           "       conduit-dispatcher --help | --version\n"
           "\n"
           "Answer conduit tunnel requests read from standard input on standard\n"
@@ -25,9 +27,25 @@ static void usage(FILE *to)
           "started by a conduit client, locally or through ssh.\n"
           "\n"
           "  --debug    log each request on standard error (first argument only)\n"
+          "  --serve SOCKET [IDLE_SECONDS]\n"
+          "             unless one already answers there, start a resident\n"
+          "             dispatcher in the background: it listens on the Unix\n"
+          "             socket SOCKET (in a directory of this user's, on a path\n"
+          "             no other user can change)\n"
+          "             and answers each connection from this user as above,\n"
+          "             until no connection came for IDLE_SECONDS (default 300);\n"
+          "             prints \"started\" or \"running\"\n"
           "  --help     show this help\n"
           "  --version  show the version\n",
           to);
+}
+
+/* A whole number of seconds from 1 to a day, or 0. */
+static unsigned parse_seconds(const char *text)
+{
+    char *end;
+    unsigned long v = strtoul(text, &end, 10);
+    return *text >= '0' && *text <= '9' && !*end && v >= 1 && v <= 86400 ? (unsigned)v : 0;
 }
 
 int main(int argc, char **argv)
@@ -42,6 +60,23 @@ int main(int argc, char **argv)
         if (strcmp(argv[arg], "--help") == 0) {
             usage(stdout);
             return 0;
+        }
+        if (strcmp(argv[arg], "--serve") == 0 && argc - arg >= 2 && argc - arg <= 3) {
+            unsigned idle = argc - arg == 3 ? parse_seconds(argv[arg + 2])
+                                            : DISPATCH_SERVE_IDLE_SECONDS;
+            if (idle == 0) {
+                usage(stderr);
+                return 2;
+            }
+            return dispatcher_serve_start(argv[0], argv[arg + 1], idle);
+        }
+        /* Internal: the listener that --serve starts, socket on stdin. */
+        if (strcmp(argv[arg], "--serve-listener") == 0 && argc - arg == 4) {
+            signal(SIGCHLD, SIG_DFL);
+            signal(SIGPIPE, SIG_IGN);
+            return dispatcher_serve_listen(argv[0], 0, argv[arg + 1],
+                                           strtoull(argv[arg + 2], NULL, 10),
+                                           parse_seconds(argv[arg + 3]));
         }
         if (strcmp(argv[arg], "--version") == 0) {
             printf("conduit-dispatcher %s\n", CONDUIT_VERSION);

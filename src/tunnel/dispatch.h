@@ -54,4 +54,23 @@ void dispatcher_feed(struct dispatcher *d, const void *data, size_t len);
 int dispatcher_run(struct dispatcher *d);
 void dispatcher_free(struct dispatcher *d);
 
+/* ---- the resident dispatcher (dispatch_serve.c) ---- */
+
+/* How long a resident dispatcher waits for a connection before it exits. */
+#define DISPATCH_SERVE_IDLE_SECONDS 300
+
+/* conduit-dispatcher --serve PATH: unless a listener already answers at
+ * PATH (whose directory must be the user's, on a path no other user can
+ * change), bind PATH and start the listener (ourselves again, named name,
+ * with --serve-listener) in a session of its own; prints "started" or
+ * "running" on stdout.  Returns the exit status: 0, 1 on a failure
+ * (message on stderr), 2 on a bad PATH. */
+int dispatcher_serve_start(const char *name, const char *path, unsigned idle_seconds);
+/* The listener: one dispatcher (ourselves, named name, no arguments) per
+ * connection on listen_fd from our own uid, until idle_seconds pass with
+ * no connection and no dispatcher running; then PATH is removed if it
+ * still is inode.  Returns the exit status. */
+int dispatcher_serve_listen(const char *name, int listen_fd, const char *path, uint64_t inode,
+                            unsigned idle_seconds);
+
 #endif
