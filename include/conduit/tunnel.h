@@ -80,7 +80,11 @@ int conduit_open_fds(conduit_tunnel *t, int to_dispatcher, int from_dispatcher,
  * or the ssh configuration or ssh_args set ControlMaster, ControlPath or
  * ControlPersist themselves; while that connection's master lives, an open
  * asks it for the session over its control socket and starts no ssh
- * process (conduit_pid is then -1). */
+ * process (conduit_pid is then -1).  From the third open on such a
+ * connection, a resident dispatcher on the host answers through a forward
+ * of the master, without any session (docs/tunnel.md, "A resident
+ * dispatcher for warm calls"); conduit_pid is -1 and conduit_close
+ * returns 0 then. */
 struct conduit_ssh_opts {
     size_t size;             /* sizeof(struct conduit_ssh_opts): use CONDUIT_SSH_OPTS_INIT */
     const char *host;        /* name or address (an IPv6 address without brackets) */
@@ -126,7 +130,8 @@ const struct conduit_error *conduit_error(const conduit_tunnel *t);
  * on for every tunnel, on stderr. */
 void conduit_set_trace(conduit_tunnel *t, int fd);
 /* Process id of a spawned dispatcher (for ssh: of ssh), or -1: none was
- * spawned (descriptors, or a session on a live ssh master). */
+ * spawned (descriptors, a session on a live ssh master, or a resident
+ * dispatcher). */
 pid_t conduit_pid(const conduit_tunnel *t);
 
 /* ---- requests ------------------------------------------------------------ */
@@ -137,7 +142,9 @@ struct conduit_run_opts {
     char *const *argv;     /* NULL-terminated; argv[0] is searched on the remote PATH */
     const void *stdin_data; /* NULL: empty stdin */
     size_t stdin_len;
-    bool no_capture;       /* true: the remote output goes to the dispatcher's stderr */
+    bool no_capture;       /* true: the remote output goes to the dispatcher's stderr
+                              (ours over ssh; for a resident dispatcher, which has
+                              none, it runs as a streaming run written to ours) */
     const char *user;      /* name or decimal uid, or NULL */
     const char *group;     /* name or decimal gid, or NULL */
     const char *umask;     /* octal string, or NULL (077) */

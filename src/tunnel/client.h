@@ -27,6 +27,8 @@ struct conduit_tunnel {
                          (client_mux.c), or -1 */
     uint32_t mux_session; /* that session's id */
     bool via_mux;     /* the dispatcher runs in such a session */
+    bool resident;    /* it is a resident dispatcher's, with no stderr of ours
+                         (client_resident.c) */
     bool reaped;      /* pid (or the session) has been waited for */
     int exit_status;  /* valid when reaped */
     bool broken;      /* an I/O error happened: no further requests */
@@ -284,6 +286,14 @@ void client_bootstrap_free(struct client_bootstrap *b);
  * session opened (no master there, a stale socket, a refusal): nothing is
  * left behind and nothing was recorded, so the caller starts ssh. */
 int client_mux_open(conduit_tunnel *t, const char *socket_path, const char *command);
+/* A connection to the Unix socket at path (a control socket, or a forward
+ * the master listens on) whose peer runs as our uid; -1 otherwise. */
+int client_mux_connect(const char *path);
+/* Ask the master at socket_path to forward connections to listen_path (a
+ * Unix socket it makes) to connect_path on the host.  0, or -1 (no master,
+ * a refusal, no answer within a second). */
+int client_mux_forward(const char *socket_path, const char *listen_path,
+                       const char *connect_path);
 /* Wait up to grace_ms for the session's exit status and close the control
  * connection (which ends the session if it still runs).  Returns the
  * status, or 255 when the master reported none (the remote command was
@@ -297,6 +307,29 @@ int client_mux_wait(conduit_tunnel *t, int grace_ms);
 struct strv;
 int client_ssh_prepare(conduit_tunnel *t, const struct conduit_ssh_opts *opts, struct strv *argv,
                        struct client_bootstrap *boot);
+
+/* ---- warm calls through a resident dispatcher (client_resident.c) ---- */
+
+/* Where one lives for a host and this build (client_ssh.c fills it). */
+struct client_resident {
+    char *dispatcher;   /* the host's cached dispatcher (the quick start's) */
+    char *remote;       /* its listener's socket on the host, beside it */
+    char *local;        /* the master's forward to it, beside the control socket */
+    char *mark;         /* "restarted" once the master could not reach it,
+                           "refused" when that will not change soon */
+    bool unreachable;   /* client_resident_open: the forward answered, the
+                           listener did not */
+};
+/* Has the listener proved unreachable recently (the mark says "refused")? */
+bool client_resident_refused(const struct client_resident *r);
+/* Open t on the forward, through to the first Ack.  1, or 0 with t as it
+ * was (nothing recorded, r->unreachable set when the forward answered). */
+int client_resident_open(conduit_tunnel *t, struct client_resident *r);
+/* On t, a session of the master at control whose quick start held: start
+ * the listener (unless one runs) and the master's forward to it (unless
+ * one answers); failures are dropped, leaving t's error clear. */
+void client_resident_start(conduit_tunnel *t, const char *control, struct client_resident *r);
+void client_resident_free(struct client_resident *r);
 
 /* ---- the tunnel's process (client_open.c, through util/runner) ---- */
 
@@ -332,6 +365,8 @@ static inline bool client_unreaped(const conduit_tunnel *t)
 void client_trace_init(conduit_tunnel *t);
 /* "conduit: starting: ARGV..." (long arguments cut). */
 void client_trace_argv(conduit_tunnel *t, char *const argv[]);
+/* "conduit: WHAT 'PATH'" (the path quoted as a trace quotes strings). */
+void client_trace_text(conduit_tunnel *t, const char *what, const char *path);
 /* "conduit: > NAME (SIZE bytes) FIELD=VALUE...": sent or received, with
  * the packet's size on the wire. */
 void client_trace_packet(conduit_tunnel *t, bool sent, uint32_t id, const void *pkt,

@@ -120,8 +120,7 @@ static int read_message(int fd, struct buf *b, struct ssh_mux_msg *m, int64_t de
     return d == SSH_MUX_DECODED ? 0 : -1;
 }
 
-/* A control connection to path, from a master of our own user; -1. */
-static int connect_master(const char *path)
+int client_mux_connect(const char *path)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof addr.sun_path)
@@ -142,7 +141,7 @@ static int connect_master(const char *path)
 
 int client_mux_open(conduit_tunnel *t, const char *socket_path, const char *command)
 {
-    int sock = connect_master(socket_path);
+    int sock = client_mux_connect(socket_path);
     if (sock < 0)
         return 0;
     int in[2] = {-1, -1}, out[2] = {-1, -1}, err = -1;
@@ -200,4 +199,25 @@ int client_mux_wait(conduit_tunnel *t, int grace_ms)
     /* Closing the control connection ends a session still open. */
     fdio_close(&t->mux_fd);
     return status;
+}
+
+int client_mux_forward(const char *socket_path, const char *listen_path,
+                       const char *connect_path)
+{
+    int sock = client_mux_connect(socket_path);
+    if (sock < 0)
+        return -1;
+    struct buf b = BUF_INIT;
+    ssh_mux_encode_hello(&b);
+    ssh_mux_encode_open_local_forward(&b, REQUEST_ID, listen_path, connect_path);
+    struct ssh_mux_msg m;
+    /* The master answers at once; a second is far more than it needs. */
+    int64_t deadline = now_ms() + 1000;
+    bool ok = send_all(sock, buf_head(&b), buf_len(&b)) == 0 &&
+              read_message(sock, &b, &m, deadline) == 0 && m.type == SSH_MUX_HELLO &&
+              read_message(sock, &b, &m, deadline) == 0 && m.type == SSH_MUX_S_OK &&
+              m.request_id == REQUEST_ID;
+    buf_free(&b);
+    close(sock);
+    return ok ? 0 : -1;
 }

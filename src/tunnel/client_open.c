@@ -96,6 +96,8 @@ void client_reset(conduit_tunnel *t)
     free(t->extensions);
     t->extensions = NULL;
     if (t->own_fds) {
+        if (t->from_fd == t->to_fd)
+            t->from_fd = -1; /* one socket both ways */
         fdio_close(&t->to_fd);
         fdio_close(&t->from_fd);
     }
@@ -105,6 +107,7 @@ void client_reset(conduit_tunnel *t)
     t->own_fds = false;
     t->pid = -1;
     t->via_mux = false;
+    t->resident = false;
     t->reaped = false;
     t->broken = false;
     t->exit_status = -1;

@@ -2,6 +2,7 @@
 /* The one-request-one-response calls: run, stat, users, groups, getenv. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tunnel/client.h"
 
@@ -15,12 +16,39 @@ static struct tun_bytes opt_str(const char *s)
 /* Names and paths travel as str: a NUL inside would be cut short in C but
  * not on the wire, so such arguments cannot occur here. */
 
+/* ProcessRun without capture sends the command's output to the
+ * dispatcher's stderr, which a session carries to ours; a resident
+ * dispatcher's stderr reaches nobody.  There the command runs as a
+ * streaming run (run/1) whose output goes to our stderr as it comes: the
+ * same checks, the same answers. */
+static int run_to_our_stderr(conduit_tunnel *t, const struct conduit_run_opts *opts,
+                             struct conduit_run_result *res)
+{
+    struct conduit_stream_opts so = CONDUIT_STREAM_OPTS_INIT;
+    so.argv = opts->argv;
+    so.user = opts->user;
+    so.group = opts->group;
+    so.umask = opts->umask;
+    so.cwd = opts->cwd;
+    so.stdin_data = opts->stdin_data;
+    so.stdin_len = opts->stdin_len;
+    so.out_fd = STDERR_FILENO;
+    so.err_fd = STDERR_FILENO;
+    struct conduit_stream_result sr;
+    if (conduit_run_stream(t, &so, &sr) < 0)
+        return -1;
+    res->returncode = sr.signal ? -sr.signal : sr.returncode;
+    return 0;
+}
+
 CONDUIT_API int conduit_run(conduit_tunnel *t, const struct conduit_run_opts *opts,
                             struct conduit_run_result *res)
 {
     memset(res, 0, sizeof *res);
     if (!opts || !opts->argv || !opts->argv[0])
         return client_fail_usage(t, "No command given to run");
+    if (opts->no_capture && t->resident && client_has_extension(t, "run", 1))
+        return run_to_our_stderr(t, opts, res);
     size_t argc = 0;
     while (opts->argv[argc])
         argc++;

@@ -356,21 +356,65 @@ static void write_quick_mark(const char *path, const char *cached)
     free(tmp);
 }
 
+/* Where the resident dispatcher for the quick start's cached dispatcher
+ * (quick: "PATH OK") lives: a name for everything that must match for its
+ * sessions to be the ones this call would open (the build, the
+ * connection, and the locale variables ssh passes by default).  False
+ * when a path would not fit a socket address. */
+static bool resident_paths(struct client_resident *r, const char *control, const char *quick)
+{
+    *r = (struct client_resident){0};
+    if (!control)
+        return false;
+    char *path = xstrndup(quick, strcspn(quick, " "));
+    uint64_t h = fnv1a(fnv1a(0xcbf29ce484222325ULL, path), control);
+    extern char **environ;
+    for (char **e = environ; *e; e++)
+        if (strncmp(*e, "LANG=", 5) == 0 || strncmp(*e, "LC_", 3) == 0)
+            h = fnv1a(h, *e);
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        free(path);
+        return false;
+    }
+    r->dispatcher = path;
+    r->remote = xasprintf("%.*s/.serve-%016llx", (int)(slash - path), path,
+                          (unsigned long long)h);
+    /* control_socket leaves room for ssh's 17 characters; this takes 15. */
+    r->local = xasprintf("%s.f-%012llx", control, (unsigned long long)(h >> 16));
+    r->mark = xasprintf("%s.resident", control);
+    if (strlen(r->remote) >= 104 || strlen(r->local) >= 104) {
+        client_resident_free(r);
+        return false;
+    }
+    return true;
+}
+
 /* One start of the bootstrap (direct: in the login shell itself) up to
- * the dispatcher's first Ack; *boot says how it went. */
+ * the dispatcher's first Ack; *boot says how it went.  With res (a quick
+ * start is possible), a resident dispatcher is tried first, and started
+ * after a quick start on a live master. */
 static int open_attempt(conduit_tunnel *t, const struct conduit_ssh_opts *o, const char *control,
-                        bool direct, const char *quick, struct client_bootstrap *boot)
+                        bool direct, const char *quick, struct client_bootstrap *boot,
+                        struct client_resident *res)
 {
     char *remote = client_bootstrap_command(t, o, boot, direct, quick);
     if (!remote)
         return -1;
     struct strv argv;
-    bool sharing = ssh_argv(&argv, o, control, remote);
+    bool on_master = ssh_argv(&argv, o, control, remote) && mux_without_ssh(o);
+    /* boot->quick: the quick start names this build's dispatcher. */
+    bool resident = on_master && res && boot->quick && !client_resident_refused(res);
+    if (resident && client_resident_open(t, res) == 1) {
+        free(remote);
+        strv_free(&argv);
+        return 0;
+    }
 
     /* On a live master of ours the session needs no ssh process; without
      * one ssh starts it (or removes a stale socket and becomes it). */
     int rc = 0;
-    if (!sharing || !mux_without_ssh(o) || client_mux_open(t, control, remote) != 1) {
+    if (!on_master || client_mux_open(t, control, remote) != 1) {
         t->tap_stderr = true; /* ssh's messages explain a failure (client_tap.c) */
         rc = client_spawn(t, argv.v);
     }
@@ -378,6 +422,8 @@ static int open_attempt(conduit_tunnel *t, const struct conduit_ssh_opts *o, con
     strv_free(&argv);
     if (rc == 0)
         rc = client_bootstrap_run(t, boot);
+    if (rc == 0 && resident && t->via_mux && !boot->stale)
+        client_resident_start(t, control, res);
     return rc;
 }
 
@@ -435,10 +481,15 @@ CONDUIT_API int conduit_open_ssh(conduit_tunnel *t, const struct conduit_ssh_opt
     struct stat st;
     bool direct = posix_mark && lstat(posix_mark, &st) == 0 && S_ISREG(st.st_mode);
     char *quick = direct ? read_quick_mark(quick_mark) : NULL;
+    /* A quick start's dispatcher may serve as a resident one. */
+    struct client_resident res = {0};
+    bool resident = quick && !(o.flags & CONDUIT_SSH_SUDO) &&
+                    !(o.dispatcher && o.dispatcher[0]) &&
+                    resident_paths(&res, control, quick);
     int rc;
     for (;;) {
         struct client_bootstrap boot;
-        rc = open_attempt(t, &o, control, direct, quick, &boot);
+        rc = open_attempt(t, &o, control, direct, quick, &boot, resident ? &res : NULL);
         if (rc == 0 && !direct && boot.posix_login && posix_mark) {
             int fd = open(posix_mark, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
             if (fd >= 0)
@@ -463,9 +514,11 @@ CONDUIT_API int conduit_open_ssh(conduit_tunnel *t, const struct conduit_ssh_opt
         unlink(quick_mark);
         free(quick);
         quick = NULL;
+        resident = false;
         client_reset(t);
         direct = false;
     }
+    client_resident_free(&res);
     free(quick);
     free(quick_mark);
     free(posix_mark);

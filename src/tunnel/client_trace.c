@@ -94,6 +94,18 @@ void client_trace_argv(conduit_tunnel *t, char *const argv[])
     emit(t, &b);
 }
 
+void client_trace_text(conduit_tunnel *t, const char *what, const char *path)
+{
+    if (t->trace_fd < 0)
+        return;
+    struct buf b = BUF_INIT;
+    buf_append_lit(&b, "conduit: ");
+    buf_append(&b, what, strlen(what));
+    buf_append_lit(&b, " ");
+    put_quoted(&b, (const uint8_t *)path, strlen(path));
+    emit(t, &b);
+}
+
 static bool secret(uint32_t id, const char *field)
 {
     return (id == TUN_ID_user_entry && strcmp(field, "password_hash") == 0) ||

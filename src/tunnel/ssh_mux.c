@@ -67,6 +67,24 @@ void ssh_mux_encode_new_session(struct buf *out, uint32_t request_id, const char
     end_message(out, at);
 }
 
+/* A port number meaning "the host is a Unix socket's path". */
+#define PORT_STREAMLOCAL 0xfffffffeU
+/* MUX_C_OPEN_FWD's forwarding types. */
+#define FORWARD_LOCAL 1
+
+void ssh_mux_encode_open_local_forward(struct buf *out, uint32_t request_id,
+                                       const char *listen_path, const char *connect_path)
+{
+    size_t at = begin_message(out, SSH_MUX_C_OPEN_FWD);
+    put_u32(out, request_id);
+    put_u32(out, FORWARD_LOCAL);
+    put_string(out, listen_path);
+    put_u32(out, PORT_STREAMLOCAL);
+    put_string(out, connect_path);
+    put_u32(out, PORT_STREAMLOCAL);
+    end_message(out, at);
+}
+
 /* A cursor over one message's body. */
 struct reader {
     const uint8_t *p;

@@ -24,6 +24,7 @@
 enum ssh_mux_type {
     SSH_MUX_HELLO = 0x00000001,
     SSH_MUX_C_NEW_SESSION = 0x10000002,
+    SSH_MUX_C_OPEN_FWD = 0x10000006,
     SSH_MUX_S_OK = 0x80000001,
     SSH_MUX_S_PERMISSION_DENIED = 0x80000002,
     SSH_MUX_S_FAILURE = 0x80000003,
@@ -54,6 +55,13 @@ void ssh_mux_encode_hello(struct buf *out);
  * separately, one per SCM_RIGHTS message. */
 void ssh_mux_encode_new_session(struct buf *out, uint32_t request_id, const char *command,
                                 char *const env[]);
+
+/* A request for a local forward from the Unix socket listen_path (made by
+ * the master) to the Unix socket connect_path on the host, as
+ * `ssh -O forward -L listen_path:connect_path` asks.  The master answers
+ * OK, or FAILURE / PERMISSION_DENIED with a reason. */
+void ssh_mux_encode_open_local_forward(struct buf *out, uint32_t request_id,
+                                       const char *listen_path, const char *connect_path);
 
 enum ssh_mux_decode {
     SSH_MUX_DECODED,    /* *m holds a message of *used bytes */

@@ -12,7 +12,7 @@ import tempfile
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ssh"))
-from sshd import MARKS, Sshd, ThrowawayUser, available, make_dispatcher_dir, stop_masters  # noqa: E402
+from sshd import Sshd, ThrowawayUser, available, is_control_socket, make_dispatcher_dir, stop_masters  # noqa: E402
 
 CONDUIT = os.environ["CONDUIT"]
 DISPATCHER = os.environ["CONDUIT_DISPATCHER"]
@@ -65,10 +65,11 @@ def module_user():
 
 def forget_login_shells(runtime_dir):
     """Remove the marks with which conduit remembers POSIX login shells and
-    the cached dispatchers it checked."""
+    the cached dispatchers it checked, and the forwards to resident
+    dispatchers."""
     path = os.path.join(runtime_dir, "conduit")
     for name in os.listdir(path) if os.path.isdir(path) else []:
-        if name.endswith(MARKS):
+        if not is_control_socket(name):
             os.unlink(os.path.join(path, name))
 
 
@@ -78,6 +79,7 @@ def user(module_user, sshd, runtime_dir):
     nothing learned about its login shell."""
     stop_masters(runtime_dir)
     forget_login_shells(runtime_dir)
+    module_user.end_processes()
     module_user.wipe_home()
     return module_user
 

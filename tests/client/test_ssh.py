@@ -15,7 +15,7 @@ import threading
 import time
 
 from conftest import CONDUIT, DISPATCHER
-from sshd import MARKS, free_port
+from sshd import free_port, is_control_socket
 
 
 def named(conduit, *args, check=None, **kw):
@@ -105,9 +105,10 @@ def connection(conduit, user, **kw):
 
 
 def sockets(runtime_dir):
-    """The control sockets (not what conduit learned about login shells)."""
+    """The control sockets (not what conduit learned about login shells, nor
+    forwards to resident dispatchers)."""
     path = os.path.join(runtime_dir, "conduit")
-    return sorted(name for name in os.listdir(path) if not name.endswith(MARKS)) \
+    return sorted(name for name in os.listdir(path) if is_control_socket(name)) \
         if os.path.isdir(path) else []
 
 

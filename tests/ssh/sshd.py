@@ -155,7 +155,16 @@ class ThrowawayUser:
         os.chown(self.home, self.uid, self.gid)
         os.chmod(self.home, 0o755)
 
+    def end_processes(self) -> None:
+        """Kill what still runs as the user (resident dispatchers)."""
+        subprocess.run(["pkill", "-KILL", "-u", self.name], capture_output=True, check=False)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and subprocess.run(
+                ["pgrep", "-u", self.name], capture_output=True, check=False).returncode == 0:
+            time.sleep(0.05)
+
     def remove(self) -> None:
+        self.end_processes()
         subprocess.run(["userdel", "--force", "--remove", self.name], capture_output=True,
                        check=False)
 
@@ -201,8 +210,15 @@ def sudoers(rule: str):
 
 
 # What conduit keeps next to a control socket: the login shell is a POSIX
-# sh; the cached dispatcher a full bootstrap checked (the quick start).
-MARKS = (".posix", ".quick")
+# sh; the cached dispatcher a full bootstrap checked (the quick start); the
+# resident dispatcher proved unreachable.  (The forward to a resident
+# dispatcher is a socket named CONTROL.f-KEY, with CONTROL.f-KEY.lock.)
+MARKS = (".posix", ".quick", ".resident")
+
+
+def is_control_socket(name: str) -> bool:
+    """Is this name in conduit's runtime directory a control socket?"""
+    return not name.endswith(MARKS) and ".f-" not in name
 
 
 def stop_masters(runtime_dir: str) -> None:
@@ -210,7 +226,7 @@ def stop_masters(runtime_dir: str) -> None:
     (its XDG_RUNTIME_DIR)."""
     sockets = os.path.join(runtime_dir, "conduit")
     for name in os.listdir(sockets) if os.path.isdir(sockets) else []:
-        if name.endswith(MARKS):
+        if not is_control_socket(name):
             continue
         subprocess.run(["ssh", "-S", os.path.join(sockets, name), "-O", "exit", "x"],
                        capture_output=True, check=False, timeout=30)
