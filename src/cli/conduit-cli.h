@@ -45,6 +45,15 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The usage text of one subcommand (conduit-help.c), or NULL. */
 const char *cli_command_help(const char *name);
 
+/* The global options about reaching a target, as getopt_long entries:
+ * one list for the single-target parser (conduit.c) and the fan-out's
+ * (conduit-fanout.c), each handling them by these short names. */
+#define CLI_TARGET_OPTIONS                                                                        \
+    {"ssh-option", required_argument, NULL, 'o'}, {"identity", required_argument, NULL, 'i'},  \
+        {"ssh-config", required_argument, NULL, 'F'}, {"port", required_argument, NULL, 'p'},  \
+        {"jump", required_argument, NULL, 'J'}, {"dispatcher", required_argument, NULL, 'd'},  \
+        {"sudo", no_argument, NULL, 's'}, {"no-reuse", no_argument, NULL, 'r'}
+
 /* After getopt_long failed: names the offending argument. */
 int cli_bad_option(const char *cmd, char **argv);
 

@@ -24,6 +24,7 @@
 #include "conduit/fleet.h"
 #include "util/buf.h"
 #include "util/fdio.h"
+#include "util/fnv.h"
 #include "util/nodeset.h"
 #include "util/strv.h"
 #include "util/xmalloc.h"
@@ -89,15 +90,7 @@ static const struct option fan_options[] = {
     {"timeout", required_argument, NULL, 'T'},
     {"gather", no_argument, NULL, 'b'},
     {"json", no_argument, NULL, 'j'},
-    /* the global options that concern reaching a target (conduit.c) */
-    {"ssh-option", required_argument, NULL, 'o'},
-    {"identity", required_argument, NULL, 'i'},
-    {"ssh-config", required_argument, NULL, 'F'},
-    {"port", required_argument, NULL, 'p'},
-    {"jump", required_argument, NULL, 'J'},
-    {"dispatcher", required_argument, NULL, 'd'},
-    {"sudo", no_argument, NULL, 's'},
-    {"no-reuse", no_argument, NULL, 'r'},
+    CLI_TARGET_OPTIONS,
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -302,20 +295,12 @@ static void flush_partial(struct fan *fan, size_t host)
     }
 }
 
-static uint64_t hash_bytes(const uint8_t *p, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 0x100000001b3ULL;
-    return h;
-}
-
 static void gather_add(struct fan *fan, size_t host)
 {
     struct buf *text = &fan->out[host].all[0];
     if (!buf_len(text))
         return;
-    uint64_t h = hash_bytes(buf_head(text), buf_len(text));
+    uint64_t h = fnv1a64(FNV1A64_INIT, buf_head(text), buf_len(text));
     struct group *g = NULL;
     for (size_t i = 0; i < fan->ngroups && !g; i++)
         if (fan->groups[i].hash == h && buf_len(&fan->groups[i].text) == buf_len(text) &&

@@ -268,6 +268,72 @@ static int fail_path(struct copy *cp, const char *verb, const char *path)
     return status;
 }
 
+/* The files of a tree whose sizes match on both sides, compared by
+ * content: the remote SHA-512s come by one pipelined Stat, and each local
+ * file is hashed when the walk reaches it.  Both tree copies use it. */
+struct same_size {
+    const char **remote; /* remote paths, in the walk's order */
+    size_t *index;       /* their positions in the walk */
+    size_t n, next;
+    struct conduit_stat *sums;
+    struct conduit_error *errs;
+};
+
+static void same_size_init(struct same_size *s, size_t capacity)
+{
+    *s = (struct same_size){.remote = xcalloc(capacity + 1, sizeof *s->remote),
+                            .index = xcalloc(capacity + 1, sizeof *s->index)};
+}
+
+static void same_size_add(struct same_size *s, const char *remote_path, size_t i)
+{
+    s->remote[s->n] = remote_path;
+    s->index[s->n++] = i;
+}
+
+/* Fetch the remote digests.  0, or -1 with the failure reported against
+ * root. */
+static int same_size_fetch(struct copy *cp, struct same_size *s, const char *root)
+{
+    s->sums = xcalloc(s->n + 1, sizeof *s->sums);
+    s->errs = xcalloc(s->n + 1, sizeof *s->errs);
+    if (s->n && conduit_stat_many(cp->c->t, s->remote, s->n, false, true, s->sums, s->errs) < 0)
+        return fail_path(cp, "stat", root);
+    return 0;
+}
+
+/* Is position i of the walk (asked in increasing order) one of them, and
+ * the local file at path (never through a symlink) the same content? */
+static bool same_size_equal(struct same_size *s, size_t i, const char *path)
+{
+    while (s->next < s->n && s->index[s->next] < i)
+        s->next++;
+    if (s->next == s->n || s->index[s->next] != i)
+        return false;
+    size_t k = s->next++;
+    if (s->errs[k].kind != CONDUIT_ERR_NONE || !s->sums[k].has_sha512)
+        return false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    uint8_t digest[DIGEST_SHA512_SIZE];
+    bool same = fd >= 0 && digest_sha512_fd(fd, digest) == 0 &&
+                memcmp(digest, s->sums[k].sha512, sizeof digest) == 0;
+    if (fd >= 0)
+        close(fd);
+    return same;
+}
+
+static void same_size_free(struct same_size *s)
+{
+    for (size_t i = 0; s->sums && i < s->n; i++) {
+        conduit_stat_free(&s->sums[i]);
+        conduit_error_clear(&s->errs[i]);
+    }
+    free(s->remote);
+    free(s->index);
+    free(s->sums);
+    free(s->errs);
+}
+
 static int fail_local_path(struct copy *cp, const char *what, const char *path, int err)
 {
     fflush(stdout);
@@ -683,34 +749,22 @@ static int upload_tree(struct copy *cp, const char *local, const char *remote)
         rpaths[i] = join(remote, tree.v[i].path);
         there[i] = find_remote(&rt, tree.v[i].path);
     }
-    /* Files of the same size: their digests, by pipelined Stat. */
-    const char **same_size = xcalloc(n + 1, sizeof *same_size);
-    size_t *same_index = xcalloc(n + 1, sizeof *same_index);
-    size_t nsame = 0;
+    struct same_size same_size;
+    same_size_init(&same_size, n);
     for (size_t i = 0; i < n && !cp->force; i++) {
         const struct local_entry *l = &tree.v[i];
         if (S_ISREG(l->st.st_mode) && there[i] && strcmp(there[i]->type, "file") == 0 &&
-            there[i]->size == (uint64_t)l->st.st_size) {
-            same_size[nsame] = rpaths[i];
-            same_index[nsame++] = i;
-        }
+            there[i]->size == (uint64_t)l->st.st_size)
+            same_size_add(&same_size, rpaths[i], i);
     }
-    struct conduit_stat *sums = xcalloc(nsame + 1, sizeof *sums);
-    struct conduit_error *sum_err = xcalloc(nsame + 1, sizeof *sum_err);
-    if (nsame && conduit_stat_many(cp->c->t, same_size, nsame, false, true, sums, sum_err) < 0) {
-        fail_path(cp, "stat", remote);
+    if (same_size_fetch(cp, &same_size, remote) < 0)
         goto out;
-    }
-    size_t k = 0;
     const char *blocked = NULL;
     for (size_t i = 0; i < n && !tunnel_broke(cp); i++) {
         const struct local_entry *l = &tree.v[i];
         const struct conduit_tree_entry *r = there[i];
-        if (below(blocked, l->path)) {
-            if (k < nsame && same_index[k] == i)
-                k++;
+        if (below(blocked, l->path))
             continue;
-        }
         const char *rpath = rpaths[i];
         char *lpath = join(local, l->path);
         char mode[16];
@@ -743,19 +797,7 @@ static int upload_tree(struct copy *cp, const char *local, const char *remote)
             else
                 fail_path(cp, "symlink", rpath);
         } else if (S_ISREG(l->st.st_mode)) {
-            bool same = false;
-            if (k < nsame && same_index[k] == i) {
-                if (sum_err[k].kind == CONDUIT_ERR_NONE && sums[k].has_sha512) {
-                    int fd = open(lpath, O_RDONLY | O_CLOEXEC);
-                    uint8_t digest[DIGEST_SHA512_SIZE];
-                    same = fd >= 0 && digest_sha512_fd(fd, digest) == 0 &&
-                           memcmp(digest, sums[k].sha512, sizeof digest) == 0;
-                    if (fd >= 0)
-                        close(fd);
-                }
-                k++;
-            }
-            if (same) {
+            if (same_size_equal(&same_size, i, lpath)) {
                 const char *want = cp->mode ? cp->mode : mode;
                 bool attrs = r->mode != strtoul(want, NULL, 8) || r->mtime_ns != mtime;
                 if (!attrs)
@@ -799,16 +841,9 @@ static int upload_tree(struct copy *cp, const char *local, const char *remote)
 out:
     for (size_t i = 0; i < n; i++)
         free(rpaths[i]);
-    for (size_t i = 0; i < nsame; i++) {
-        conduit_stat_free(&sums[i]);
-        conduit_error_clear(&sum_err[i]);
-    }
     free(rpaths);
     free(there);
-    free(sums);
-    free(sum_err);
-    free(same_size);
-    free(same_index);
+    same_size_free(&same_size);
     local_tree_free(&tree);
     remote_index_free(&rt);
     return cp->status;
@@ -1065,36 +1100,23 @@ static int download_tree(struct copy *cp, const char *remote, const char *local)
     char **rpaths = xcalloc(n + 1, sizeof *rpaths);
     struct stat *lst = xcalloc(n + 1, sizeof *lst);
     bool *lexists = xcalloc(n + 1, sizeof *lexists);
-    const char **same_size = xcalloc(n + 1, sizeof *same_size);
-    size_t *same_index = xcalloc(n + 1, sizeof *same_index);
-    size_t nsame = 0;
+    struct same_size same_size;
+    same_size_init(&same_size, n);
     for (size_t i = 0; i < n; i++) {
         const struct conduit_tree_entry *e = &rt.entries[i];
         lpaths[i] = join(local, e->path);
         rpaths[i] = join(remote, e->path);
         lexists[i] = lstat(lpaths[i], &lst[i]) == 0;
         if (!cp->force && lexists[i] && S_ISREG(lst[i].st_mode) &&
-            strcmp(e->type, "file") == 0 && (uint64_t)lst[i].st_size == e->size) {
-            same_size[nsame] = rpaths[i];
-            same_index[nsame++] = i;
-        }
+            strcmp(e->type, "file") == 0 && (uint64_t)lst[i].st_size == e->size)
+            same_size_add(&same_size, rpaths[i], i);
     }
-    /* Same sizes: the remote digests, by pipelined Stat. */
-    struct conduit_stat *sums = xcalloc(nsame + 1, sizeof *sums);
-    struct conduit_error *sum_err = xcalloc(nsame + 1, sizeof *sum_err);
-    if (nsame && conduit_stat_many(cp->c->t, same_size, nsame, false, true, sums, sum_err) < 0) {
-        fail_path(cp, "stat", remote);
+    if (same_size_fetch(cp, &same_size, remote) < 0)
         goto out;
-    }
-    size_t k = 0;
     const char *blocked = NULL;
     for (size_t i = 0; i < n && !tunnel_broke(cp); i++) {
         const struct conduit_tree_entry *e = &rt.entries[i];
         const char *lpath = lpaths[i];
-        bool same_k = k < nsame && same_index[k] == i;
-        size_t kk = k;
-        if (same_k)
-            k++;
         if (below(blocked, e->path))
             continue;
         if (strcmp(e->type, "dir") == 0) {
@@ -1135,16 +1157,7 @@ static int download_tree(struct copy *cp, const char *remote, const char *local)
                 report(cp, lexists[i] ? "replace" : "create", lpath, NULL);
             }
         } else if (strcmp(e->type, "file") == 0) {
-            bool same = false;
-            if (same_k && sum_err[kk].kind == CONDUIT_ERR_NONE && sums[kk].has_sha512) {
-                int fd = open(lpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-                uint8_t digest[DIGEST_SHA512_SIZE];
-                same = fd >= 0 && digest_sha512_fd(fd, digest) == 0 &&
-                       memcmp(digest, sums[kk].sha512, sizeof digest) == 0;
-                if (fd >= 0)
-                    close(fd);
-            }
-            if (same) {
+            if (same_size_equal(&same_size, i, lpath)) {
                 bool attrs = (lst[i].st_mode & 07777) != e->mode ||
                              mtime_of(&lst[i]) != e->mtime_ns;
                 if (!attrs) {
@@ -1177,18 +1190,11 @@ out:
         free(lpaths[i]);
         free(rpaths[i]);
     }
-    for (size_t i = 0; i < nsame; i++) {
-        conduit_stat_free(&sums[i]);
-        conduit_error_clear(&sum_err[i]);
-    }
     free(lpaths);
     free(rpaths);
     free(lst);
     free(lexists);
-    free(same_size);
-    free(same_index);
-    free(sums);
-    free(sum_err);
+    same_size_free(&same_size);
     remote_index_free(&rt);
     return cp->status;
 }

@@ -13,24 +13,13 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "util/errbuf.h"
 #include "util/xmalloc.h"
-
-static int fail(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t err_len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* CONDUIT_DISPATCHER, else the static build for this machine among the
  * dispatchers that ssh targets are sent (it starts about twice as fast as
@@ -102,7 +91,7 @@ static int ssh_settings(const struct target_options *to, struct target *t, unsig
                         char *err, size_t err_len)
 {
     if (to->port && port && to->port != port)
-        return fail(err, err_len, "-p %u and the target's port %u disagree", to->port, port);
+        return errbuf_set(err, err_len, "-p %u and the target's port %u disagree", to->port, port);
     const char *ssh = getenv("CONDUIT_SSH");
     if (ssh && *ssh)
         strv_push_words(&t->ssh_command, ssh);
@@ -140,13 +129,13 @@ static int ssh_url_target(const char *rest, const struct target_options *to, str
     if (*host == '[') { /* ssh://[::1]:2222 */
         char *close = strchr(host, ']');
         if (!close)
-            return fail(err, err_len, "invalid ssh target '%s': missing ']'", rest);
+            return errbuf_set(err, err_len, "invalid ssh target '%s': missing ']'", rest);
         *close = 0;
         host++;
         if (close[1] == ':')
             port = close + 2;
         else if (close[1])
-            return fail(err, err_len, "invalid ssh target '%s'", rest);
+            return errbuf_set(err, err_len, "invalid ssh target '%s'", rest);
     } else {
         char *colon = strchr(host, ':');
         if (colon) {
@@ -156,9 +145,9 @@ static int ssh_url_target(const char *rest, const struct target_options *to, str
     }
     unsigned port_number = port ? target_port(port) : 0;
     if (port && !port_number)
-        return fail(err, err_len, "invalid port in ssh target '%s'", rest);
+        return errbuf_set(err, err_len, "invalid port in ssh target '%s'", rest);
     if (!*host || (user && !*user))
-        return fail(err, err_len, "invalid ssh target '%s': expected ssh://[user@]host[:port]",
+        return errbuf_set(err, err_len, "invalid ssh target '%s': expected ssh://[user@]host[:port]",
                     rest);
     t->ssh_opts.host = host;
     t->ssh_opts.user = user;
@@ -179,17 +168,17 @@ static int bare_ssh_target(const char *target, const struct target_options *to,
         host = at + 1;
     }
     if (!plain_host(host) && strchr(host, ':'))
-        return fail(err, err_len, "'%s' is not a target: HOST:PORT is not ssh's syntax and "
+        return errbuf_set(err, err_len, "'%s' is not a target: HOST:PORT is not ssh's syntax and "
                                   "HOST:PATH is scp's; give the port as -p PORT or "
                                   "ssh://[USER@]HOST:PORT",
                     target);
     if (strchr(target, '/'))
-        return fail(err, err_len, "'%s' is not a target: it looks like a path (give a path "
+        return errbuf_set(err, err_len, "'%s' is not a target: it looks like a path (give a path "
                                   "after the COMMAND; a TARGET is HOST, USER@HOST, "
                                   "ssh://[USER@]HOST[:PORT], local: or exec:COMMAND)",
                     target);
     if (!plain_host(host) || (user && !*user))
-        return fail(err, err_len, "unknown target '%s' (expected HOST, USER@HOST, "
+        return errbuf_set(err, err_len, "unknown target '%s' (expected HOST, USER@HOST, "
                                   "ssh://[USER@]HOST[:PORT], local: or exec:COMMAND)",
                     target);
     t->ssh_opts.host = host;
@@ -219,14 +208,14 @@ int target_parse(const char *target, const struct target_options *to, struct tar
         rc = bare_ssh_target(target, to, out, err, err_len);
     } else if (to->dispatcher || to->sudo || to->no_reuse || to->port ||
                (to->ssh_args && to->ssh_args[0])) {
-        rc = fail(err, err_len, "-o, -i, -F, -J, -p, --dispatcher, --sudo and --no-reuse go "
+        rc = errbuf_set(err, err_len, "-o, -i, -F, -J, -p, --dispatcher, --sudo and --no-reuse go "
                                 "with ssh targets only");
     } else if (local) {
         local_dispatcher(&out->command);
     } else {
         strv_push_words(&out->command, target + 5);
         if (!out->command.n)
-            rc = fail(err, err_len, "empty command in target '%s'", target);
+            rc = errbuf_set(err, err_len, "empty command in target '%s'", target);
     }
     if (rc < 0)
         target_free(out);

@@ -30,6 +30,7 @@
 #include "util/accounts.h"
 #include "util/buf.h"
 #include "util/fdio.h"
+#include "util/fnv.h"
 #include "util/strv.h"
 #include "util/xmalloc.h"
 
@@ -151,14 +152,10 @@ static bool private_dir(const char *path)
            (st.st_mode & 077) == 0;
 }
 
-/* FNV-1a, 64 bits, over NUL-separated strings. */
+/* h continued over s and its NUL (so that strings in a row stay apart). */
 static uint64_t fnv1a(uint64_t h, const char *s)
 {
-    for (const unsigned char *p = (const unsigned char *)s;; p++) {
-        h = (h ^ *p) * 0x100000001b3ULL;
-        if (!*p)
-            return h;
-    }
+    return fnv1a64(h, s, strlen(s) + 1);
 }
 
 /* The control socket for this destination, in $XDG_RUNTIME_DIR/conduit or
@@ -171,7 +168,7 @@ static uint64_t fnv1a(uint64_t h, const char *s)
  * characters while it creates the socket). */
 static char *control_socket(const struct conduit_ssh_opts *o)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = FNV1A64_INIT;
     char port[16];
     snprintf(port, sizeof port, "%u", o->port);
     h = fnv1a(fnv1a(fnv1a(h, o->host), o->user ? o->user : ""), port);
@@ -367,7 +364,7 @@ static bool resident_paths(struct client_resident *r, const char *control, const
     if (!control)
         return false;
     char *path = xstrndup(quick, strcspn(quick, " "));
-    uint64_t h = fnv1a(fnv1a(0xcbf29ce484222325ULL, path), control);
+    uint64_t h = fnv1a(fnv1a(FNV1A64_INIT, path), control);
     extern char **environ;
     for (char **e = environ; *e; e++)
         if (strncmp(*e, "LANG=", 5) == 0 || strncmp(*e, "LC_", 3) == 0)

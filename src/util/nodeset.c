@@ -2,13 +2,14 @@
 /* Node sets: expansion of "web[01-20,30],db1" and folding back. */
 #include "util/nodeset.h"
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/buf.h"
+#include "util/errbuf.h"
+#include "util/fnv.h"
 #include "util/xmalloc.h"
 
 /* Numbers have at most this many digits, so they fit in 64 bits. */
@@ -28,30 +29,12 @@ struct part {
     uint64_t count; /* numbers in the list */
 };
 
-static int fail(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t err_len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-static uint64_t hash_name(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-    return h;
-}
 
 /* The slot holding name, or the empty slot where it would go. */
 static size_t *find_slot(const struct nodeset *s, const char *name)
 {
     size_t mask = s->nslots - 1;
-    for (size_t i = (size_t)hash_name(name) & mask;; i = (i + 1) & mask) {
+    for (size_t i = (size_t)fnv1a64(FNV1A64_INIT, name, strlen(name)) & mask;; i = (i + 1) & mask) {
         size_t *slot = &s->slots[i];
         if (!*slot || strcmp(s->names.v[*slot - 1], name) == 0)
             return slot;
@@ -157,18 +140,18 @@ static int parse_ranges(const char *item, const char *text, size_t len, struct p
             }
         }
         if (!digits || p != stop)
-            return fail(err, err_len,
+            return errbuf_set(err, err_len,
                         "invalid range '%.*s' in '%s' (expected N, N-M or N-M/STEP, "
                         "at most %d digits)",
                         (int)(stop - start), start, item, MAX_DIGITS);
         if (r.hi < r.lo)
-            return fail(err, err_len, "range '%.*s' in '%s' goes backwards",
+            return errbuf_set(err, err_len, "range '%.*s' in '%s' goes backwards",
                         (int)(stop - start), start, item);
         part->ranges = xreallocarray(part->ranges, part->nranges + 1, sizeof *part->ranges);
         part->ranges[part->nranges++] = r;
         part->count += (r.hi - r.lo) / r.step + 1;
         if (part->count > NODESET_MAX_NAMES)
-            return fail(err, err_len, "'%s' names more than %d nodes", item, NODESET_MAX_NAMES);
+            return errbuf_set(err, err_len, "'%s' names more than %d nodes", item, NODESET_MAX_NAMES);
         if (!comma)
             return 0;
         p = comma + 1;
@@ -205,7 +188,7 @@ static int add_item(struct nodeset *s, const char *text, size_t len, char *err, 
     char *item = xasprintf("%.*s", (int)len, text);
     if (len == 0) {
         free(item);
-        return fail(err, err_len, "empty name in the node set");
+        return errbuf_set(err, err_len, "empty name in the node set");
     }
     struct part *parts = NULL;
     size_t nparts = 0;
@@ -217,7 +200,7 @@ static int add_item(struct nodeset *s, const char *text, size_t len, char *err, 
         const char *lit_end = open ? open : end;
         const char *stray = memchr(p, ']', (size_t)(lit_end - p));
         if (stray) {
-            rc = fail(err, err_len, "unexpected ']' in '%s'", item);
+            rc = errbuf_set(err, err_len, "unexpected ']' in '%s'", item);
             break;
         }
         parts = xreallocarray(parts, nparts + 2, sizeof *parts);
@@ -227,22 +210,22 @@ static int add_item(struct nodeset *s, const char *text, size_t len, char *err, 
         const char *close = memchr(open, ']', (size_t)(end - open));
         const char *nested = close ? memchr(open + 1, '[', (size_t)(close - open - 1)) : NULL;
         if (!close)
-            rc = fail(err, err_len, "missing ']' in '%s'", item);
+            rc = errbuf_set(err, err_len, "missing ']' in '%s'", item);
         else if (nested)
-            rc = fail(err, err_len, "nested '[' in '%s'", item);
+            rc = errbuf_set(err, err_len, "nested '[' in '%s'", item);
         else if (close == open + 1)
-            rc = fail(err, err_len, "empty brackets in '%s'", item);
+            rc = errbuf_set(err, err_len, "empty brackets in '%s'", item);
         if (rc)
             break;
         struct part *r = &parts[nparts++];
         *r = (struct part){0};
         rc = parse_ranges(item, open + 1, (size_t)(close - open - 1), r, err, err_len);
         if (rc == 0 && (total *= r->count) > NODESET_MAX_NAMES)
-            rc = fail(err, err_len, "'%s' names more than %d nodes", item, NODESET_MAX_NAMES);
+            rc = errbuf_set(err, err_len, "'%s' names more than %d nodes", item, NODESET_MAX_NAMES);
         p = close + 1;
     }
     if (rc == 0 && s->names.n + total > NODESET_MAX_NAMES)
-        rc = fail(err, err_len, "the node set names more than %d nodes", NODESET_MAX_NAMES);
+        rc = errbuf_set(err, err_len, "the node set names more than %d nodes", NODESET_MAX_NAMES);
     /* Odometer over the range parts, the last one turning fastest. */
     uint64_t *pos = rc == 0 ? xcalloc(nparts + 1, sizeof *pos) : NULL;
     struct buf name = BUF_INIT;
@@ -274,7 +257,7 @@ static int add_item(struct nodeset *s, const char *text, size_t len, char *err, 
 int nodeset_add(struct nodeset *s, const char *text, char *err, size_t err_len)
 {
     if (!*text)
-        return fail(err, err_len, "empty node set");
+        return errbuf_set(err, err_len, "empty node set");
     const char *item = text;
     int depth = 0;
     for (const char *p = text;; p++) {
