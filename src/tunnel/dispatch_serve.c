@@ -223,8 +223,9 @@ int dispatcher_serve_listen(const char *name, int listen_fd, const char *path, u
         time_t left = (time_t)idle_seconds - (now_s() - last);
         if (n == 0 && left <= 0)
             break;
-        /* While dispatchers run, wake each second to reap them. */
-        int timeout = n > 0 || left > 1000 ? 1000 : (int)left * 1000;
+        /* While dispatchers run, wake each second to reap them; else
+         * sleep until the idle time is up. */
+        int timeout = n > 0 ? 1000 : (int)(left < 86400 ? left : 86400) * 1000;
         struct pollfd p = {.fd = listen_fd, .events = POLLIN};
         int rc = poll(&p, 1, timeout);
         if (rc < 0 && errno != EINTR)
