@@ -70,4 +70,8 @@ PyObject *pyclient_stream_start(struct pytunnel *self, PyObject *args, PyObject 
 
 PyObject *pyclient_fleet_run(PyObject *self, PyObject *args, PyObject *kwargs);
 
+/* static_dispatcher(dispatcher_dir=None) -> path or None
+ * (conduit_static_dispatcher, _client.c) */
+PyObject *pyclient_static_dispatcher(PyObject *self, PyObject *args);
+
 #endif
