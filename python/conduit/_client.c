@@ -191,6 +191,21 @@ static PyObject *tunnel_closed(struct pytunnel *self, void *closure)
     return PyBool_FromLong(self->t == NULL);
 }
 
+PyObject *pyclient_static_dispatcher(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *dir_obj = Py_None, *dir_held = NULL;
+    const char *dir;
+    if (!PyArg_ParseTuple(args, "|O:static_dispatcher", &dir_obj) ||
+        pyclient_fs_string(dir_obj, &dir_held, &dir) < 0)
+        return NULL;
+    char *path = conduit_static_dispatcher(dir);
+    Py_XDECREF(dir_held);
+    PyObject *result = pyclient_text(path);
+    free(path);
+    return result;
+}
+
 #define METHOD(name, fn, flags, doc) {name, (PyCFunction)(void (*)(void))(fn), flags, doc}
 
 static PyMethodDef tunnel_methods[] = {
@@ -246,9 +261,14 @@ static PyMethodDef module_methods[] = {
      "set_error_factory(fn): fn(kind, errno, strerror, field, value, message, field_message,"
      " exit_status, local_errno) -> exception"},
     {"fleet_run", (PyCFunction)(void (*)(void))pyclient_fleet_run, METH_VARARGS | METH_KEYWORDS,
-     "fleet_run(hosts, op, *, argv=, stdin=, name=, path=, data=, mode=, fanout=,"
+     "fleet_run(hosts, op, *, argv=, stdin=, name=, path=, data=, mode=, paths=,"
+     " follow_links=, sha512=, password_hash=, download_open=, download_done=, fanout=,"
      " connect_timeout_ms=, timeout_ms=) -> [(status, returncode, stdout, stderr, value,"
-     " error, error_kind, elapsed_ms)]: one job on many hosts (conduit/fleet.py)"},
+     " error, error_kind, elapsed_ms, answer, size)]: one job on many hosts"
+     " (conduit/fleet.py)"},
+    {"static_dispatcher", pyclient_static_dispatcher, METH_VARARGS,
+     "static_dispatcher(dispatcher_dir=None) -> str or None: the static dispatcher built for"
+     " this machine (conduit_static_dispatcher)"},
     {NULL, NULL, 0, NULL},
 };
 

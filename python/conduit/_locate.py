@@ -1,14 +1,22 @@
 # SPDX-License-Identifier: MIT
-"""Finding the conduit-dispatcher program for Tunnel.local():
-$CONDUIT_DISPATCHER, else the one built next to this package (a meson build
-tree), else PATH.  (The conduit command's local: targets prefer the static
-dispatcher built for this machine before the one next to it:
-conduit_static_dispatcher in libconduit.)"""
+"""Finding the conduit-dispatcher program for Tunnel.local() and Fleet's
+local: targets, in the order the conduit command's local: targets use:
+
+1. $CONDUIT_DISPATCHER;
+2. the static dispatcher built for this machine's architecture among the
+   ones ssh targets are sent (libconduit's conduit_static_dispatcher: in
+   $CONDUIT_DISPATCHER_DIR, else the installed ones, else a build tree's
+   dispatchers/, listed in its SHA256SUMS), which starts faster than the
+   dynamically linked one;
+3. the conduit-dispatcher built next to this package (a meson build tree);
+4. conduit-dispatcher on PATH."""
 
 from __future__ import annotations
 
 import os
 import shutil
+
+from . import _client
 
 DISPATCHER = 'conduit-dispatcher'
 
@@ -18,6 +26,9 @@ def find_dispatcher() -> str:
     explicit = os.environ.get('CONDUIT_DISPATCHER')
     if explicit:
         return explicit
+    static = _client.static_dispatcher()
+    if static:
+        return static
     # In a build tree this package is <builddir>/python/conduit.
     build_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     built = os.path.join(build_dir, 'src', 'cli', DISPATCHER)

@@ -59,6 +59,16 @@ PyObject *pyclient_upload_fd(struct pytunnel *self, PyObject *args);
 PyObject *pyclient_put_fd(struct pytunnel *self, PyObject *args, PyObject *kwargs);
 PyObject *pyclient_download_fd(struct pytunnel *self, PyObject *args);
 
+/* Results as plain values (conduit/tunnel.py makes StatResult, UserEntry
+ * and GroupEntry of them), for Tunnel's calls and the fleet's alike.  New
+ * references, or NULL with an exception. */
+PyObject *pyclient_stat_tuple(const struct conduit_stat *st);
+/* Per path, a stat tuple or (errs[i].kind set) the exception object. */
+PyObject *pyclient_stat_answers(const struct conduit_stat *stats,
+                                const struct conduit_error *errs, size_t n);
+PyObject *pyclient_user_tuple(const struct conduit_user *u);
+PyObject *pyclient_group_tuple(const struct conduit_group *g);
+
 /* ---- streaming runs (client_stream.c) ---- */
 
 /* conduit._client.Stream: one run/1 command in progress on a claimed
@@ -69,5 +79,9 @@ PyObject *pyclient_stream_start(struct pytunnel *self, PyObject *args, PyObject 
 /* ---- many hosts (client_fleet.c) ---- */
 
 PyObject *pyclient_fleet_run(PyObject *self, PyObject *args, PyObject *kwargs);
+
+/* static_dispatcher(dispatcher_dir=None) -> path or None
+ * (conduit_static_dispatcher, _client.c) */
+PyObject *pyclient_static_dispatcher(PyObject *self, PyObject *args);
 
 #endif

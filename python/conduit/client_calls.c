@@ -157,13 +157,28 @@ out:
     return result;
 }
 
-static PyObject *stat_tuple(const struct conduit_stat *st)
+PyObject *pyclient_stat_tuple(const struct conduit_stat *st)
 {
     return Py_BuildValue("(sKNNKKKN)", st->type, (unsigned long long)st->mode,
                          pyclient_text(st->owner), pyclient_text(st->group),
                          (unsigned long long)st->size, (unsigned long long)st->mtime_ns,
                          (unsigned long long)st->ctime_ns,
                          bytes_or_none(st->sha512, sizeof st->sha512, st->has_sha512));
+}
+
+PyObject *pyclient_stat_answers(const struct conduit_stat *stats,
+                                const struct conduit_error *errs, size_t n)
+{
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; list && i < n; i++) {
+        PyObject *item = errs[i].kind == CONDUIT_ERR_NONE ? pyclient_stat_tuple(&stats[i])
+                                                          : pyclient_error_object(&errs[i]);
+        if (!item)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+    }
+    return list;
 }
 
 PyObject *pyclient_stat(struct pytunnel *self, PyObject *args)
@@ -179,7 +194,7 @@ PyObject *pyclient_stat(struct pytunnel *self, PyObject *args)
         int rc;
         UNLOCKED(rc, conduit_stat(t, PyBytes_AS_STRING(path), follow, sha, &st));
         pytunnel_unclaim(self);
-        result = rc < 0 ? pyclient_raise(t) : stat_tuple(&st);
+        result = rc < 0 ? pyclient_raise(t) : pyclient_stat_tuple(&st);
         if (rc == 0)
             conduit_stat_free(&st);
     }
@@ -187,7 +202,6 @@ PyObject *pyclient_stat(struct pytunnel *self, PyObject *args)
     return result;
 }
 
-/* Returns a list with, per path, a stat tuple or the exception object. */
 PyObject *pyclient_stat_many(struct pytunnel *self, PyObject *args)
 {
     PyObject *paths;
@@ -208,18 +222,7 @@ PyObject *pyclient_stat_many(struct pytunnel *self, PyObject *args)
         int rc;
         UNLOCKED(rc, conduit_stat_many(t, (const char *const *)argv, n, follow, sha, res, errs));
         pytunnel_unclaim(self);
-        if (rc < 0)
-            pyclient_raise(t);
-        else
-            result = PyList_New((Py_ssize_t)n);
-        for (size_t i = 0; result && i < n; i++) {
-            PyObject *item = errs[i].kind == CONDUIT_ERR_NONE ? stat_tuple(&res[i])
-                                                              : pyclient_error_object(&errs[i]);
-            if (!item)
-                Py_CLEAR(result);
-            else
-                PyList_SET_ITEM(result, (Py_ssize_t)i, item);
-        }
+        result = rc < 0 ? pyclient_raise(t) : pyclient_stat_answers(res, errs, n);
         for (size_t i = 0; i < n; i++) {
             conduit_stat_free(&res[i]);
             conduit_error_clear(&errs[i]);
@@ -268,6 +271,21 @@ PyObject *pyclient_getenv(struct pytunnel *self, PyObject *args)
     return resolve(self, args, conduit_getenv, "O&:getenv");
 }
 
+PyObject *pyclient_user_tuple(const struct conduit_user *u)
+{
+    return Py_BuildValue("(NLNLNNNNN)", pyclient_text(u->name), (long long)u->uid,
+                         pyclient_text(u->group), (long long)u->gid,
+                         str_list(u->groups, u->ngroups), pyclient_text(u->password_hash),
+                         pyclient_text(u->gecos), pyclient_text(u->home),
+                         pyclient_text(u->shell));
+}
+
+PyObject *pyclient_group_tuple(const struct conduit_group *g)
+{
+    return Py_BuildValue("(NLN)", pyclient_text(g->name), (long long)g->gid,
+                         str_list(g->members, g->nmembers));
+}
+
 PyObject *pyclient_query_user(struct pytunnel *self, PyObject *args)
 {
     PyObject *name;
@@ -284,11 +302,7 @@ PyObject *pyclient_query_user(struct pytunnel *self, PyObject *args)
         if (rc < 0)
             pyclient_raise(t);
         else {
-            result = Py_BuildValue("(NLNLNNNNN)", pyclient_text(u.name), (long long)u.uid,
-                                   pyclient_text(u.group), (long long)u.gid,
-                                   str_list(u.groups, u.ngroups), pyclient_text(u.password_hash),
-                                   pyclient_text(u.gecos), pyclient_text(u.home),
-                                   pyclient_text(u.shell));
+            result = pyclient_user_tuple(&u);
             conduit_user_free(&u);
         }
     }
@@ -311,8 +325,7 @@ PyObject *pyclient_query_group(struct pytunnel *self, PyObject *args)
         if (rc < 0)
             pyclient_raise(t);
         else {
-            result = Py_BuildValue("(NLN)", pyclient_text(g.name), (long long)g.gid,
-                                   str_list(g.members, g.nmembers));
+            result = pyclient_group_tuple(&g);
             conduit_group_free(&g);
         }
     }

@@ -3,9 +3,16 @@
  * fleet (include/conduit/fleet.h), for conduit.Fleet (conduit/fleet.py).
  *
  * The fleet runs without the GIL: its callbacks gather each host's output
- * and outcome in C memory, turned into Python values once it is over. */
+ * and outcome in C memory, turned into Python values once it is over.
+ * Stat, user and group answers live only while the host's done callback
+ * runs, so that callback takes the GIL to convert them at once (with the
+ * converters of Tunnel's calls); so do a download's open and done, which
+ * call Python (conduit/fleet.py places the local files). */
 #include "client.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,12 +29,32 @@ struct host_result {
     char *error;     /* message when status is not OK */
     int error_kind;
     double elapsed_ms;
+    PyObject *answer; /* stat: the list of answers; user, group: the tuple (else NULL) */
+    uint64_t size;    /* download, upload */
 };
 
 struct run_state {
     struct host_result *hosts;
     bool failed_alloc;
+    conduit_fleet *fleet;
+    const struct conduit_fleet_job *job;
+    /* download: open(host) -> descriptor; done(host, ok) -> None or why the
+     * file could not be put in place */
+    PyObject *download_open, *download_done;
+    /* The first exception a callback raised (the fleet is then stopped). */
+    PyObject *exc_type, *exc_value, *exc_tb;
 };
+
+/* The exception just raised in a callback ends the run: kept for the
+ * caller, the fleet stopped. */
+static void keep_exception(struct run_state *st)
+{
+    if (!st->exc_type)
+        PyErr_Fetch(&st->exc_type, &st->exc_value, &st->exc_tb);
+    else
+        PyErr_Clear();
+    conduit_fleet_stop(st->fleet);
+}
 
 static void append(char **p, size_t *len, size_t *cap, const uint8_t *data, size_t n,
                    bool *failed)
@@ -59,6 +86,100 @@ static void on_output(void *ctx, size_t host, int stream, const uint8_t *data, s
         append(&h->err, &h->err_len, &h->err_cap, data, len, &st->failed_alloc);
 }
 
+/* The open file for host's download: what download_open(host) returns.
+ * An OSError fails that host with its errno; anything else stops the run. */
+static int on_download_open(void *ctx, size_t host)
+{
+    struct run_state *st = ctx;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    long fd = -1;
+    int err = EIO;
+    PyObject *r = PyObject_CallFunction(st->download_open, "n", (Py_ssize_t)host);
+    if (r) {
+        fd = PyLong_AsLong(r);
+        Py_DECREF(r);
+        if (!PyErr_Occurred() && (fd < 0 || fd > INT_MAX)) {
+            PyErr_SetString(PyExc_ValueError, "download_open must return a descriptor");
+            fd = -1;
+        }
+    }
+    if (fd < 0 && PyErr_ExceptionMatches(PyExc_OSError)) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        PyObject *e = value ? PyObject_GetAttrString(value, "errno") : NULL;
+        if (e && PyLong_Check(e))
+            err = (int)PyLong_AsLong(e);
+        Py_XDECREF(e);
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+        PyErr_Clear();
+    } else if (fd < 0) {
+        keep_exception(st);
+        err = ECANCELED;
+    }
+    PyGILState_Release(gil);
+    if (fd < 0)
+        errno = err;
+    return (int)fd;
+}
+
+/* What lives only during the done callback, as Python values (the GIL
+ * held); a download's file put in place or removed. */
+static void take_answer(struct run_state *st, struct host_result *h, size_t host,
+                        const struct conduit_fleet_result *r)
+{
+    const struct conduit_fleet_job *job = st->job;
+    bool ok = r->status == CONDUIT_FLEET_OK;
+    /* A stat host that failed by its answers alone has them all. */
+    bool answered = ok || (r->status == CONDUIT_FLEET_FAILED && r->error &&
+                           r->error->kind == CONDUIT_ERR_NONE);
+    switch (job->op) {
+    case CONDUIT_FLEET_STAT:
+        if (!answered || !r->stats)
+            break;
+        h->answer = pyclient_stat_answers(r->stats, r->stat_errors, job->npaths);
+        /* The host's error: its first path that failed, as the CLI says it */
+        for (size_t i = 0; !h->error && i < job->npaths; i++) {
+            const struct conduit_error *e = &r->stat_errors[i];
+            char *message;
+            if (e->kind != CONDUIT_ERR_NONE &&
+                asprintf(&message, "stat %s: %s", job->paths[i],
+                         e->message ? e->message : "unknown error") >= 0) {
+                h->error = message;
+                h->error_kind = (int)e->kind;
+            }
+        }
+        break;
+    case CONDUIT_FLEET_USER:
+        if (ok)
+            h->answer = pyclient_user_tuple(r->user);
+        break;
+    case CONDUIT_FLEET_GROUP:
+        if (ok)
+            h->answer = pyclient_group_tuple(r->group);
+        break;
+    case CONDUIT_FLEET_DOWNLOAD: {
+        PyObject *why = PyObject_CallFunction(st->download_done, "nO", (Py_ssize_t)host,
+                                              ok ? Py_True : Py_False);
+        PyObject *b = NULL;
+        if (why && why != Py_None && PyUnicode_FSConverter(why, &b)) {
+            free(h->error);
+            h->error = strdup(PyBytes_AS_STRING(b));
+            h->error_kind = CONDUIT_ERR_LOCAL;
+            h->status = CONDUIT_FLEET_FAILED;
+            Py_DECREF(b);
+        }
+        Py_XDECREF(why);
+        break;
+    }
+    default:
+        break;
+    }
+    if (PyErr_Occurred())
+        keep_exception(st);
+}
+
 static void on_done(void *ctx, size_t host, const struct conduit_fleet_result *r)
 {
     struct run_state *st = ctx;
@@ -67,13 +188,21 @@ static void on_done(void *ctx, size_t host, const struct conduit_fleet_result *r
     h->status = (int)r->status;
     h->returncode = r->returncode;
     h->elapsed_ms = r->elapsed_ms;
+    h->size = r->size;
     if (r->value) {
         h->value = strdup(r->value);
         h->has_value = true;
     }
-    if (r->error && r->error->message) {
-        h->error = strdup(r->error->message);
+    if (r->error && r->error->kind != CONDUIT_ERR_NONE) {
+        h->error = strdup(r->error->message ? r->error->message : "unknown error");
         h->error_kind = (int)r->error->kind;
+    }
+    enum conduit_fleet_op op = st->job->op;
+    if (op == CONDUIT_FLEET_STAT || op == CONDUIT_FLEET_USER || op == CONDUIT_FLEET_GROUP ||
+        op == CONDUIT_FLEET_DOWNLOAD) {
+        PyGILState_STATE gil = PyGILState_Ensure();
+        take_answer(st, h, host, r);
+        PyGILState_Release(gil);
     }
 }
 
@@ -182,9 +311,11 @@ static const struct {
     const char *name;
     enum conduit_fleet_op op;
 } ops[] = {
-    {"ping", CONDUIT_FLEET_PING},     {"run", CONDUIT_FLEET_RUN},
-    {"upload", CONDUIT_FLEET_UPLOAD}, {"getenv", CONDUIT_FLEET_GETENV},
-    {"whoami", CONDUIT_FLEET_WHOAMI},
+    {"ping", CONDUIT_FLEET_PING},         {"run", CONDUIT_FLEET_RUN},
+    {"stat", CONDUIT_FLEET_STAT},         {"upload", CONDUIT_FLEET_UPLOAD},
+    {"download", CONDUIT_FLEET_DOWNLOAD}, {"getenv", CONDUIT_FLEET_GETENV},
+    {"whoami", CONDUIT_FLEET_WHOAMI},     {"user", CONDUIT_FLEET_USER},
+    {"group", CONDUIT_FLEET_GROUP},
 };
 
 static PyObject *bytes_or_empty(const char *p, size_t n)
@@ -193,26 +324,33 @@ static PyObject *bytes_or_empty(const char *p, size_t n)
 }
 
 /* fleet_run(hosts, op, *, argv=None, stdin=None, name=None, path=None,
- * data=None, mode=None, fanout=0, connect_timeout_ms=0, timeout_ms=0)
+ * data=None, mode=None, paths=None, follow_links=False, sha512=False,
+ * password_hash=False, download_open=None, download_done=None, fanout=0,
+ * connect_timeout_ms=0, timeout_ms=0)
  * -> [(status, returncode, stdout, stderr, value, error, error_kind,
- *      elapsed_ms)] in the order of hosts. */
+ *      elapsed_ms, answer, size)] in the order of hosts. */
 PyObject *pyclient_fleet_run(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     (void)self;
     static char *kwlist[] = {"hosts", "op", "argv", "stdin", "name", "path", "data", "mode",
-                             "fanout", "connect_timeout_ms", "timeout_ms", NULL};
+                             "paths", "follow_links", "sha512", "password_hash",
+                             "download_open", "download_done", "fanout",
+                             "connect_timeout_ms", "timeout_ms", NULL};
     PyObject *hosts, *argv_obj = Py_None, *name_obj = Py_None, *path_obj = Py_None;
-    PyObject *mode_obj = Py_None;
+    PyObject *mode_obj = Py_None, *paths_obj = Py_None;
+    struct run_state st = {.download_open = Py_None, .download_done = Py_None};
+    int follow = 0, sha = 0, password_hash = 0;
     const char *op_name;
     Py_buffer in = {0}, data = {0};
     unsigned int fanout = 0, connect_ms = 0, timeout_ms = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Os|$Oz*OOz*OIII:fleet_run", kwlist, &hosts,
-                                     &op_name, &argv_obj, &in, &name_obj, &path_obj, &data,
-                                     &mode_obj, &fanout, &connect_ms, &timeout_ms))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Os|$Oz*OOz*OOpppOOIII:fleet_run", kwlist,
+                                     &hosts, &op_name, &argv_obj, &in, &name_obj, &path_obj,
+                                     &data, &mode_obj, &paths_obj, &follow, &sha,
+                                     &password_hash, &st.download_open, &st.download_done,
+                                     &fanout, &connect_ms, &timeout_ms))
         return NULL;
-    PyObject *held = PyList_New(0), *result = NULL, *seq = NULL;
-    char **argv = NULL;
-    struct run_state st = {0};
+    PyObject *held = PyList_New(0), *result = NULL, *seq = NULL, *paths_held = NULL;
+    char **argv = NULL, **paths = NULL;
     struct conduit_fleet_opts fo = CONDUIT_FLEET_OPTS_INIT;
     fo.fanout = fanout;
     fo.connect_timeout_ms = connect_ms;
@@ -231,6 +369,11 @@ PyObject *pyclient_fleet_run(PyObject *self, PyObject *args, PyObject *kwargs)
     }
     if (!found) {
         PyErr_Format(PyExc_ValueError, "unknown fleet operation '%s'", op_name);
+        goto out;
+    }
+    if (job.op == CONDUIT_FLEET_DOWNLOAD &&
+        (!PyCallable_Check(st.download_open) || !PyCallable_Check(st.download_done))) {
+        PyErr_SetString(PyExc_TypeError, "download needs download_open and download_done");
         goto out;
     }
     seq = PySequence_Fast(hosts, "hosts must be a list of tuples");
@@ -271,6 +414,15 @@ PyObject *pyclient_fleet_run(PyObject *self, PyObject *args, PyObject *kwargs)
         Py_DECREF(aseq);
         job.run.argv = argv;
     }
+    if (pyclient_fs_list(paths_obj, "paths must be a list of str", &paths_held, &paths) < 0)
+        goto out;
+    if (paths) {
+        job.paths = (const char *const *)paths;
+        job.npaths = (size_t)PyList_GET_SIZE(paths_held);
+    }
+    job.follow_links = follow;
+    job.sha512 = sha;
+    job.password_hash = password_hash;
     if (in.buf) {
         job.run.stdin_data = in.buf;
         job.run.stdin_len = (size_t)in.len;
@@ -285,12 +437,20 @@ PyObject *pyclient_fleet_run(PyObject *self, PyObject *args, PyObject *kwargs)
         PyErr_NoMemory();
         goto out;
     }
+    st.fleet = f;
+    st.job = &job;
     job.ctx = &st;
     job.output = on_output;
     job.done = on_done;
+    if (job.op == CONDUIT_FLEET_DOWNLOAD)
+        job.download_open = on_download_open;
     int rc;
     Py_BEGIN_ALLOW_THREADS rc = conduit_fleet_run(f, &job);
     Py_END_ALLOW_THREADS
+    if (st.exc_type) {
+        PyErr_Restore(st.exc_type, st.exc_value, st.exc_tb);
+        goto out;
+    }
     if (rc < 0) {
         PyErr_SetString(PyExc_ValueError, conduit_fleet_error(f));
         goto out;
@@ -302,12 +462,14 @@ PyObject *pyclient_fleet_run(PyObject *self, PyObject *args, PyObject *kwargs)
     result = PyList_New((Py_ssize_t)n);
     for (size_t i = 0; result && i < n; i++) {
         struct host_result *h = &st.hosts[i];
-        PyObject *value = h->has_value ? pyclient_text(h->value) : (Py_INCREF(Py_None), Py_None);
-        PyObject *error = h->error ? pyclient_text(h->error) : (Py_INCREF(Py_None), Py_None);
-        PyObject *item = Py_BuildValue("(iiNNNNid)", h->status, h->returncode,
+        PyObject *value = h->has_value ? pyclient_text(h->value) : Py_NewRef(Py_None);
+        PyObject *error = h->error ? pyclient_text(h->error) : Py_NewRef(Py_None);
+        PyObject *answer = h->answer ? Py_NewRef(h->answer) : Py_NewRef(Py_None);
+        PyObject *item = Py_BuildValue("(iiNNNNidNK)", h->status, h->returncode,
                                        bytes_or_empty(h->out, h->out_len),
                                        bytes_or_empty(h->err, h->err_len), value, error,
-                                       h->error_kind, h->elapsed_ms);
+                                       h->error_kind, h->elapsed_ms, answer,
+                                       (unsigned long long)h->size);
         if (!item) {
             Py_CLEAR(result);
             break;
@@ -320,9 +482,12 @@ out:
         free(st.hosts[i].err);
         free(st.hosts[i].value);
         free(st.hosts[i].error);
+        Py_XDECREF(st.hosts[i].answer);
     }
     free(st.hosts);
     free(argv);
+    free(paths);
+    Py_XDECREF(paths_held);
     Py_XDECREF(seq);
     Py_XDECREF(held);
     conduit_fleet_free(f);

@@ -273,11 +273,50 @@ _client.set_error_factory(_make_error)
 _MISSING = ("The user does not exist", "The group does not exist")
 
 
-def _missing_path(error: Exception) -> None:
-    """None for a path that does not exist; any other error is raised."""
-    if isinstance(error, InvalidFieldError) and error.field == 'path':
+def stat_answer(item: Union[tuple, Exception]) -> Union[StatResult, None, Exception]:
+    """One path's answer from _client's stat_many (or a fleet's stat): a
+    StatResult, None for a path that does not exist, else the error."""
+    if type(item) is tuple:  # pylint: disable=unidiomatic-typecheck
+        return StatResult(*item)
+    if isinstance(item, InvalidFieldError) and item.field == 'path':
         return None
-    raise error
+    return item
+
+
+class LocalReplacement:
+    """A temporary file beside local that either replaces local atomically
+    (commit: the mode a file created by open() would get, synced first) or
+    disappears (discard).  fd is its open descriptor until then."""
+
+    def __init__(self, local: Union[str, os.PathLike[str]]):
+        self.local = os.fspath(local)
+        directory = os.path.dirname(os.path.abspath(self.local))
+        self.fd, self.temp = tempfile.mkstemp(dir=directory,
+                                              prefix='.' + os.path.basename(self.local) + '.')
+
+    def commit(self) -> None:
+        """Puts the content in place (raises OSError, the file then discarded)."""
+        try:
+            umask = os.umask(0o022)
+            os.umask(umask)
+            os.fchmod(self.fd, 0o666 & ~umask)
+            os.fsync(self.fd)
+            os.close(self.fd)
+            self.fd = -1
+            os.replace(self.temp, self.local)
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        """Removes the temporary file."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        try:
+            os.unlink(self.temp)
+        except FileNotFoundError:
+            pass
 
 # ---- the tunnel -------------------------------------------------------------
 
@@ -444,8 +483,12 @@ class Tunnel:
                   sha512sum: bool = False) -> list[Optional[StatResult]]:
         """stat() of every path, pipelined: None for missing paths; any other
         error is raised (the first one, after all answers have arrived)."""
-        return [StatResult(*item) if type(item) is tuple else _missing_path(item)  # pylint: disable=unidiomatic-typecheck
-                for item in self._tunnel.stat_many(list(paths), follow_links, sha512sum)]
+        results = [stat_answer(item)
+                   for item in self._tunnel.stat_many(list(paths), follow_links, sha512sum)]
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results  # type: ignore[return-value]
 
     def resolve_user(self, user: Optional[str]) -> str:
         """The canonical name of a user name or uid (None: the dispatcher's user)."""
@@ -514,21 +557,11 @@ class Tunnel:
     def download_file(self, remote: str, local: Union[str, os.PathLike[str]]) -> int:
         """Streams a remote file into local in constant memory, replacing local
         atomically (nothing changes on failure); returns the size."""
-        local = os.fspath(local)
-        directory = os.path.dirname(os.path.abspath(local))
-        fd, temp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(local) + '.')
+        replacement = LocalReplacement(local)
         try:
-            size = self._tunnel.download_fd(remote, fd)
-            umask = os.umask(0o022)
-            os.umask(umask)
-            os.fchmod(fd, 0o666 & ~umask)  # like a file created by open()
-            os.fsync(fd)
-            os.close(fd)
-            fd = -1
-            os.replace(temp, local)
+            size = self._tunnel.download_fd(remote, replacement.fd)
         except BaseException:
-            if fd >= 0:
-                os.close(fd)
-            os.unlink(temp)
+            replacement.discard()
             raise
+        replacement.commit()
         return size

@@ -35,6 +35,36 @@ def test_local_finds_the_dispatcher(dispatcher, monkeypatch):
         conduit.Tunnel.local()
 
 
+def test_local_starts_the_static_dispatcher(dispatcher, monkeypatch, tmp_path):
+    """Without $CONDUIT_DISPATCHER, Tunnel.local() and Fleet's local:
+    targets start the static build for this machine, as the conduit
+    command's local: targets do ($CONDUIT_DISPATCHER_DIR, else the build
+    tree's dispatchers/)."""
+    def exe_of_local_targets():
+        with conduit.Tunnel.local() as t:
+            exe = os.readlink(f'/proc/{t.pid}/exe')
+            assert t.argv == [conduit._client.static_dispatcher()]
+        fleet = conduit.Fleet(['local:a', 'local:b'])
+        results = fleet.run(['sh', '-c', 'readlink /proc/$PPID/exe'])
+        assert {r.stdout.decode().strip() for r in results.values()} == {exe}
+        return exe
+
+    monkeypatch.delenv('CONDUIT_DISPATCHER')
+    monkeypatch.delenv('CONDUIT_DISPATCHER_DIR', raising=False)
+    exe = exe_of_local_targets()
+    assert exe.endswith(f'/dispatchers/conduit-dispatcher-{host_arch()}')
+    assert exe != os.path.realpath(dispatcher)
+    make_dispatcher_dir(str(tmp_path / 'shipped'), dispatcher)
+    monkeypatch.setenv('CONDUIT_DISPATCHER_DIR', str(tmp_path / 'shipped'))
+    assert exe_of_local_targets() == str(tmp_path / 'shipped' / f'conduit-dispatcher-{host_arch()}')
+    # None for this machine there: the one built next to the package
+    make_dispatcher_dir(str(tmp_path / 'other'), dispatcher, arch='no-such-arch')
+    monkeypatch.setenv('CONDUIT_DISPATCHER_DIR', str(tmp_path / 'other'))
+    with conduit.Tunnel.local() as t:
+        assert conduit._client.static_dispatcher() is None
+        assert t.argv[0].endswith('/src/cli/conduit-dispatcher')
+
+
 def test_close(dispatcher):
     t = conduit.Tunnel.exec([dispatcher])
     pid = t.pid
