@@ -44,6 +44,7 @@ struct host_out {
     enum outcome outcome;
     int code;              /* run: the exit status as the shell shows it; else -1 */
     char *tmp, *dest;      /* download */
+    char *made_dir;        /* download: LOCAL/HOST, made for this host */
 };
 
 struct group {
@@ -418,25 +419,45 @@ static void render(struct fan *fan, size_t host, const struct conduit_fleet_resu
     free(text);
 }
 
+/* name as one path component of a local file name: '/' becomes '_', and
+ * "", "." and ".." get a '_' in front (a host "exec:/bin/x", a remote
+ * path "/").  Malloc'ed. */
+static char *safe_component(const char *name)
+{
+    bool dots = !*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
+    char *safe = xasprintf("%s%s", dots ? "_" : "", name);
+    for (char *c = safe; *c; c++)
+        if (*c == '/')
+            *c = '_';
+    return safe;
+}
+
 /* The download's temporary file is renamed over the destination only once
  * the whole content has arrived. */
 static int download_open(void *ctx, size_t host)
 {
     struct fan *fan = ctx;
     struct host_out *o = &fan->out[host];
-    const char *name = conduit_fleet_name(fan->fleet, host);
+    char *name = safe_component(conduit_fleet_name(fan->fleet, host));
     if (fan->download_to_dir) {
         char *copy = xstrdup(fan->job.path);
+        char *base = safe_component(basename(copy));
         char *dir = xasprintf("%s/%s", fan->download_local, name);
-        if (mkdir(dir, 0777) < 0 && errno != EEXIST) {
+        bool made = mkdir(dir, 0777) == 0;
+        if (!made && errno != EEXIST) {
             int e = errno;
             free(copy);
+            free(base);
             free(dir);
+            free(name);
             errno = e;
             return -1;
         }
-        o->dest = xasprintf("%s/%s", dir, basename(copy));
-        free(dir);
+        o->dest = xasprintf("%s/%s", dir, base);
+        o->made_dir = made ? dir : NULL;
+        if (!made)
+            free(dir);
+        free(base);
         free(copy);
     } else {
         struct buf b = BUF_INIT;
@@ -449,6 +470,7 @@ static int download_open(void *ctx, size_t host)
         buf_append_lit0(&b, "");
         o->dest = (char *)buf_steal(&b, NULL);
     }
+    free(name);
     char *dir_copy = xstrdup(o->dest), *base_copy = xstrdup(o->dest);
     o->tmp = xasprintf("%s/.%s.conduit-XXXXXX", dirname(dir_copy), basename(base_copy));
     free(dir_copy);
@@ -474,9 +496,13 @@ static char *download_finish(struct host_out *o, bool ok)
     }
     if (o->tmp && (!ok || why))
         unlink(o->tmp);
+    /* A failed host leaves nothing behind, not even its directory. */
+    if (o->made_dir && (!ok || why))
+        rmdir(o->made_dir);
     free(o->tmp);
     free(o->dest);
-    o->tmp = o->dest = NULL;
+    free(o->made_dir);
+    o->tmp = o->dest = o->made_dir = NULL;
     return why;
 }
 

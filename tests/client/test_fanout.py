@@ -319,6 +319,28 @@ def test_download_to_dir_and_template(tmp_path):
     assert not list(dest.glob(".*conduit-*"))
 
 
+def test_download_names_are_one_component_and_failures_leave_nothing(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f.txt").write_bytes(b"x" * 1_000_000)
+    wrapper = tmp_path / "disp"
+    # Host "cut" gets its dispatcher's output cut off in the middle of the file.
+    wrapper.write_text(f'#!/bin/sh\ncd {src}\n'
+                       f'if [ "$1" = cut ]; then {DISPATCHER} | head -c 200000; '
+                       f'else exec {DISPATCHER}; fi\n')
+    wrapper.chmod(0o755)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    proc = fan("-w", "x/y,..,ok,cut", "-t", f"exec:{wrapper} {{host}}", "download", "f.txt",
+               str(dest), check=3)
+    assert summary(proc)["ok"] == ("x/y,..,ok", 3)
+    # Host names become one path component each; the cut host left nothing.
+    assert sorted(p.name for p in dest.iterdir()) == ["_..", "ok", "x_y"]
+    for name in ("_..", "ok", "x_y"):
+        assert (dest / name / "f.txt").stat().st_size == 1_000_000
+    assert not list(dest.glob("**/.*conduit-*"))
+
+
 def test_download_needs_a_directory(tmp_path):
     proc = fan("-w", "n[1-2]", "-t", NAMED, "download", "f", str(tmp_path / "none"), check=2)
     assert b"is not a directory" in proc.stderr
