@@ -471,16 +471,7 @@ static int download_open(void *ctx, size_t host)
         o->dest = (char *)buf_steal(&b, NULL);
     }
     free(name);
-    char *dir_copy = xstrdup(o->dest), *base_copy = xstrdup(o->dest);
-    o->tmp = xasprintf("%s/.%s.conduit-XXXXXX", dirname(dir_copy), basename(base_copy));
-    free(dir_copy);
-    free(base_copy);
-    int fd = mkostemp(o->tmp, O_CLOEXEC);
-    if (fd < 0) {
-        free(o->tmp);
-        o->tmp = NULL;
-    }
-    return fd;
+    return fdio_temp_beside(o->dest, &o->tmp);
 }
 
 /* Rename a finished download into place.  Returns NULL or why not. */
@@ -488,9 +479,7 @@ static char *download_finish(struct host_out *o, bool ok)
 {
     char *why = NULL;
     if (o->tmp && ok) {
-        mode_t mask = umask(0);
-        umask(mask);
-        if (chmod(o->tmp, 0666 & ~mask) < 0 || rename(o->tmp, o->dest) < 0)
+        if (chmod(o->tmp, fdio_umasked(0666)) < 0 || rename(o->tmp, o->dest) < 0)
             why = xasprintf("cannot put the download in place at %s: %s", o->dest,
                             strerror(errno));
     }

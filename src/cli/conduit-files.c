@@ -962,16 +962,13 @@ static int download_to_stdout(struct cli *c, const char *remote)
 static int download_atomic(struct copy *cp, const char *remote, const char *dest,
                            const struct conduit_tree_entry *attrs)
 {
-    char *slash = strrchr(dest, '/');
-    char *tmp = slash ? xasprintf("%.*s/.%s.conduit-XXXXXX", (int)(slash - dest), dest, slash + 1)
-                      : xasprintf(".%s.conduit-XXXXXX", dest);
-    int fd = mkostemp(tmp, O_CLOEXEC);
+    char *tmp;
+    int fd = fdio_temp_beside(dest, &tmp);
     if (fd < 0) {
         int e = errno;
         fflush(stdout);
         fprintf(stderr, "conduit: download: cannot create a file next to %s: %s\n", dest,
                 strerror(e));
-        free(tmp);
         worse(cp, EXIT_REMOTE);
         return EXIT_REMOTE;
     }
@@ -983,15 +980,8 @@ static int download_atomic(struct copy *cp, const char *remote, const char *dest
     if (rc < 0) {
         status = fail_path(cp, "download", remote);
     } else {
-        mode_t mode;
-        if (attrs) {
-            mode = (mode_t)attrs->mode & 07777;
-        } else {
-            /* mkstemp made it 0600; give it the mode a new file would get. */
-            mode_t mask = umask(0);
-            umask(mask);
-            mode = 0666 & ~mask;
-        }
+        /* mkstemp made it 0600; without attrs, the mode a new file gets. */
+        mode_t mode = attrs ? (mode_t)attrs->mode & 07777 : fdio_umasked(0666);
         int err = fchmod(fd, mode) < 0 ? errno : 0;
         if (!err && attrs) {
             struct timespec times[2] = {{0, UTIME_OMIT},
@@ -1014,14 +1004,6 @@ static int download_atomic(struct copy *cp, const char *remote, const char *dest
         unlink(tmp);
     free(tmp);
     return status;
-}
-
-/* What mkdir(2) would give a new local directory. */
-static mode_t new_dir_mode(void)
-{
-    mode_t mask = umask(0);
-    umask(mask);
-    return 0777 & ~mask;
 }
 
 /* Remove a local file, link or empty directory.  0 or an errno value. */
@@ -1087,7 +1069,7 @@ static int download_tree(struct copy *cp, const char *remote, const char *local)
             remote_index_free(&rt);
             return EXIT_REMOTE;
         }
-    } else if (!cp->check && (cp->parents ? treewalk_mkdirs(local, new_dir_mode())
+    } else if (!cp->check && (cp->parents ? treewalk_mkdirs(local, fdio_umasked(0777))
                                           : mkdir(local, 0777)) < 0) {
         fail_local_path(cp, "cannot create", local, errno);
         remote_index_free(&rt);
@@ -1242,7 +1224,7 @@ int cmd_download(struct cli *c, int argc, char **argv)
         char *slash = strrchr(dest, '/');
         if (slash && slash != dest) {
             *slash = 0;
-            if (treewalk_mkdirs(dest, new_dir_mode()) < 0)
+            if (treewalk_mkdirs(dest, fdio_umasked(0777)) < 0)
                 fail_local_path(&cp, "cannot create", dest, errno);
             *slash = '/';
         }

@@ -2,10 +2,12 @@
 #include "util/fdio.h"
 
 #include "util/buf.h"
+#include "util/xmalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -214,4 +216,27 @@ int fdio_read_all(int fd, struct buf *b, size_t limit)
             return -1;
         }
     }
+}
+
+int fdio_temp_beside(const char *path, char **tmp)
+{
+    const char *slash = strrchr(path, '/');
+    *tmp = slash ? xasprintf("%.*s/.%s.conduit-XXXXXX", (int)(slash - path), path, slash + 1)
+                 : xasprintf(".%s.conduit-XXXXXX", path);
+    int fd = mkostemp(*tmp, O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        free(*tmp);
+        *tmp = NULL;
+        errno = e;
+    }
+    return fd;
+}
+
+mode_t fdio_umasked(mode_t mode)
+{
+    /* umask cannot be read without being set: put it straight back. */
+    mode_t mask = umask(0);
+    umask(mask);
+    return mode & ~mask;
 }

@@ -40,4 +40,13 @@ int fdio_read_all(int fd, struct buf *b, size_t limit);
 /* Read and drop exactly len bytes from in.  Returns 0, or -1 at EOF/error. */
 int fdio_discard(int in, uint64_t len);
 
+/* A new, empty temporary file beside path, named ".NAME.conduit-XXXXXX"
+ * (mode 0600): a replacement written whole, then renamed over path, so
+ * that readers see the old file or the new one, never part of one.
+ * Returns its descriptor (close-on-exec) with *tmp its malloc'ed name, or
+ * -1 with errno set (*tmp NULL). */
+int fdio_temp_beside(const char *path, char **tmp);
+/* mode as the process's umask leaves it for a new file or directory. */
+mode_t fdio_umasked(mode_t mode);
+
 #endif
