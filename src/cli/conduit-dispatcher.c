@@ -30,11 +30,11 @@ static void usage(FILE *to)
           "  --serve SOCKET [IDLE_SECONDS]\n"
           "             unless one already answers there, start a resident\n"
           "             dispatcher in the background: it listens on the Unix\n"
-          "             socket SOCKET (in a directory of this user's, on a path\n"
-          "             no other user can change)\n"
-          "             and answers each connection from this user as above,\n"
-          "             until no connection came for IDLE_SECONDS (default 300);\n"
-          "             prints \"started\" or \"running\"\n"
+          "             socket SOCKET, in a directory of this user's on a path\n"
+          "             no other user can change, and answers each connection\n"
+          "             from this user as above until no connection came for\n"
+          "             IDLE_SECONDS (default 300); prints \"started\" or\n"
+          "             \"running\"\n"
           "  --help     show this help\n"
           "  --version  show the version\n",
           to);

@@ -98,22 +98,31 @@ static bool chain_safe(const char *path, bool links_allowed)
 /* The socket's directory is the user's, and no other user can ever put a
  * listener of theirs at its path: a listener there is trusted by the
  * client, who cannot ask who it is through ssh's forward.  (A cache under
- * /tmp fails: the world may create what a cleaner removed.) */
-static bool safe_parent(const char *path)
+ * /tmp fails: the world may create what a cleaner removed.)  Returns 0,
+ * or -1 with the reason logged. */
+static int safe_parent(const char *path)
 {
     char *dir = xstrdup(path);
     char *slash = strrchr(dir, '/');
     if (slash == dir)
         slash[1] = 0;
-    else if (slash)
+    else
         *slash = 0;
     struct stat st;
-    char *real = slash ? realpath(dir, NULL) : NULL;
-    bool ok = real && lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
-              chain_safe(dir, true) && chain_safe(real, false);
+    char *real = realpath(dir, NULL);
+    int rc = 0;
+    if (!real || stat(dir, &st) < 0) {
+        log_error("%s: %s", dir, strerror(errno));
+        rc = -1;
+    } else if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || !chain_safe(dir, true) ||
+               !chain_safe(real, false)) {
+        log_error("%s: another user could replace it (its directory or one above is not "
+                  "root's or ours, or writable by others)", path);
+        rc = -1;
+    }
     free(real);
     free(dir);
-    return ok;
+    return rc;
 }
 
 int dispatcher_serve_start(const char *name, const char *path, unsigned idle_seconds)
@@ -124,11 +133,8 @@ int dispatcher_serve_start(const char *name, const char *path, unsigned idle_sec
                   sizeof addr.sun_path);
         return 2;
     }
-    if (!safe_parent(path)) {
-        log_error("%s: another user could replace it (its directory or one above is "
-                  "not root's or ours, or writable by others)", path);
+    if (safe_parent(path) < 0)
         return 1;
-    }
     char *lock_path = xasprintf("%s.lock", path);
     int lock = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     free(lock_path);
