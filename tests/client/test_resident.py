@@ -146,8 +146,8 @@ def hello(path):
                 if not chunk:
                     break
                 got += chunk
-        except ConnectionResetError:
-            pass
+        except (ConnectionResetError, BrokenPipeError):
+            pass  # closed at once: nothing answered
         return got
 
 
