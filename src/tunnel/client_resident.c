@@ -124,7 +124,10 @@ void client_resident_start(conduit_tunnel *t, const char *control, struct client
     if (conduit_run(t, &run, &res) < 0) {
         /* the tunnel broke: the caller finds out on its next request */
     } else if (res.returncode != 0) {
-        write_mark(r, "refused"); /* it will not start here (see its stderr) */
+        /* It will not start here (a path others could change, say). */
+        client_trace_text(t, "no resident dispatcher:",
+                          res.err && res.err_len ? (const char *)res.err : "(no reason given)");
+        write_mark(r, "refused");
     } else {
         bool running = res.out_len >= 7 && memcmp(res.out, "running", 7) == 0;
         char text[16];

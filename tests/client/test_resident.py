@@ -133,6 +133,28 @@ def test_no_resident_on_a_connection_of_its_own(conduit, user):
     assert parent_of_dispatcher(conduit, user, flags=("--no-reuse",)) != pid
 
 
+def test_no_resident_for_a_cache_under_tmp(conduit, user, runtime_dir):
+    cache = f"/tmp/conduit-test-cache-{user.name}"
+    try:
+        traces = [traced_env(conduit, user, {"XDG_CACHE_HOME": cache}) for _ in range(4)]
+        # The third call asks once; the listener refuses a path others could
+        # change; the fourth does not ask again.
+        assert "no resident dispatcher:" in traces[2] and "another user could" in traces[2]
+        assert "'--serve'" not in traces[3] and THROUGH not in traces[3]
+        assert listeners(user) == []
+        runtime = os.path.join(runtime_dir, "conduit")
+        [mark] = [n for n in os.listdir(runtime) if n.endswith(".resident")]
+        with open(os.path.join(runtime, mark), encoding="ascii") as f:
+            assert f.read() == "refused\n"
+    finally:
+        subprocess.run(["rm", "-rf", cache], check=False)
+
+
+def traced_env(conduit, user, setenv):
+    proc = conduit(user.name, "ping", check=0, setenv=setenv, env={"CONDUIT_TRACE": "1"})
+    return proc.stderr.decode()
+
+
 def hello(path):
     """Send CheckAlive to the socket at path; what came back before EOF."""
     with socket.socket(socket.AF_UNIX) as s:
