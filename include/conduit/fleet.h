@@ -89,7 +89,9 @@ struct conduit_fleet_result {
     enum conduit_fleet_status status;
     const struct conduit_error *error; /* every status but OK: error->message says why */
     int returncode;       /* RUN: exit status, or minus the signal number */
-    /* STAT: one entry per path; stat_errors[i].kind is NONE where stats[i] is valid */
+    /* STAT: one entry per path; stat_errors[i].kind is NONE where stats[i] is valid.
+     * Both NULL unless every path was answered.  A host with a path that
+     * failed is FAILED, error saying "stat PATH: why" of the first one. */
     const struct conduit_stat *stats;
     const struct conduit_error *stat_errors;
     const char *value;    /* GETENV (NULL: unset), WHOAMI */

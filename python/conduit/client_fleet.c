@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,25 +130,12 @@ static void take_answer(struct run_state *st, struct host_result *h, size_t host
 {
     const struct conduit_fleet_job *job = st->job;
     bool ok = r->status == CONDUIT_FLEET_OK;
-    /* A stat host that failed by its answers alone has them all. */
-    bool answered = ok || (r->status == CONDUIT_FLEET_FAILED && r->error &&
-                           r->error->kind == CONDUIT_ERR_NONE);
     switch (job->op) {
     case CONDUIT_FLEET_STAT:
-        if (!answered || !r->stats)
-            break;
-        h->answer = pyclient_stat_answers(r->stats, r->stat_errors, job->npaths);
-        /* The host's error: its first path that failed, as the CLI says it */
-        for (size_t i = 0; !h->error && i < job->npaths; i++) {
-            const struct conduit_error *e = &r->stat_errors[i];
-            char *message;
-            if (e->kind != CONDUIT_ERR_NONE &&
-                asprintf(&message, "stat %s: %s", job->paths[i],
-                         e->message ? e->message : "unknown error") >= 0) {
-                h->error = message;
-                h->error_kind = (int)e->kind;
-            }
-        }
+        /* Every path answered (the fleet gives them only then), some
+         * perhaps with an error, which is then the host's. */
+        if (r->stats)
+            h->answer = pyclient_stat_answers(r->stats, r->stat_errors, job->npaths);
         break;
     case CONDUIT_FLEET_USER:
         if (ok)

@@ -558,7 +558,7 @@ static void on_done(void *ctx, size_t host, const struct conduit_fleet_result *r
             reason = xasprintf("%s: %s%s", fan->command, msg, how);
     }
     if (r->status == CONDUIT_FLEET_OK ||
-        (fan->job.op == CONDUIT_FLEET_STAT && r->status == CONDUIT_FLEET_FAILED))
+        (fan->job.op == CONDUIT_FLEET_STAT && r->status == CONDUIT_FLEET_FAILED && r->stats))
         render(fan, host, r);
     /* stat: each path that failed, in the single-target wording */
     for (size_t i = 0; fan->job.op == CONDUIT_FLEET_STAT && r->stat_errors && !reason_is_tunnel(r) &&

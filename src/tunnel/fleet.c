@@ -269,6 +269,12 @@ CONDUIT_API bool conduit_fleet_stopped(const conduit_fleet *f)
     return f->stopped;
 }
 
+/* How many answers a host owes: one per path for STAT, else one. */
+static size_t answers_expected(const conduit_fleet *f)
+{
+    return f->job->op == CONDUIT_FLEET_STAT ? f->job->npaths : 1;
+}
+
 /* ---- finishing a host ---- */
 
 static void start_more(conduit_fleet *f);
@@ -290,7 +296,7 @@ static void decide(struct host *h, enum conduit_fleet_status status)
     h->status = status;
 }
 
-/* Decide with our own message (timeouts, stops, local errors). */
+/* Decide with our own message (timeouts, stops, local errors, a stat path). */
 static void decide_own(struct host *h, enum conduit_fleet_status status,
                        enum conduit_error_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -374,8 +380,10 @@ static void finish(struct host *h)
         .status = h->status,
         .error = h->status == CONDUIT_FLEET_OK ? NULL : host_error(h),
         .returncode = h->returncode,
-        .stats = h->stats,
-        .stat_errors = h->stat_errors,
+        /* Only whole: a host cut off after a path failed has entries
+         * that never came. */
+        .stats = h->answers == answers_expected(f) ? h->stats : NULL,
+        .stat_errors = h->answers == answers_expected(f) ? h->stat_errors : NULL,
         .value = h->value,
         .user = &h->user,
         .group = &h->group,
@@ -708,8 +716,12 @@ static void take_answer(struct host *h, uint32_t id, union client_response *r, s
         if (id == TUN_ID_stat_result) {
             client_stat_from_packet(&h->stats[i], &r->stat_result);
         } else {
-            client_error_from_response(&h->stat_errors[i], id, r, TUN_ID_stat, &f->stat_reqs[i]);
-            decide(h, CONDUIT_FLEET_FAILED);
+            struct conduit_error *e = &h->stat_errors[i];
+            client_error_from_response(e, id, r, TUN_ID_stat, &f->stat_reqs[i]);
+            /* The host's error is its first path that failed, worded as
+             * the single-target command says it. */
+            decide_own(h, CONDUIT_FLEET_FAILED, e->kind, "stat %s: %s", job->paths[i],
+                       e->message ? e->message : "unknown error");
         }
         client_consume(h->t, id, r, used);
         return;
@@ -747,11 +759,6 @@ static void take_answer(struct host *h, uint32_t id, union client_response *r, s
         break;
     }
     client_consume(h->t, id, r, used);
-}
-
-static size_t answers_expected(const conduit_fleet *f)
-{
-    return f->job->op == CONDUIT_FLEET_STAT ? f->job->npaths : 1;
 }
 
 static void run_output(void *ctx, int fd, const void *data, size_t len)
