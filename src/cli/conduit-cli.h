@@ -39,6 +39,12 @@ int cli_open(struct cli *c);
  * the exit status that goes with its kind. */
 int cli_report(struct cli *c, const char *what);
 int cli_report_error(const struct conduit_error *e, const char *what);
+/* The subcommand running (its name, static): an error in a field that
+ * came from one of its options names that option. */
+void cli_set_command(const char *name);
+/* The words cli_report_error prints after "conduit: ": "WHAT: why", the
+ * dispatcher's answer said as the user said the request.  Malloc'ed. */
+char *cli_error_text(const struct conduit_error *e, const char *what);
 /* Print "conduit: <message>" and the --help hint; returns EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -543,19 +543,12 @@ static void on_done(void *ctx, size_t host, const struct conduit_fleet_result *r
     }
     if (r->error && !reason && r->error->kind != CONDUIT_ERR_NONE) {
         const struct conduit_error *e = r->error;
-        const char *msg = e->message ? e->message : "unknown error";
-        char how[64] = "";
-        if (e->kind == CONDUIT_ERR_IO && e->exit_status >= 0)
-            snprintf(how, sizeof how, " (the dispatcher exited with status %d)", e->exit_status);
-        else if (e->kind == CONDUIT_ERR_IO && e->exit_status < -1)
-            snprintf(how, sizeof how, " (the dispatcher was killed by signal %d)",
-                     -e->exit_status);
         if (r->status == CONDUIT_FLEET_UNREACHABLE)
-            reason = xasprintf("cannot open a tunnel: %s%s", msg, how);
+            reason = cli_error_text(e, "cannot open a tunnel");
         else if (r->status == CONDUIT_FLEET_STOPPED)
-            reason = xasprintf("%s", msg);
+            reason = xstrdup(e->message ? e->message : "stopped");
         else
-            reason = xasprintf("%s: %s%s", fan->command, msg, how);
+            reason = cli_error_text(e, fan->command);
     }
     if (r->status == CONDUIT_FLEET_OK ||
         (fan->job.op == CONDUIT_FLEET_STAT && r->status == CONDUIT_FLEET_FAILED && r->stats))
@@ -567,7 +560,9 @@ static void on_done(void *ctx, size_t host, const struct conduit_fleet_result *r
         const struct conduit_error *e = &r->stat_errors[i];
         if (e->kind == CONDUIT_ERR_NONE)
             continue;
-        char *line = xasprintf("stat %s: %s", fan->job.paths[i], e->message ? e->message : "?");
+        char *what = xasprintf("stat %s", fan->job.paths[i]);
+        char *line = cli_error_text(e, what);
+        free(what);
         free(reason);
         reason = line;
         if (!fan->json) {
@@ -703,6 +698,7 @@ static int parse_command(struct fan *fan, int argc, char **argv, const uint8_t *
     struct conduit_fleet_job *job = &fan->job;
     const char *cmd = argv[0];
     fan->command = cmd;
+    cli_set_command(cmd);
     optind = 0;
     opterr = 0;
     int o;

@@ -142,10 +142,15 @@ static const struct {
     {"upload", "group", "--group"},
 };
 
+void cli_set_command(const char *name)
+{
+    current_command = name;
+}
+
 static const char *option_of_field(const char *field)
 {
-    for (size_t i = 0; current_command && field && i < sizeof field_options / sizeof field_options[0];
-         i++)
+    size_t n = sizeof field_options / sizeof field_options[0];
+    for (size_t i = 0; current_command && field && i < n; i++)
         if (strcmp(field_options[i].command, current_command) == 0 &&
             strcmp(field_options[i].field, field) == 0)
             return field_options[i].option;
@@ -189,36 +194,42 @@ static char *field_phrase(const char *msg, const char *option)
 
 #define PREEXEC_PREFIX "Exception occurred in preexec_fn. ("
 
-int cli_report_error(const struct conduit_error *e, const char *what)
+char *cli_error_text(const struct conduit_error *e, const char *what)
 {
     const char *msg = e->message ? e->message : "unknown error";
-    if (e->kind == CONDUIT_ERR_IO && e->exit_status >= 0) {
-        fprintf(stderr, "conduit: %s: %s (the dispatcher exited with status %d)\n", what, msg,
-                e->exit_status);
-    } else if (e->kind == CONDUIT_ERR_IO && e->exit_status < -1) {
-        fprintf(stderr, "conduit: %s: %s (the dispatcher was killed by signal %d)\n", what, msg,
-                -e->exit_status);
-    } else if (e->kind == CONDUIT_ERR_INVALID_FIELD && e->field_message) {
+    if (e->kind == CONDUIT_ERR_IO && e->exit_status >= 0)
+        return xasprintf("%s: %s (the dispatcher exited with status %d)", what, msg,
+                         e->exit_status);
+    if (e->kind == CONDUIT_ERR_IO && e->exit_status < -1)
+        return xasprintf("%s: %s (the dispatcher was killed by signal %d)", what, msg,
+                         -e->exit_status);
+    if (e->kind == CONDUIT_ERR_INVALID_FIELD && e->field_message) {
         /* Said as the user said it: the option and its value, or the
          * operation and its operand. */
         const char *option = option_of_field(e->field);
         char *phrase = field_phrase(e->field_message, option);
-        if (option)
-            fprintf(stderr, "conduit: %s %s: %s\n", option, e->value ? e->value : "", phrase);
-        else
-            fprintf(stderr, "conduit: %s: %s\n", what, phrase);
+        char *text = option ? xasprintf("%s %s: %s", option, e->value ? e->value : "", phrase)
+                            : xasprintf("%s: %s", what, phrase);
         free(phrase);
-    } else if (e->kind == CONDUIT_ERR_PROCESS &&
-               strncmp(msg, PREEXEC_PREFIX, strlen(PREEXEC_PREFIX)) == 0) {
+        return text;
+    }
+    if (e->kind == CONDUIT_ERR_PROCESS &&
+        strncmp(msg, PREEXEC_PREFIX, strlen(PREEXEC_PREFIX)) == 0) {
         /* Python's words for a failed set-up step between fork and exec. */
         const char *step = msg + strlen(PREEXEC_PREFIX);
-        fprintf(stderr, "conduit: %s: cannot start it as asked: %.*s\n", what,
-                (int)strcspn(step, ")"), step);
-    } else if (e->kind == CONDUIT_ERR_REMOTE_OS && e->strerror && *e->strerror) {
-        fprintf(stderr, "conduit: %s: %s\n", what, e->strerror);
-    } else {
-        fprintf(stderr, "conduit: %s: %s\n", what, msg);
+        return xasprintf("%s: cannot start it as asked: %.*s", what, (int)strcspn(step, ")"),
+                         step);
     }
+    if (e->kind == CONDUIT_ERR_REMOTE_OS && e->strerror && *e->strerror)
+        return xasprintf("%s: %s", what, e->strerror);
+    return xasprintf("%s: %s", what, msg);
+}
+
+int cli_report_error(const struct conduit_error *e, const char *what)
+{
+    char *text = cli_error_text(e, what);
+    fprintf(stderr, "conduit: %s\n", text);
+    free(text);
     switch (e->kind) {
     case CONDUIT_ERR_IO:
         return EXIT_TUNNEL;
@@ -461,7 +472,7 @@ static int run_cli(struct cli *c, int argc, char **argv)
     const struct command *cmd = find_command(argv[next]);
     if (!cmd)
         return cli_usage_error("unknown command '%s'", argv[next]);
-    c->command = current_command = cmd->name;
+    cli_set_command(c->command = cmd->name);
     if (wants_help(argc - next, argv + next)) {
         const char *text = cli_command_help(cmd->name);
         printf("%s\nGlobal OPTIONS and TARGET: 'conduit --help'.\n", text ? text : "");
